@@ -1,0 +1,196 @@
+//! The one list of metric names, and small event structs that log and count together.
+//!
+//! Rules (STYLE.md): names are `hearth_<noun>_<unit>[_total]`; labels come from bounded sets only (channel,
+//! destination, status, code, stage). Never a message id, MRN, name or payload in a label or a log line.
+
+use std::time::Duration;
+
+/// Every metric Hearth emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// Messages a source took in, by `channel` and `outcome` (accepted, duplicate, rejected).
+    MessagesReceivedTotal,
+    /// Payload bytes a source took in, by `channel`.
+    ReceivedBytesTotal,
+    /// Acknowledgements sent, by `channel` and `code` (AA, AE, AR, CA, CE, CR, none).
+    AcksTotal,
+    /// Time from a complete frame to its ACK being written, by `channel`.
+    AckLatencySeconds,
+    /// Journal writes that failed, by `channel`.
+    JournalErrorsTotal,
+    /// Messages per group commit.
+    JournalBatchMessages,
+    /// Duration of one group commit.
+    JournalCommitSeconds,
+    /// Open MLLP connections, by `channel`.
+    MllpConnections,
+    /// MLLP connections accepted since start, by `channel`.
+    MllpConnectionsTotal,
+    /// Bytes skipped outside MLLP frames, by `channel`.
+    MllpJunkBytesTotal,
+}
+
+impl Metric {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Metric::MessagesReceivedTotal => "hearth_messages_received_total",
+            Metric::ReceivedBytesTotal => "hearth_received_bytes_total",
+            Metric::AcksTotal => "hearth_acks_total",
+            Metric::AckLatencySeconds => "hearth_ack_latency_seconds",
+            Metric::JournalErrorsTotal => "hearth_journal_errors_total",
+            Metric::JournalBatchMessages => "hearth_journal_batch_messages",
+            Metric::JournalCommitSeconds => "hearth_journal_commit_seconds",
+            Metric::MllpConnections => "hearth_mllp_connections",
+            Metric::MllpConnectionsTotal => "hearth_mllp_connections_total",
+            Metric::MllpJunkBytesTotal => "hearth_mllp_junk_bytes_total",
+        }
+    }
+}
+
+/// How a received message was taken in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiveOutcome {
+    Accepted,
+    Duplicate,
+    Rejected,
+}
+
+impl ReceiveOutcome {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ReceiveOutcome::Accepted => "accepted",
+            ReceiveOutcome::Duplicate => "duplicate",
+            ReceiveOutcome::Rejected => "rejected",
+        }
+    }
+}
+
+/// A message was journaled (or refused) by a source.
+#[derive(Debug)]
+pub struct MessageReceived<'a> {
+    pub channel: &'a str,
+    pub outcome: ReceiveOutcome,
+    pub bytes: usize,
+    /// Journal id: an opaque number, not patient data.
+    pub journal_id: Option<i64>,
+}
+
+impl MessageReceived<'_> {
+    pub fn emit(&self) {
+        tracing::debug!(channel = self.channel, outcome = self.outcome.as_str(), bytes = self.bytes,
+            journal_id = self.journal_id, "message received");
+        let ch = self.channel.to_owned();
+        metrics::counter!(Metric::MessagesReceivedTotal.name(), "channel" => ch.clone(),
+            "outcome" => self.outcome.as_str())
+        .increment(1);
+        metrics::counter!(Metric::ReceivedBytesTotal.name(), "channel" => ch).increment(self.bytes as u64);
+    }
+}
+
+/// An acknowledgement went back to a sender.
+#[derive(Debug)]
+pub struct AckSent<'a> {
+    pub channel: &'a str,
+    /// MSA-1 code, or "none" when MSH-15 said not to answer.
+    pub code: &'static str,
+    pub latency: Duration,
+}
+
+impl AckSent<'_> {
+    pub fn emit(&self) {
+        let ch = self.channel.to_owned();
+        metrics::counter!(Metric::AcksTotal.name(), "channel" => ch.clone(), "code" => self.code).increment(1);
+        metrics::histogram!(Metric::AckLatencySeconds.name(), "channel" => ch).record(self.latency.as_secs_f64());
+    }
+}
+
+/// The journal refused a write; the sender gets a negative answer and will resend.
+#[derive(Debug)]
+pub struct JournalFailed<'a> {
+    pub channel: &'a str,
+    /// The store's error text: must never contain payload.
+    pub error: &'a str,
+}
+
+impl JournalFailed<'_> {
+    pub fn emit(&self) {
+        tracing::error!(channel = self.channel, error = self.error, "journal write failed; answering negatively");
+        metrics::counter!(Metric::JournalErrorsTotal.name(), "channel" => self.channel.to_owned()).increment(1);
+    }
+}
+
+/// A group commit finished.
+#[derive(Debug)]
+pub struct JournalCommitted {
+    pub messages: usize,
+    pub duration: Duration,
+}
+
+impl JournalCommitted {
+    pub fn emit(&self) {
+        metrics::histogram!(Metric::JournalBatchMessages.name()).record(self.messages as f64);
+        metrics::histogram!(Metric::JournalCommitSeconds.name()).record(self.duration.as_secs_f64());
+    }
+}
+
+/// An MLLP connection opened or closed.
+#[derive(Debug)]
+pub struct MllpConnection<'a> {
+    pub channel: &'a str,
+    pub opened: bool,
+}
+
+impl MllpConnection<'_> {
+    pub fn emit(&self) {
+        let ch = self.channel.to_owned();
+        if self.opened {
+            tracing::debug!(channel = self.channel, "mllp connection opened");
+            metrics::counter!(Metric::MllpConnectionsTotal.name(), "channel" => ch.clone()).increment(1);
+            metrics::gauge!(Metric::MllpConnections.name(), "channel" => ch).increment(1.0);
+        } else {
+            tracing::debug!(channel = self.channel, "mllp connection closed");
+            metrics::gauge!(Metric::MllpConnections.name(), "channel" => ch).decrement(1.0);
+        }
+    }
+}
+
+/// Bytes outside MLLP frames were skipped.
+#[derive(Debug)]
+pub struct MllpJunkSkipped<'a> {
+    pub channel: &'a str,
+    pub bytes: u64,
+}
+
+impl MllpJunkSkipped<'_> {
+    pub fn emit(&self) {
+        tracing::warn!(channel = self.channel, bytes = self.bytes, "skipped bytes outside MLLP frames");
+        metrics::counter!(Metric::MllpJunkBytesTotal.name(), "channel" => self.channel.to_owned())
+            .increment(self.bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_names_follow_the_convention() {
+        let all = [
+            Metric::MessagesReceivedTotal,
+            Metric::ReceivedBytesTotal,
+            Metric::AcksTotal,
+            Metric::AckLatencySeconds,
+            Metric::JournalErrorsTotal,
+            Metric::JournalBatchMessages,
+            Metric::JournalCommitSeconds,
+            Metric::MllpConnections,
+            Metric::MllpConnectionsTotal,
+            Metric::MllpJunkBytesTotal,
+        ];
+        for m in all {
+            let n = m.name();
+            assert!(n.starts_with("hearth_"), "{n}");
+            assert!(n.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{n}");
+        }
+    }
+}

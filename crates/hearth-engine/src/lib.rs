@@ -1,0 +1,130 @@
+//! Wires a validated [`Plan`] into running tasks: opens the journal (which recovers after a crash), binds every
+//! listener (a port in use fails start-up, not a background task), runs the sources and the HTTP surface, and on
+//! shutdown drains: sources stop accepting, finish the message in hand, then the journal flushes and closes.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), hearth_engine::EngineError> {
+//! let plan = hearth_config::Plan::default_plan().expect("valid built-in default");
+//! let shutdown = tokio_util::sync::CancellationToken::new();
+//! hearth_engine::run(plan, shutdown).await
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+
+use hearth_config::{JournalPlan, Plan, SourcePlan};
+use hearth_core::MessageStatus;
+use hearth_sources::mllp::MllpSource;
+use hearth_store::{Journal, JournalConfig, SqliteConfig};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Why the engine could not start or stopped badly.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("journal: {0}")]
+    Journal(#[from] hearth_store::StoreError),
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind { addr: SocketAddr, what: String, source: std::io::Error },
+    #[error("{0}")]
+    Task(String),
+}
+
+/// The journal configuration for a plan.
+pub fn journal_config(plan: &JournalPlan) -> JournalConfig {
+    match plan {
+        JournalPlan::Sqlite { path, max_batch, queue_capacity, max_size_bytes, busy_timeout_ms } => {
+            JournalConfig::Sqlite(SqliteConfig {
+                path: path.clone(),
+                max_batch: *max_batch,
+                queue_capacity: *queue_capacity,
+                max_db_bytes: *max_size_bytes,
+                busy_timeout_ms: *busy_timeout_ms,
+            })
+        }
+    }
+}
+
+/// Install the process-wide Prometheus recorder once; later calls return the same handle.
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Fails only if another recorder was installed first (a test harness); metrics then go there.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Run until `shutdown` is cancelled, then drain and return.
+pub async fn run(plan: Plan, shutdown: CancellationToken) -> Result<(), EngineError> {
+    let metrics = metrics_handle();
+    let journal = Journal::open(&journal_config(&plan.journal)).await?;
+    report_recovery(&journal).await;
+
+    let http = bind(plan.http.listen, "http").await?;
+    let mut sources = Vec::new();
+    for ch in &plan.channels {
+        let listener = bind(ch.listen, &format!("channel {}", ch.name)).await?;
+        match &ch.source {
+            SourcePlan::Mllp(m) => sources.push(MllpSource::new(&ch.name, m.clone(), listener, journal.clone())),
+        }
+    }
+
+    let mut tasks = JoinSet::new();
+    for (src, ch) in sources.into_iter().zip(&plan.channels) {
+        tracing::info!(channel = %ch.name, listen = %ch.listen, "mllp channel listening");
+        let token = shutdown.clone();
+        tasks.spawn(async move { src.run(token).await.map_err(|e| EngineError::Task(e.to_string())) });
+    }
+    let app = hearth_admin::router(hearth_admin::AdminState::new(journal.clone(), metrics));
+    tracing::info!(listen = %plan.http.listen, "http listening");
+    let http_shutdown = shutdown.clone();
+    let http_task = tokio::spawn(async move {
+        axum::serve(http, app).with_graceful_shutdown(async move { http_shutdown.cancelled().await }).await
+    });
+
+    shutdown.cancelled().await;
+    tracing::info!(timeout_ms = plan.shutdown_timeout.as_millis() as u64, "shutting down: draining sources");
+    let drained = tokio::time::timeout(plan.shutdown_timeout, async {
+        while let Some(r) = tasks.join_next().await {
+            match r {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "source stopped with an error"),
+                Err(e) => tracing::error!(error = %e, "source task failed"),
+            }
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("shutdown timeout: abandoning connections still busy (their messages were not acknowledged)");
+        tasks.abort_all();
+    }
+    journal.close().await;
+    // The HTTP listener stops with the same token; don't let a slow client hold the exit.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), http_task).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, EngineError> {
+    TcpListener::bind(addr).await.map_err(|source| EngineError::Bind { addr, what: what.to_owned(), source })
+}
+
+/// Start-up recovery is SQLite's WAL replay (in `Journal::open`); what remains is to say what is waiting.
+async fn report_recovery(journal: &Journal) {
+    match journal.count_by_status(None).await {
+        Ok(counts) => {
+            let waiting = counts.get(&MessageStatus::Received).copied().unwrap_or(0);
+            let total: u64 = counts.values().sum();
+            tracing::info!(journaled = total, awaiting_processing = waiting, "journal open");
+        }
+        Err(e) => tracing::warn!(error = %e, "journal open, but counting failed"),
+    }
+}

@@ -1,0 +1,309 @@
+//! The MLLP listener. One task per connection; each complete frame is parsed (guard layer), journaled, and
+//! only then answered. Refused input is journaled as `rejected` with its reason before the negative ACK.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use hearth_config::MllpPlan;
+use hearth_core::events::{AckSent, JournalFailed, MessageReceived, MllpConnection, MllpJunkSkipped, ReceiveOutcome};
+use hearth_core::{Envelope, MessageMeta, MessageStatus, PayloadKind, dedup_key_hl7v2};
+use hearth_hl7v2::ack::{AckContext, AckError, AckPolicy, AckSubject, Outcome};
+use hearth_hl7v2::ErrorCode;
+use hearth_hl7v2::{Charset, Hd, ParseOptions, PartialHeader};
+use hearth_mllp::{Frame, MllpCodec};
+use hearth_store::Journal;
+use time::OffsetDateTime;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Frames larger than this are parsed on the blocking pool so one big message never stalls other connections.
+const PARSE_INLINE_MAX: usize = 256 * 1024;
+
+/// Why the listener stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("mllp channel {channel}: accept failed: {source}")]
+    Accept { channel: String, source: std::io::Error },
+}
+
+/// An MLLP source bound to its listener.
+#[derive(Debug)]
+pub struct MllpSource {
+    ctx: Arc<Ctx>,
+    listener: TcpListener,
+}
+
+#[derive(Debug)]
+struct Ctx {
+    channel: String,
+    plan: MllpPlan,
+    parse: ParseOptions,
+    journal: Journal,
+    ack_seq: AtomicU64,
+}
+
+impl MllpSource {
+    /// A source for `channel` over an already bound listener (binding is the engine's job, so that a port in
+    /// use fails start-up instead of a background task).
+    pub fn new(channel: &str, plan: MllpPlan, listener: TcpListener, journal: Journal) -> Self {
+        let parse = ParseOptions {
+            default_charset: Charset::from_hl7_name(&plan.default_charset).unwrap_or_default(),
+            ..ParseOptions::default()
+        };
+        // ACK control ids: unique across restarts without coordination (start time in ms, then a counter).
+        let seed = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64 * 1000;
+        let ctx = Ctx { channel: channel.to_owned(), plan, parse, journal, ack_seq: AtomicU64::new(seed) };
+        Self { ctx: Arc::new(ctx), listener }
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Accept connections until `shutdown` fires, then wait for every connection to finish the message it is
+    /// handling. Returns when all connection tasks have ended.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), SourceError> {
+        let limit = Arc::new(Semaphore::new(self.ctx.plan.max_connections));
+        let tasks = TaskTracker::new();
+        let result = loop {
+            let permit = tokio::select! {
+                _ = shutdown.cancelled() => break Ok(()),
+                p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break Ok(()) },
+            };
+            let accepted = tokio::select! {
+                _ = shutdown.cancelled() => break Ok(()),
+                a = self.listener.accept() => a,
+            };
+            match accepted {
+                Ok((stream, _peer)) => {
+                    let ctx = self.ctx.clone();
+                    let shutdown = shutdown.clone();
+                    tasks.spawn(async move {
+                        let _permit = permit;
+                        connection(ctx, stream, shutdown).await;
+                    });
+                }
+                Err(e) if is_per_connection_error(&e) => continue,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning, keep serving.
+                    tracing::error!(channel = %self.ctx.channel, error = %e, "accept failed; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            }
+        };
+        drop(self.listener);
+        tasks.close();
+        tasks.wait().await;
+        result
+    }
+}
+
+fn is_per_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset)
+}
+
+async fn connection(ctx: Arc<Ctx>, stream: TcpStream, shutdown: CancellationToken) {
+    let _ = stream.set_nodelay(true);
+    MllpConnection { channel: &ctx.channel, opened: true }.emit();
+    let mut framed = Framed::new(stream, MllpCodec::new(ctx.plan.max_frame_bytes));
+    let mut junk_reported = 0u64;
+    loop {
+        // Only waiting for the next frame is interruptible: a frame already read is journaled and answered
+        // before shutdown is looked at again (graceful drain).
+        let next = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            n = tokio::time::timeout(ctx.plan.idle_timeout, framed.next()) => n,
+        };
+        let frame = match next {
+            Err(_idle) => break,
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                tracing::debug!(channel = %ctx.channel, error = %e, "mllp connection error");
+                break;
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let junk = framed.codec().junk_bytes();
+        if junk > junk_reported {
+            MllpJunkSkipped { channel: &ctx.channel, bytes: junk - junk_reported }.emit();
+            junk_reported = junk;
+        }
+        let started = Instant::now();
+        let reply = handle_frame(&ctx, frame).await;
+        match reply {
+            Some((code, ack)) => {
+                if let Err(e) = framed.send(&ack[..]).await {
+                    tracing::debug!(channel = %ctx.channel, error = %e, "could not write ACK");
+                    break;
+                }
+                AckSent { channel: &ctx.channel, code, latency: started.elapsed() }.emit();
+            }
+            None => AckSent { channel: &ctx.channel, code: "none", latency: started.elapsed() }.emit(),
+        }
+    }
+    MllpConnection { channel: &ctx.channel, opened: false }.emit();
+}
+
+/// Journal one frame and build the answer: `Some((MSA-1 code, ACK text))`, or `None` when the sender asked for
+/// no answer (MSH-15) or the connection is gone.
+async fn handle_frame(ctx: &Ctx, frame: Frame) -> Option<(&'static str, Vec<u8>)> {
+    match frame {
+        Frame::Message(bytes) => handle_message(ctx, bytes).await,
+        Frame::Oversized { discarded_bytes } => {
+            let reason = format!(
+                "frame of {discarded_bytes} bytes exceeds max_frame_bytes = {} (content not kept)",
+                ctx.plan.max_frame_bytes
+            );
+            journal_rejected(ctx, Vec::new(), &reason, MessageMeta::default()).await;
+            let err = AckError::new(ErrorCode::ApplicationInternalError, reason);
+            build_ack(ctx, AckSubject::default(), Charset::Ascii, &Outcome::Rejected(err))
+        }
+        Frame::Truncated(partial) => {
+            // The peer closed mid-frame: nobody is left to answer, but the bytes are kept for the operator.
+            journal_rejected(ctx, partial.to_vec(), "connection closed inside an MLLP frame", MessageMeta::default())
+                .await;
+            None
+        }
+    }
+}
+
+async fn handle_message(ctx: &Ctx, bytes: Bytes) -> Option<(&'static str, Vec<u8>)> {
+    let received_at = OffsetDateTime::now_utc();
+    let parsed = if bytes.len() > PARSE_INLINE_MAX {
+        let opts = ctx.parse.clone();
+        let b = bytes.clone();
+        match tokio::task::spawn_blocking(move || hearth_hl7v2::parse(&b, &opts)).await {
+            Ok(r) => r,
+            Err(e) => {
+                // Only a bug in the parser gets here (a panic on input): keep the message, refuse it loudly.
+                tracing::error!(channel = %ctx.channel, error = %e, "parser task failed");
+                let reason = "internal error while parsing (a Hearth bug: please report it)";
+                journal_rejected(ctx, bytes.to_vec(), reason, MessageMeta::default()).await;
+                let err = AckError::new(ErrorCode::ApplicationInternalError, reason);
+                return build_ack(ctx, AckSubject::default(), Charset::Ascii, &Outcome::Error(err));
+            }
+        }
+    } else {
+        hearth_hl7v2::parse(&bytes, &ctx.parse)
+    };
+    match parsed {
+        Ok(msg) => {
+            let h = msg.header();
+            let meta = MessageMeta {
+                message_code: non_empty(&h.message_code),
+                trigger_event: non_empty(&h.trigger_event),
+                structure: non_empty(&h.structure),
+                control_id: non_empty(&h.control_id),
+                sending_application: non_empty(&h.sending_application.namespace_id),
+                sending_facility: non_empty(&h.sending_facility.namespace_id),
+            };
+            let key = dedup_key_hl7v2(&h.sending_application.raw, &h.sending_facility.raw, &h.control_id, &bytes);
+            let env = Envelope {
+                channel: ctx.channel.clone(),
+                kind: PayloadKind::Hl7v2,
+                received_at,
+                raw: bytes.to_vec(),
+                status: MessageStatus::Received,
+                reason: None,
+                dedup_key: Some(key),
+                meta,
+            };
+            match ctx.journal.append(env).await {
+                Ok(app) => {
+                    let outcome = if app.duplicate { ReceiveOutcome::Duplicate } else { ReceiveOutcome::Accepted };
+                    MessageReceived { channel: &ctx.channel, outcome, bytes: bytes.len(), journal_id: Some(app.id) }
+                        .emit();
+                    build_ack(ctx, h.into(), msg.charset(), &Outcome::Accepted)
+                }
+                Err(e) => {
+                    JournalFailed { channel: &ctx.channel, error: &e.to_string() }.emit();
+                    let err = AckError::new(
+                        ErrorCode::ApplicationInternalError,
+                        "the journal could not store the message; resend it later",
+                    );
+                    build_ack(ctx, h.into(), msg.charset(), &Outcome::Error(err))
+                }
+            }
+        }
+        Err(err) => {
+            let peek = hearth_hl7v2::peek_header(&bytes);
+            let meta = peek.as_ref().map(meta_from_peek).unwrap_or_default();
+            journal_rejected(ctx, bytes.to_vec(), &err.to_string(), meta).await;
+            let subject = peek.as_ref().map(AckSubject::from).unwrap_or_default();
+            build_ack(ctx, subject, Charset::Ascii, &Outcome::for_parse_error(&err))
+        }
+    }
+}
+
+async fn journal_rejected(ctx: &Ctx, raw: Vec<u8>, reason: &str, meta: MessageMeta) {
+    let bytes = raw.len();
+    let env = Envelope {
+        channel: ctx.channel.clone(),
+        kind: PayloadKind::Hl7v2,
+        received_at: OffsetDateTime::now_utc(),
+        raw,
+        status: MessageStatus::Rejected,
+        reason: Some(reason.to_owned()),
+        dedup_key: None,
+        meta,
+    };
+    match ctx.journal.append(env).await {
+        Ok(app) => {
+            MessageReceived { channel: &ctx.channel, outcome: ReceiveOutcome::Rejected, bytes, journal_id: Some(app.id) }
+                .emit();
+        }
+        // The sender still gets its negative ACK; only the operator's copy is missing, and the log says so.
+        Err(e) => JournalFailed { channel: &ctx.channel, error: &e.to_string() }.emit(),
+    }
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+fn meta_from_peek(p: &PartialHeader) -> MessageMeta {
+    MessageMeta {
+        message_code: non_empty(&p.message_code),
+        trigger_event: non_empty(&p.trigger_event),
+        structure: None,
+        control_id: non_empty(&p.control_id),
+        sending_application: non_empty(&p.sending_application.namespace_id),
+        sending_facility: non_empty(&p.sending_facility.namespace_id),
+    }
+}
+
+/// The accept acknowledgement for an outcome, in the sender's character set; `None` when MSH-15 says not to
+/// answer this outcome.
+fn build_ack(ctx: &Ctx, subject: AckSubject<'_>, charset: Charset, outcome: &Outcome) -> Option<(&'static str, Vec<u8>)> {
+    let now = OffsetDateTime::now_utc();
+    let stamp = format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}+0000",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    );
+    let control_id = format!("H{}", ctx.ack_seq.fetch_add(1, Ordering::Relaxed));
+    let mut ack_ctx = AckContext::new(stamp, control_id);
+    ack_ctx.application = Hd::named(&ctx.plan.ack_sending_application);
+    if !ctx.plan.ack_sending_facility.is_empty() {
+        ack_ctx.facility = Hd::named(&ctx.plan.ack_sending_facility);
+    }
+    let policy = match ctx.plan.ack_policy {
+        hearth_config::AckPolicy::Always => AckPolicy::Always,
+        hearth_config::AckPolicy::Msh15 => AckPolicy::Msh15,
+    };
+    let (code, text) = hearth_hl7v2::respond(subject, outcome, &ack_ctx, policy)?;
+    Some((code.as_str(), charset.encode(&text).into_owned()))
+}

@@ -1,0 +1,158 @@
+//! The store's one error type.
+//!
+//! Every message text here comes from SQLite's own error strings (which name tables, columns and constraint
+//! expressions, never bound values) or from fixed strings: a `StoreError` never carries payload, so it is safe
+//! to log and to put in a negative ACK.
+
+use hearth_core::ErrorClass;
+
+/// Why a journal operation failed. `Clone` because one failed group commit answers every waiter in the batch
+/// with the same error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database reached `max_db_bytes` or the disk is full. Nothing of the failed write was kept.
+    #[error("journal is full (max_db_bytes reached or disk full): {0}")]
+    Full(String),
+    /// Another process holds the database lock longer than `busy_timeout_ms`, or no read connection was free.
+    #[error("journal is busy: {0}")]
+    Busy(String),
+    /// The operating system refused a read or write.
+    #[error("journal I/O error: {0}")]
+    Io(String),
+    /// The file is not a SQLite database or is damaged.
+    #[error("journal database is corrupt: {0}")]
+    Corrupt(String),
+    /// Migrations failed or the schema is not what this version expects.
+    #[error("journal schema error: {0}")]
+    Schema(String),
+    /// This one message cannot be stored (a constraint refused it, or it is too big); its neighbours in the
+    /// same group commit were not affected.
+    #[error("message refused by the journal: {0}")]
+    Refused(String),
+    /// `set_status` named an id the journal does not have.
+    #[error("no message with id {0}")]
+    NotFound(i64),
+    /// A stored value could not be read back (unknown status, timestamp out of range).
+    #[error("journal holds invalid data: {0}")]
+    InvalidData(String),
+    /// The configuration cannot work (zero batch size, zero queue capacity, a bad path).
+    #[error("journal configuration is invalid: {0}")]
+    Config(String),
+    /// `close` was called, or the writer task stopped.
+    #[error("journal is closed")]
+    Closed,
+    /// Any other database failure.
+    #[error("journal database error: {0}")]
+    Database(String),
+}
+
+impl StoreError {
+    /// Whether retrying the same operation later may succeed.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            StoreError::Full(_)
+            | StoreError::Busy(_)
+            | StoreError::Io(_)
+            | StoreError::Closed
+            | StoreError::Database(_) => ErrorClass::Transient,
+            StoreError::Corrupt(_)
+            | StoreError::Schema(_)
+            | StoreError::Refused(_)
+            | StoreError::NotFound(_)
+            | StoreError::InvalidData(_)
+            | StoreError::Config(_) => ErrorClass::Permanent,
+        }
+    }
+
+    /// A failure that concerns one write only: the rest of its group commit goes on.
+    pub(crate) fn is_per_row(&self) -> bool {
+        matches!(self, StoreError::Refused(_) | StoreError::NotFound(_))
+    }
+
+    /// Classify a SQLite result code (primary or extended) with SQLite's message.
+    fn from_sqlite(code: i64, message: &str) -> Self {
+        let message = message.to_owned();
+        // Primary result codes, https://www.sqlite.org/rescode.html; extended codes keep the primary one in the
+        // low byte.
+        match code & 0xff {
+            5 | 6 => StoreError::Busy(message),                // BUSY, LOCKED
+            7 | 8 | 10 | 14 | 15 => StoreError::Io(message),   // NOMEM, READONLY, IOERR, CANTOPEN, PROTOCOL
+            11 | 24 | 26 => StoreError::Corrupt(message),      // CORRUPT, FORMAT, NOTADB
+            13 => StoreError::Full(message),                   // FULL
+            1 | 17 => StoreError::Schema(message),             // ERROR (bad SQL / missing table), SCHEMA
+            18 | 19 | 20 | 25 => StoreError::Refused(message), // TOOBIG, CONSTRAINT, MISMATCH, RANGE
+            _ => StoreError::Database(message),
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::Database(db) => {
+                let code = db.code().and_then(|c| c.parse::<i64>().ok()).unwrap_or(0);
+                StoreError::from_sqlite(code, db.message())
+            }
+            sqlx::Error::Io(io) => StoreError::Io(io.to_string()),
+            sqlx::Error::Configuration(c) => StoreError::Config(c.to_string()),
+            sqlx::Error::Migrate(m) => StoreError::from(*m),
+            sqlx::Error::PoolTimedOut => StoreError::Busy("timed out waiting for a read connection".into()),
+            sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => StoreError::Closed,
+            // Decode errors can quote the value they failed on: keep only where it happened.
+            sqlx::Error::ColumnDecode { index, .. } => {
+                StoreError::InvalidData(format!("column {index} could not be decoded"))
+            }
+            sqlx::Error::ColumnNotFound(c) => StoreError::Schema(format!("column {c} not found")),
+            _ => StoreError::Database("unexpected database driver error".into()),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        match e {
+            sqlx::migrate::MigrateError::Execute(inner) | sqlx::migrate::MigrateError::ExecuteMigration(inner, _) => {
+                // A full disk stays `Full` (transient); anything else unexpected while migrating is a schema
+                // problem.
+                match StoreError::from(inner) {
+                    StoreError::Database(m) => StoreError::Schema(m),
+                    other => other,
+                }
+            }
+            // Version mismatches, dirty or missing migrations: the text names versions, not data.
+            other => StoreError::Schema(other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_codes_classify() {
+        assert_eq!(
+            StoreError::from_sqlite(13, "database or disk is full").class(),
+            ErrorClass::Transient
+        );
+        assert!(matches!(StoreError::from_sqlite(13, "x"), StoreError::Full(_)));
+        // SQLITE_IOERR_FSYNC (extended) is still I/O.
+        assert!(matches!(StoreError::from_sqlite(1034, "x"), StoreError::Io(_)));
+        assert!(matches!(StoreError::from_sqlite(5, "x"), StoreError::Busy(_)));
+        assert_eq!(StoreError::from_sqlite(11, "x").class(), ErrorClass::Permanent);
+        assert_eq!(StoreError::from_sqlite(26, "x").class(), ErrorClass::Permanent);
+        // SQLITE_CONSTRAINT_CHECK concerns one row.
+        assert!(StoreError::from_sqlite(275, "x").is_per_row());
+        assert!(!StoreError::from_sqlite(13, "x").is_per_row());
+    }
+
+    #[test]
+    fn display_is_one_line() {
+        let e = StoreError::Full("database or disk is full".into());
+        assert_eq!(
+            e.to_string(),
+            "journal is full (max_db_bytes reached or disk full): database or disk is full"
+        );
+    }
+}

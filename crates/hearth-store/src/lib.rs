@@ -1,0 +1,240 @@
+//! The journal: every message a source receives, durably stored before it is acknowledged.
+//!
+//! This crate owns the only SQL in Hearth. [`Journal::append`] returning `Ok` means the message is committed
+//! and fsynced, which is what allows a source to send its positive ACK. Appends from all sources are grouped
+//! into one transaction per batch (group commit: one fsync for many messages, see the `writer` module), and a
+//! resent message (same dedup key) is counted, not stored twice. Reads (lists, counts, the processing stage's
+//! backlog) use their own connections and run beside the writer.
+//!
+//! One backend today: SQLite in WAL mode, `synchronous=FULL`. PostgreSQL comes later as a second
+//! [`JournalConfig`] variant behind the same [`Journal`].
+//!
+//! ```
+//! use hearth_core::{Envelope, MessageMeta, MessageStatus, PayloadKind};
+//! use hearth_store::{Journal, JournalConfig, SqliteConfig};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = std::env::temp_dir().join(format!("hearth-store-doc-{}", std::process::id()));
+//! let rt = tokio::runtime::Runtime::new()?;
+//! rt.block_on(async {
+//!     let journal = Journal::open(&JournalConfig::Sqlite(SqliteConfig::new(dir.join("journal.db")))).await?;
+//!     let env = Envelope {
+//!         channel: "adt".into(),
+//!         kind: PayloadKind::Hl7v2,
+//!         received_at: time::OffsetDateTime::UNIX_EPOCH,
+//!         raw: b"MSH|^~\\&|LAB|NORTH|...".to_vec(),
+//!         status: MessageStatus::Received,
+//!         reason: None,
+//!         dedup_key: Some("LAB|NORTH|MSG0001".into()),
+//!         meta: MessageMeta::default(),
+//!     };
+//!     let first = journal.append(env.clone()).await?; // committed and fsynced: safe to ACK
+//!     let again = journal.append(env).await?;         // the sender resent it
+//!     assert_eq!((again.id, again.duplicate), (first.id, true));
+//!
+//!     let stored = journal.get(first.id).await?.expect("just appended");
+//!     assert_eq!(stored.raw.as_deref(), Some(&b"MSH|^~\\&|LAB|NORTH|..."[..]));
+//!     assert_eq!(stored.summary.duplicates, 1);
+//!     journal.close().await;
+//!     Ok::<_, hearth_store::StoreError>(())
+//! })?;
+//! std::fs::remove_dir_all(&dir)?;
+//! # Ok(())
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+
+mod config;
+mod error;
+mod sqlite;
+mod types;
+mod writer;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use hearth_core::{Envelope, MessageStatus};
+use sqlx::SqlitePool;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+pub use config::{JournalConfig, SqliteConfig};
+pub use error::StoreError;
+pub use sqlite::MAX_PAGE;
+pub use types::{Appended, JournalStats, MessageFilter, MessageSummary, StoredMessage};
+use writer::{Command, Stats, Write, Writer};
+
+/// A handle on the journal. Cheap to clone; every clone talks to the same writer task and read pool.
+#[derive(Clone)]
+pub struct Journal {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    /// `None` once `close` started: new writes are refused, the writer drains what is queued.
+    queue: Mutex<Option<mpsc::Sender<Command>>>,
+    /// Taken by the first `close`, which waits for the writer to finish.
+    writer: tokio::sync::Mutex<Option<JoinHandle<()>>>,
+    reads: SqlitePool,
+    stats: Arc<Stats>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("path", &self.inner.path)
+            .field("closed", &self.sender().is_err())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Journal {
+    /// Opens (creating the file and its parent directories if needed) and migrates the journal, then starts the
+    /// writer. Recovery after a crash is SQLite's WAL replay: every acknowledged message is there, no
+    /// unacknowledged batch is half there (see `sqlite::recover`).
+    pub async fn open(cfg: &JournalConfig) -> Result<Journal, StoreError> {
+        match cfg {
+            JournalConfig::Sqlite(cfg) => Self::open_sqlite(cfg).await,
+        }
+    }
+
+    async fn open_sqlite(cfg: &SqliteConfig) -> Result<Journal, StoreError> {
+        cfg.validate()?;
+        if let Some(parent) = cfg.path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| StoreError::Io(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        let mut conn = sqlite::connect_writer(cfg).await?;
+        sqlite::MIGRATOR.run(&mut conn).await?;
+        sqlite::recover(&mut conn).await?;
+        sqlite::apply_size_limit(&mut conn, cfg.max_db_bytes).await?;
+        let reads = sqlite::open_read_pool(cfg).await?;
+
+        let (tx, rx) = mpsc::channel(cfg.queue_capacity);
+        let stats = Arc::new(Stats::default());
+        let writer = tokio::spawn(Writer::new(conn, cfg.clone(), rx, Arc::clone(&stats)).run());
+        Ok(Journal {
+            inner: Arc::new(Inner {
+                path: cfg.path.clone(),
+                queue: Mutex::new(Some(tx)),
+                writer: tokio::sync::Mutex::new(Some(writer)),
+                reads,
+                stats,
+            }),
+        })
+    }
+
+    /// Stores one message. `Ok` means committed and fsynced (safe to acknowledge); a message whose dedup key is
+    /// already stored gets the earlier id and `duplicate: true`. Waits while the write queue is full.
+    pub async fn append(&self, env: Envelope) -> Result<Appended, StoreError> {
+        self.send(|reply| {
+            Command::Write(Write::Append {
+                env: Box::new(env),
+                reply,
+            })
+        })
+        .await
+    }
+
+    /// Sets a message's status and reason (`None` clears the reason). Goes through the group commit like an
+    /// append, so status changes from the processing stage batch too.
+    pub async fn set_status(&self, id: i64, status: MessageStatus, reason: Option<&str>) -> Result<(), StoreError> {
+        let reason = reason.map(str::to_owned);
+        self.send(|reply| {
+            Command::Write(Write::SetStatus {
+                id,
+                status,
+                reason,
+                reply,
+            })
+        })
+        .await
+    }
+
+    /// A cheap probe of the write path for readiness checks: the writer task is running, the write lock can be
+    /// taken, and `max_db_bytes` still leaves a free page. Writes nothing. Waits behind queued writes, so give it
+    /// a timeout.
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        self.send(|reply| Command::Probe { reply }).await
+    }
+
+    /// A message with its raw bytes.
+    pub async fn get(&self, id: i64) -> Result<Option<StoredMessage>, StoreError> {
+        sqlite::get(&self.inner.reads, id).await
+    }
+
+    /// Messages matching `filter` with id greater than `after_id`, ascending by id: pass the last id of one
+    /// page as `after_id` of the next. At most `limit` rows, and never more than [`MAX_PAGE`].
+    pub async fn list(
+        &self,
+        filter: &MessageFilter,
+        after_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<MessageSummary>, StoreError> {
+        sqlite::list(&self.inner.reads, filter, after_id, limit).await
+    }
+
+    /// Message counts per status (every status present, zero included), for one channel or all.
+    pub async fn count_by_status(&self, channel: Option<&str>) -> Result<BTreeMap<MessageStatus, u64>, StoreError> {
+        sqlite::count_by_status(&self.inner.reads, channel).await
+    }
+
+    /// Number of messages in the journal (duplicates are not separate messages).
+    pub async fn count_all(&self) -> Result<u64, StoreError> {
+        sqlite::count_all(&self.inner.reads).await
+    }
+
+    /// The processing stage's next page: messages with status `received` and id greater than `after_id`,
+    /// ascending, with raw bytes. At most `limit` (and [`MAX_PAGE`]); the backlog is never loaded whole.
+    pub async fn next_received(&self, after_id: i64, limit: u32) -> Result<Vec<StoredMessage>, StoreError> {
+        sqlite::next_received(&self.inner.reads, after_id, limit).await
+    }
+
+    /// Counters since `open`.
+    pub fn stats(&self) -> JournalStats {
+        self.inner.stats.snapshot()
+    }
+
+    /// Stops accepting writes (later calls get [`StoreError::Closed`]), commits everything already queued and
+    /// answers its waiters, checkpoints the WAL into the database file, and closes the read connections.
+    /// Idempotent; every clone sees the journal closed.
+    pub async fn close(&self) {
+        // Dropping our sender lets the writer's queue end once in-flight `append`s (which hold clones) are in.
+        drop(self.inner.queue.lock().unwrap_or_else(PoisonError::into_inner).take());
+        if let Some(writer) = self.inner.writer.lock().await.take()
+            && let Err(e) = writer.await
+        {
+            tracing::error!(error = %e, "journal writer task ended abnormally");
+        }
+        self.inner.reads.close().await;
+    }
+
+    fn sender(&self) -> Result<mpsc::Sender<Command>, StoreError> {
+        self.inner
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or(StoreError::Closed)
+    }
+
+    /// Queues a command for the writer and waits for its answer.
+    async fn send<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Command,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        // A send error or a dropped reply means the writer is gone: closed, or it stopped abnormally.
+        self.sender()?
+            .send(command(reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}

@@ -1,0 +1,356 @@
+//! Group commit: the one task that writes.
+//!
+//! Callers send a [`Command`] with a oneshot reply into a bounded queue (a full queue makes them wait: nothing
+//! is dropped). The writer blocks for the first command, then takes whatever else is already queued, up to
+//! `max_batch`, and writes all of it in ONE transaction: one COMMIT, one fsync for the whole batch. Only after
+//! COMMIT returns does it answer the waiters, so an `Ok` always means "on disk".
+//!
+//! Each write inside the batch runs under its own SAVEPOINT. A failure that concerns one write only (a
+//! constraint refused that row, an unknown id) rolls back to the savepoint and answers that one caller; its
+//! neighbours still commit. Any other failure (disk or size limit full, I/O, busy, corrupt) ends the batch:
+//! the transaction is rolled back, every waiter of the batch gets the error, and the writer goes on with the
+//! next batch.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use hearth_core::events::JournalCommitted;
+use hearth_core::{Envelope, MessageStatus};
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{Connection, Executor};
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::sqlite::{self, to_micros};
+use crate::{Appended, JournalStats, SqliteConfig, StoreError};
+
+/// A request to the writer.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Joins the next group commit.
+    Write(Write),
+    /// `check_writable`: take the write lock, look at the free space, write nothing.
+    Probe {
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+}
+
+/// Counters shared with the `Journal` handle.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    appends: AtomicU64,
+    duplicates: AtomicU64,
+    commits: AtomicU64,
+    failed_batches: AtomicU64,
+}
+
+impl Stats {
+    pub(crate) fn snapshot(&self) -> JournalStats {
+        JournalStats {
+            appends: self.appends.load(Ordering::Relaxed),
+            duplicates: self.duplicates.load(Ordering::Relaxed),
+            commits: self.commits.load(Ordering::Relaxed),
+            failed_batches: self.failed_batches.load(Ordering::Relaxed),
+        }
+    }
+}
+
+pub(crate) struct Writer {
+    conn: SqliteConnection,
+    cfg: SqliteConfig,
+    rx: mpsc::Receiver<Command>,
+    stats: Arc<Stats>,
+}
+
+impl Writer {
+    pub(crate) fn new(
+        conn: SqliteConnection,
+        cfg: SqliteConfig,
+        rx: mpsc::Receiver<Command>,
+        stats: Arc<Stats>,
+    ) -> Self {
+        Writer { conn, cfg, rx, stats }
+    }
+
+    /// Runs until every sender is gone (the journal was closed or dropped) and the queue is empty, then
+    /// checkpoints the WAL into the database file and closes the connection.
+    pub(crate) async fn run(mut self) {
+        let mut batch = Vec::with_capacity(self.cfg.max_batch);
+        let mut probes = Vec::new();
+        while let Some(first) = self.rx.recv().await {
+            let mut taken = 1;
+            sort(first, &mut batch, &mut probes);
+            while taken < self.cfg.max_batch {
+                let Ok(next) = self.rx.try_recv() else { break };
+                sort(next, &mut batch, &mut probes);
+                taken += 1;
+            }
+            if !batch.is_empty() {
+                self.commit(std::mem::take(&mut batch)).await;
+            }
+            for reply in probes.drain(..) {
+                let _ = reply.send(self.probe().await);
+            }
+        }
+        self.shutdown().await;
+    }
+
+    async fn commit(&mut self, batch: Vec<Write>) {
+        let started = Instant::now();
+        let now_us = to_micros(OffsetDateTime::now_utc());
+        match self.write_batch(&batch, now_us).await {
+            Ok(results) => {
+                self.stats.commits.fetch_add(1, Ordering::Relaxed);
+                let appended = batch.iter().filter(|w| matches!(w, Write::Append { .. })).count();
+                if appended > 0 {
+                    JournalCommitted {
+                        messages: appended,
+                        duration: started.elapsed(),
+                    }
+                    .emit();
+                }
+                for (write, result) in batch.into_iter().zip(results) {
+                    write.answer(result, &self.stats);
+                }
+            }
+            Err(e) => {
+                self.stats.failed_batches.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, writes = batch.len(), "journal group commit failed; nothing of it was kept");
+                self.roll_back().await;
+                for write in batch {
+                    write.answer(Err(e.clone()), &self.stats);
+                }
+            }
+        }
+    }
+
+    /// One transaction for the whole batch. `Err` means nothing of it is committed; `Ok` holds one result per
+    /// write (per-row failures included) and means the rest is committed and fsynced.
+    async fn write_batch(&mut self, batch: &[Write], now_us: i64) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
+        // IMMEDIATE: take the write lock now, so a competing process shows up as BUSY here, not mid-batch.
+        self.exec("BEGIN IMMEDIATE").await?;
+        let mut results = Vec::with_capacity(batch.len());
+        for write in batch {
+            self.exec("SAVEPOINT one_write").await?;
+            match write.apply(&mut self.conn, now_us).await {
+                Ok(done) => results.push(Ok(done)),
+                Err(e) if e.is_per_row() => {
+                    self.exec("ROLLBACK TO one_write").await?;
+                    results.push(Err(e));
+                }
+                Err(e) => return Err(e),
+            }
+            self.exec("RELEASE one_write").await?;
+        }
+        self.exec("COMMIT").await?;
+        Ok(results)
+    }
+
+    /// After a failed batch: make sure no transaction is left open. SQLite may already have rolled back by
+    /// itself (it does on SQLITE_FULL and I/O errors); if even ROLLBACK fails, start over with a fresh
+    /// connection so the next batch does not inherit a broken one.
+    async fn roll_back(&mut self) {
+        let Err(e) = self.exec("ROLLBACK").await else { return };
+        if let StoreError::Schema(msg) = &e
+            && msg.contains("no transaction is active")
+        {
+            return;
+        }
+        tracing::warn!(error = %e, "journal rollback failed; reopening the write connection");
+        match reconnect(&self.cfg).await {
+            Ok(conn) => {
+                let old = std::mem::replace(&mut self.conn, conn);
+                let _ = old.close_hard().await;
+            }
+            Err(e) => tracing::error!(error = %e, "journal write connection could not be reopened"),
+        }
+    }
+
+    async fn probe(&mut self) -> Result<(), StoreError> {
+        self.exec("BEGIN IMMEDIATE").await?;
+        let space = sqlite::probe_space(&mut self.conn).await;
+        let rolled_back = self.exec("ROLLBACK").await;
+        space.and(rolled_back)
+    }
+
+    async fn shutdown(mut self) {
+        // TRUNCATE: fold the WAL into the database file and empty it, so the file alone is a complete copy.
+        match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&mut self.conn)
+            .await
+        {
+            Ok((busy, wal_pages, checkpointed)) => {
+                tracing::debug!(busy, wal_pages, checkpointed, "journal checkpointed on close");
+            }
+            Err(e) => tracing::warn!(error = %StoreError::from(e), "journal checkpoint on close failed"),
+        }
+        if let Err(e) = self.conn.close().await {
+            tracing::warn!(error = %StoreError::from(e), "journal write connection did not close cleanly");
+        }
+    }
+
+    async fn exec(&mut self, sql: &'static str) -> Result<(), StoreError> {
+        self.conn.execute(sql).await?;
+        Ok(())
+    }
+}
+
+async fn reconnect(cfg: &SqliteConfig) -> Result<SqliteConnection, StoreError> {
+    let mut conn = sqlite::connect_writer(cfg).await?;
+    sqlite::apply_size_limit(&mut conn, cfg.max_db_bytes).await?;
+    Ok(conn)
+}
+
+/// One write of a batch, with the caller waiting for it.
+#[derive(Debug)]
+pub(crate) enum Write {
+    /// Boxed: an envelope is large next to the other commands, and the queue holds thousands.
+    Append {
+        env: Box<Envelope>,
+        reply: oneshot::Sender<Result<Appended, StoreError>>,
+    },
+    SetStatus {
+        id: i64,
+        status: MessageStatus,
+        reason: Option<String>,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+}
+
+/// What a successful write did.
+#[derive(Debug)]
+enum Done {
+    Appended(Appended),
+    StatusSet,
+}
+
+fn sort(cmd: Command, batch: &mut Vec<Write>, probes: &mut Vec<oneshot::Sender<Result<(), StoreError>>>) {
+    match cmd {
+        Command::Write(write) => batch.push(write),
+        Command::Probe { reply } => probes.push(reply),
+    }
+}
+
+impl Write {
+    async fn apply(&self, conn: &mut SqliteConnection, now_us: i64) -> Result<Done, StoreError> {
+        match self {
+            Write::Append { env, .. } => sqlite::insert(conn, env, now_us).await.map(Done::Appended),
+            Write::SetStatus { id, status, reason, .. } => {
+                sqlite::update_status(conn, *id, *status, reason.as_deref(), now_us)
+                    .await
+                    .map(|()| Done::StatusSet)
+            }
+        }
+    }
+
+    /// Answers the caller. A caller that stopped waiting (its task was cancelled) is not an error: the write
+    /// is committed either way.
+    fn answer(self, result: Result<Done, StoreError>, stats: &Stats) {
+        match self {
+            Write::Append { reply, .. } => {
+                let result = result.and_then(|done| match done {
+                    Done::Appended(a) => Ok(a),
+                    Done::StatusSet => Err(StoreError::Database("writer answered an append with a status".into())),
+                });
+                if let Ok(a) = &result {
+                    stats.appends.fetch_add(1, Ordering::Relaxed);
+                    if a.duplicate {
+                        stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                let _ = reply.send(result);
+            }
+            Write::SetStatus { reply, .. } => {
+                let _ = reply.send(result.map(|_| ()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use hearth_core::{MessageMeta, PayloadKind};
+
+    use super::*;
+
+    fn env(channel: &str, key: Option<&str>) -> Envelope {
+        Envelope {
+            channel: channel.into(),
+            kind: PayloadKind::Hl7v2,
+            received_at: OffsetDateTime::UNIX_EPOCH,
+            raw: b"MSH|".to_vec(),
+            status: MessageStatus::Received,
+            reason: None,
+            dedup_key: key.map(str::to_owned),
+            meta: MessageMeta::default(),
+        }
+    }
+
+    /// Builds one batch by hand, so that "in the same transaction" is certain rather than likely.
+    #[tokio::test]
+    async fn one_batch_dedups_inside_itself_and_isolates_a_refused_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = SqliteConfig::new(dir.path().join("j.db"));
+        let mut conn = sqlite::connect_writer(&cfg).await.unwrap();
+        sqlite::MIGRATOR.run(&mut conn).await.unwrap();
+        let (_tx, rx) = mpsc::channel(1);
+        let stats = Arc::new(Stats::default());
+        let mut writer = Writer::new(conn, cfg, rx, Arc::clone(&stats));
+
+        let mut answers = Vec::new();
+        let mut batch = Vec::new();
+        for e in [
+            env("adt", Some("k")),
+            env("adt", Some("k")),
+            env("", Some("bad")),
+            env("adt", None),
+        ] {
+            let (reply, answer) = oneshot::channel();
+            batch.push(Write::Append {
+                env: Box::new(e),
+                reply,
+            });
+            answers.push(answer);
+        }
+        let (reply, missing) = oneshot::channel();
+        batch.push(Write::SetStatus {
+            id: 42,
+            status: MessageStatus::Processed,
+            reason: None,
+            reply,
+        });
+        writer.commit(batch).await;
+
+        let mut got = Vec::new();
+        for a in answers {
+            got.push(a.await.unwrap());
+        }
+        let first = got[0].clone().unwrap();
+        assert!(!first.duplicate);
+        assert_eq!(
+            got[1].clone().unwrap(),
+            Appended {
+                id: first.id,
+                duplicate: true
+            }
+        );
+        assert!(matches!(got[2], Err(StoreError::Refused(_))), "{:?}", got[2]);
+        assert!(!got[3].clone().unwrap().duplicate);
+        assert_eq!(missing.await.unwrap(), Err(StoreError::NotFound(42)));
+        let s = stats.snapshot();
+        assert_eq!((s.commits, s.appends, s.duplicates, s.failed_batches), (1, 3, 1, 0));
+
+        let rows: Vec<(i64, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT m.id, m.duplicates, length(c.raw) FROM messages m LEFT JOIN message_content c ON c.message_id = m.id ORDER BY m.id",
+        )
+        .fetch_all(&mut writer.conn)
+        .await
+        .unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0], (first.id, 1, Some(4)));
+        assert_eq!(rows[1].1, 0);
+    }
+}

@@ -1,0 +1,110 @@
+//! `hearth`: the command-line binary. Parses arguments, wires libraries, maps errors to exit codes. Nothing else.
+//!
+//! Exit codes: 0 success; 1 runtime failure (or, for `send`, a message that was not accepted); 2 bad input or
+//! configuration.
+#![forbid(unsafe_code)]
+
+mod send;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(name = "hearth", version, about = "A FHIR-native healthcare integration engine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the engine. Without --config: MLLP on 0.0.0.0:2575, HTTP on 0.0.0.0:8080, journal ./data/hearth.db.
+    Run {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Validate a configuration without touching the network and print the topology.
+    Check {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Send HL7 v2 messages over MLLP and print each ACK (a test tool and load generator).
+    Send(send::SendArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match cli.command {
+        Command::Check { config } => match load_plan(config.as_deref()) {
+            Ok(plan) => {
+                print!("{}", plan.topology());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("hearth: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Run { config } => {
+            let plan = match load_plan(config.as_deref()) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("hearth: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            with_runtime(async move {
+                let shutdown = CancellationToken::new();
+                tokio::spawn(wait_for_signal(shutdown.clone()));
+                match hearth_engine::run(plan, shutdown).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("hearth: {e}");
+                        ExitCode::from(1)
+                    }
+                }
+            })
+        }
+        Command::Send(args) => with_runtime(send::run(args)),
+    }
+}
+
+fn load_plan(path: Option<&std::path::Path>) -> Result<hearth_config::Plan, hearth_config::ConfigError> {
+    match path {
+        Some(p) => hearth_config::load_file(p),
+        None => hearth_config::Plan::default_plan(),
+    }
+}
+
+fn with_runtime(fut: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt.block_on(fut),
+        Err(e) => {
+            eprintln!("hearth: cannot start the async runtime: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HEARTH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn wait_for_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+    shutdown.cancel();
+}

@@ -1,0 +1,208 @@
+//! `hearth send mllp://HOST:PORT FILE...`: send every message in the files, print each ACK, summarise.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use hearth_sources::mllp::{AckSummary, Sender};
+use tokio::sync::Mutex;
+
+#[derive(Debug, clap::Args)]
+pub struct SendArgs {
+    /// Where to send: mllp://HOST:PORT
+    url: String,
+    /// Files holding one or more HL7 v2 messages (batch files with FHS/BHS included).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Number of concurrent connections.
+    #[arg(long, default_value_t = 1)]
+    concurrency: usize,
+    /// Send the whole set this many times.
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
+    /// How long to wait for each ACK.
+    #[arg(long, default_value_t = 30_000)]
+    timeout_ms: u64,
+    /// Print one line per message even in load mode (--concurrency or --repeat above 1).
+    #[arg(long)]
+    verbose: bool,
+}
+
+struct Item {
+    label: String,
+    payload: Vec<u8>,
+}
+
+#[derive(Default)]
+struct Tally {
+    accepted: usize,
+    not_accepted: usize,
+    failed: usize,
+    latencies: Vec<Duration>,
+}
+
+pub async fn run(args: SendArgs) -> ExitCode {
+    let Some(addr) = args.url.strip_prefix("mllp://").map(|a| a.trim_end_matches('/').to_owned()) else {
+        eprintln!("hearth send: the destination must look like mllp://HOST:PORT, got {:?}", args.url);
+        return ExitCode::from(2);
+    };
+    if args.concurrency == 0 || args.repeat == 0 {
+        eprintln!("hearth send: --concurrency and --repeat must be at least 1");
+        return ExitCode::from(2);
+    }
+    let items = match load_items(&args.files) {
+        Ok(items) => Arc::new(items),
+        Err(e) => {
+            eprintln!("hearth send: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let load_mode = args.concurrency > 1 || args.repeat > 1;
+    let per_line = !load_mode || args.verbose;
+    let total = items.len() * args.repeat;
+    let next = Arc::new(AtomicUsize::new(0));
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let timeout = Duration::from_millis(args.timeout_ms);
+    let started = Instant::now();
+
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..args.concurrency.min(total.max(1)) {
+        let (items, next, tally, addr) = (items.clone(), next.clone(), tally.clone(), addr.clone());
+        workers.spawn(async move {
+            let mut conn: Option<Sender> = None;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    break;
+                }
+                let item = &items[i % items.len()];
+                let t0 = Instant::now();
+                let result = match conn.as_mut() {
+                    Some(c) => c.send(&item.payload).await,
+                    None => match Sender::connect(&addr, timeout).await {
+                        Ok(c) => conn.insert(c).send(&item.payload).await,
+                        Err(e) => Err(e),
+                    },
+                };
+                let latency = t0.elapsed();
+                let mut t = tally.lock().await;
+                match result {
+                    Ok(ack) => {
+                        t.latencies.push(latency);
+                        if ack.accepted() {
+                            t.accepted += 1;
+                        } else {
+                            t.not_accepted += 1;
+                        }
+                        if per_line {
+                            println!("{}\t{}", item.label, describe(&ack));
+                        }
+                    }
+                    Err(e) => {
+                        t.failed += 1;
+                        conn = None; // reconnect for the next message
+                        if per_line {
+                            println!("{}\tFAILED\t{e}", item.label);
+                        }
+                    }
+                }
+            }
+        });
+    }
+    while workers.join_next().await.is_some() {}
+    let elapsed = started.elapsed();
+    let mut t = tally.lock().await;
+    summarise(&mut t, total, elapsed, load_mode);
+    if t.accepted == total { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+fn describe(ack: &AckSummary) -> String {
+    let mut s = format!("{}\t{}", ack.code, ack.control_id);
+    if let Some(c) = &ack.error_code {
+        s.push_str(&format!("\tERR {c}"));
+    }
+    if !ack.text.is_empty() {
+        s.push_str(&format!("\t{}", ack.text));
+    }
+    s
+}
+
+fn summarise(t: &mut Tally, total: usize, elapsed: Duration, load_mode: bool) {
+    t.latencies.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if t.latencies.is_empty() {
+            return 0.0;
+        }
+        let idx = ((t.latencies.len() as f64 * p).ceil() as usize).clamp(1, t.latencies.len()) - 1;
+        t.latencies[idx].as_secs_f64() * 1000.0
+    };
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let line = format!(
+        "sent {total}: {} accepted, {} not accepted, {} failed in {:.3} s ({:.0} msg/s); ACK latency ms p50 {:.2} p90 {:.2} p99 {:.2} max {:.2}",
+        t.accepted,
+        t.not_accepted,
+        t.failed,
+        secs,
+        total as f64 / secs,
+        pct(0.50),
+        pct(0.90),
+        pct(0.99),
+        pct(1.0)
+    );
+    if load_mode { println!("{line}") } else { eprintln!("{line}") }
+}
+
+/// Every message of every file, with line endings normalised to the HL7 segment terminator (CR).
+fn load_items(files: &[PathBuf]) -> Result<Vec<Item>, String> {
+    let mut items = Vec::new();
+    for f in files {
+        let bytes = std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let batch = hearth_hl7v2::split_batch(&bytes).map_err(|e| format!("{}: {e}", f.display()))?;
+        let messages: Vec<&[u8]> = batch.message_bytes(&bytes).collect();
+        if messages.is_empty() {
+            return Err(format!("{}: no HL7 v2 message found", f.display()));
+        }
+        let many = messages.len() > 1;
+        for (n, m) in messages.into_iter().enumerate() {
+            let label = if many { format!("{}#{}", f.display(), n + 1) } else { f.display().to_string() };
+            items.push(Item { label, payload: normalise_segments(m) });
+        }
+    }
+    Ok(items)
+}
+
+fn normalise_segments(msg: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(msg.len());
+    let mut i = 0;
+    while i < msg.len() {
+        match msg[i] {
+            b'\r' if msg.get(i + 1) == Some(&b'\n') => {
+                out.push(b'\r');
+                i += 1;
+            }
+            b'\n' => out.push(b'\r'),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    while out.ends_with(b"\r\r") {
+        out.pop();
+    }
+    if !out.ends_with(b"\r") {
+        out.push(b'\r');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_line_endings() {
+        assert_eq!(normalise_segments(b"MSH|a\nPID|b\r\nPV1|c\n\n"), b"MSH|a\rPID|b\rPV1|c\r");
+        assert_eq!(normalise_segments(b"MSH|a"), b"MSH|a\r");
+    }
+}

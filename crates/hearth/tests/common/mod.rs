@@ -1,0 +1,204 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Shared helpers for the end-to-end tests: they start the real `hearth` binary on free ports with a journal in
+//! a temp dir, talk to it over real sockets, and inspect the journal it wrote.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use hearth_store::{Journal, JournalConfig, SqliteConfig};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_hearth");
+
+/// The shared corpus, from `HEARTH_CORPUS` or `../shared/corpus` beside the workspace. Absent: panics under
+/// `CI=true`, otherwise says so on stderr and returns None (the caller returns early).
+pub fn corpus() -> Option<PathBuf> {
+    let dir = std::env::var_os("HEARTH_CORPUS").map(PathBuf::from).unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus")
+    });
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("corpus not found at {} (set HEARTH_CORPUS); it is mandatory under CI=true", dir.display());
+    }
+    eprintln!("SKIPPED: corpus not found at {} (set HEARTH_CORPUS)", dir.display());
+    None
+}
+
+/// Every sample of Microsoft's HL7 v2 set, sorted.
+pub fn corpus_samples(corpus: &Path) -> Vec<PathBuf> {
+    let dir = corpus.join("hl7v2/ms-fhir-converter/samples");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "hl7"))
+        .collect();
+    files.sort();
+    files
+}
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/hl7v2")
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running `hearth run`.
+pub struct Engine {
+    pub child: Option<Child>,
+    pub mllp: String,
+    pub http: String,
+    pub db: PathBuf,
+    pub config: PathBuf,
+}
+
+impl Engine {
+    /// Start with a config whose `[journal]` path is `dir/hearth.db`; `extra_channel` and `extra_journal` are TOML
+    /// lines added to the channel and journal tables.
+    pub fn start(dir: &Path, extra_journal: &str, extra_channel: &str) -> Engine {
+        let (mllp_port, http_port) = (free_port(), free_port());
+        let db = dir.join("hearth.db");
+        let config = dir.join("hearth.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "shutdown_timeout_ms = 5000\n[journal]\ntype = \"sqlite\"\npath = \"{}\"\n{extra_journal}\n\
+                 [http]\nlisten = \"127.0.0.1:{http_port}\"\n\
+                 [channels.adt]\ntype = \"mllp\"\nlisten = \"127.0.0.1:{mllp_port}\"\n{extra_channel}\n",
+                db.display()
+            ),
+        )
+        .unwrap();
+        Self::start_with(config, db, format!("127.0.0.1:{mllp_port}"), format!("127.0.0.1:{http_port}"), None)
+    }
+
+    pub fn start_with(config: PathBuf, db: PathBuf, mllp: String, http: String, cwd: Option<&Path>) -> Engine {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("run");
+        if cwd.is_none() {
+            cmd.arg("--config").arg(&config);
+        }
+        if let Some(d) = cwd {
+            cmd.current_dir(d);
+        }
+        let child = cmd
+            .env("HEARTH_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start hearth");
+        let mut e = Engine { child: Some(child), mllp, http, db, config };
+        e.wait_ready();
+        e
+    }
+
+    /// Restart on the same configuration and journal.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop it first");
+        let mut cmd = Command::new(BIN);
+        let child = cmd
+            .arg("run")
+            .arg("--config")
+            .arg(&self.config)
+            .env("HEARTH_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start hearth");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(st)) = c.try_wait()
+            {
+                panic!("hearth exited during start-up: {st}");
+            }
+            if http_get(&self.http, "/readyz").is_some_and(|(code, _)| code == 200) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "hearth did not become ready");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map(|c| c.id() as i32).expect("running")
+    }
+
+    /// SIGKILL, no chance to clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM and wait for the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut c = self.child.take().expect("running");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM)
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                return st;
+            }
+            if Instant::now() > deadline {
+                c.kill().unwrap();
+                panic!("hearth did not stop within 30 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Open the journal this engine wrote (call after stopping it).
+    pub async fn journal(&self) -> Journal {
+        Journal::open(&JournalConfig::Sqlite(SqliteConfig::new(self.db.clone())))
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A minimal HTTP/1.1 GET: (status, body). None when nothing listens.
+pub fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let code = buf.split(' ').nth(1)?.parse().ok()?;
+    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Some((code, body))
+}
+
+/// A synthetic ADT^A01 with the given control id (and optional MSH-15/16).
+pub fn adt(control_id: &str) -> Vec<u8> {
+    format!(
+        "MSH|^~\\&|TESTEHR|NORTH|HEARTH|HOSP|20260101120000||ADT^A01^ADT_A01|{control_id}|P|2.5.1\r\
+         EVN|A01|20260101120000\r\
+         PID|1||MRN{control_id}^^^NORTH^MR||DOE^JANE^Q||19800214|F|||1 MAIN ST^^SPRINGFIELD^IL^62701||^PRN^PH^^^217^5550100\r\
+         PV1|1|I|WARD1^101^A||||1234^SMITH^ANNA^^^DR\r"
+    )
+    .into_bytes()
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Runs Hearth's whole test suite on a fresh Debian machine.
+#
+# 1. Makes sure the services the tests talk to are installed and running (RabbitMQ and PostgreSQL from Debian's
+#    packages); installs them with apt-get when they are missing and we are root.
+# 2. Runs every test: unit, property, golden, integration and end-to-end (the real binary over real sockets),
+#    then the doctests.
+#
+# Tests that need the shared corpus find it through HEARTH_CORPUS (default ../shared/corpus). Under CI=true a
+# missing corpus or service is a failure, never a skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export HEARTH_CORPUS="${HEARTH_CORPUS:-$(cd .. && pwd)/shared/corpus}"
+log() { printf '[test.sh] %s\n' "$*" >&2; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() {
+  local port=$1 name=$2
+  for _ in $(seq 1 90); do
+    if port_open "$port"; then return 0; fi
+    sleep 1
+  done
+  log "FAIL: $name did not open 127.0.0.1:$port"
+  return 1
+}
+
+apt_install() {
+  if [ "$(id -u)" != 0 ]; then
+    log "FAIL: $* missing and we are not root; install them: apt-get install -y $*"
+    return 1
+  fi
+  if [ -z "${APT_UPDATED:-}" ]; then apt-get update -qq; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_rabbitmq() {
+  if port_open 5672; then return 0; fi
+  command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
+  log "starting RabbitMQ"
+  rabbitmq-server -detached || true
+  wait_port 5672 RabbitMQ
+}
+
+ensure_postgres() {
+  if port_open 5432; then return 0; fi
+  ls /etc/postgresql >/dev/null 2>&1 || apt_install postgresql
+  log "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  wait_port 5432 PostgreSQL
+}
+
+ensure_rabbitmq
+ensure_postgres
+
+if [ ! -d "$HEARTH_CORPUS" ]; then
+  if [ "${CI:-}" = true ]; then log "FAIL: corpus not found at $HEARTH_CORPUS (set HEARTH_CORPUS)"; exit 1; fi
+  log "corpus not found at $HEARTH_CORPUS: corpus tests will say so and skip (they fail under CI=true)"
+fi
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast --profile "${NEXTEST_PROFILE:-default}"
+else
+  log "cargo-nextest not installed; using cargo test"
+  cargo test --workspace --no-fail-fast --lib --bins --tests
+fi
+cargo test --workspace --doc
