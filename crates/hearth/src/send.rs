@@ -28,6 +28,13 @@ pub struct SendArgs {
     /// Print one line per message even in load mode (--concurrency or --repeat above 1).
     #[arg(long)]
     verbose: bool,
+    /// Pace the load: at most this many messages per second in total (open loop: latency is measured from
+    /// each message's scheduled time, so a slow receiver cannot hide its queueing).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Make every message new: append `.N` to MSH-10 so that repeats are not duplicates (load testing).
+    #[arg(long)]
+    unique_ids: bool,
 }
 
 struct Item {
@@ -67,6 +74,8 @@ pub async fn run(args: SendArgs) -> ExitCode {
     let timeout = Duration::from_millis(args.timeout_ms);
     let started = Instant::now();
 
+    let interval = args.rate.filter(|r| *r > 0.0).map(|r| Duration::from_secs_f64(1.0 / r));
+    let unique = args.unique_ids;
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..args.concurrency.min(total.max(1)) {
         let (items, next, tally, addr) = (items.clone(), next.clone(), tally.clone(), addr.clone());
@@ -78,11 +87,19 @@ pub async fn run(args: SendArgs) -> ExitCode {
                     break;
                 }
                 let item = &items[i % items.len()];
-                let t0 = Instant::now();
+                let payload = if unique { with_unique_id(&item.payload, i) } else { item.payload.clone() };
+                let t0 = match interval {
+                    Some(iv) => {
+                        let scheduled = started + iv.mul_f64(i as f64);
+                        tokio::time::sleep_until(scheduled.into()).await;
+                        scheduled
+                    }
+                    None => Instant::now(),
+                };
                 let result = match conn.as_mut() {
-                    Some(c) => c.send(&item.payload).await,
+                    Some(c) => c.send(&payload).await,
                     None => match Sender::connect(&addr, timeout).await {
-                        Ok(c) => conn.insert(c).send(&item.payload).await,
+                        Ok(c) => conn.insert(c).send(&payload).await,
                         Err(e) => Err(e),
                     },
                 };
@@ -173,6 +190,21 @@ fn load_items(files: &[PathBuf]) -> Result<Vec<Item>, String> {
     Ok(items)
 }
 
+/// The message with `.n` appended to MSH-10 (the tenth field of the first segment).
+fn with_unique_id(msg: &[u8], n: usize) -> Vec<u8> {
+    let Some(&sep) = msg.get(3) else { return msg.to_vec() };
+    let seg_end = msg.iter().position(|&b| b == b'\r').unwrap_or(msg.len());
+    // MSH-1 is the separator itself, so MSH-10 ends at the 10th separator of the segment.
+    let Some((end, _)) = msg[..seg_end].iter().enumerate().filter(|&(_, &b)| b == sep).nth(9) else {
+        return msg.to_vec();
+    };
+    let mut out = Vec::with_capacity(msg.len() + 12);
+    out.extend_from_slice(&msg[..end]);
+    out.extend_from_slice(format!(".{n}").as_bytes());
+    out.extend_from_slice(&msg[end..]);
+    out
+}
+
 fn normalise_segments(msg: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(msg.len());
     let mut i = 0;
@@ -199,6 +231,15 @@ fn normalise_segments(msg: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unique_ids_go_into_msh10() {
+        let m = b"MSH|^~\\&|A|B|C|D|20260101||ADT^A01|CTRL|P|2.5.1\rPID|1\r";
+        assert_eq!(with_unique_id(m, 7), b"MSH|^~\\&|A|B|C|D|20260101||ADT^A01|CTRL.7|P|2.5.1\rPID|1\r");
+        let short = b"MSH|^~\\&|A\r";
+        assert_eq!(with_unique_id(short, 1), short);
+        assert_eq!(with_unique_id(b"", 1), b"");
+    }
 
     #[test]
     fn normalises_line_endings() {

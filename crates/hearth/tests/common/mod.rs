@@ -79,21 +79,8 @@ impl Engine {
     }
 
     pub fn start_with(config: PathBuf, db: PathBuf, mllp: String, http: String, cwd: Option<&Path>) -> Engine {
-        let mut cmd = Command::new(BIN);
-        cmd.arg("run");
-        if cwd.is_none() {
-            cmd.arg("--config").arg(&config);
-        }
-        if let Some(d) = cwd {
-            cmd.current_dir(d);
-        }
-        let child = cmd
-            .env("HEARTH_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start hearth");
+        // With a working directory, run with no --config at all: the built-in default.
+        let child = spawn(cwd.is_none().then_some(config.as_path()), cwd);
         let mut e = Engine { child: Some(child), mllp, http, db, config };
         e.wait_ready();
         e
@@ -102,18 +89,7 @@ impl Engine {
     /// Restart on the same configuration and journal.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop it first");
-        let mut cmd = Command::new(BIN);
-        let child = cmd
-            .arg("run")
-            .arg("--config")
-            .arg(&self.config)
-            .env("HEARTH_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start hearth");
-        self.child = Some(child);
+        self.child = Some(spawn(Some(&self.config), None));
         self.wait_ready();
     }
 
@@ -178,6 +154,23 @@ impl Drop for Engine {
             let _ = c.wait();
         }
     }
+}
+
+fn spawn(config: Option<&Path>, cwd: Option<&Path>) -> Child {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("run");
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
+    cmd.env("HEARTH_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start hearth")
 }
 
 /// A minimal HTTP/1.1 GET: (status, body). None when nothing listens.
