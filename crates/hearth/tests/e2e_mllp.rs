@@ -343,3 +343,26 @@ async fn send_prints_each_ack_and_fails_when_one_is_refused() {
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("sent 15: 15 accepted"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = Engine::start(dir.path(), "", "");
+    let mut conns = tokio::task::JoinSet::new();
+    for c in 0..200 {
+        let addr = engine.mllp.clone();
+        conns.spawn(async move {
+            let mut conn = Sender::connect(&addr, T).await.unwrap();
+            for i in 0..5 {
+                let ack = conn.send(&adt(&format!("C{c}-{i}"))).await.unwrap();
+                assert_eq!(ack.code, "AA", "{}", ack.raw);
+                assert_eq!(ack.control_id, format!("C{c}-{i}"));
+            }
+        });
+    }
+    while let Some(r) = conns.join_next().await {
+        r.unwrap();
+    }
+    assert!(engine.terminate().success());
+    assert_eq!(engine.journal().await.count_all().await.unwrap(), 1000);
+}
