@@ -112,6 +112,30 @@ pub struct MllpPlan {
     pub ack_sending_facility: String,
     /// When to answer: every message (default), or as MSH-15/MSH-16 ask.
     pub ack_policy: AckPolicy,
+    /// How the processing stage converts this channel's messages to FHIR.
+    pub mapping: MappingPlan,
+}
+
+/// `channels.<name>.mapping`: per-channel conversion options.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MappingPlan {
+    /// `bundle_type`: `"transaction"` (default), `"message"` or `"collection"`.
+    pub bundle_type: BundleKind,
+    /// `facility_timezone`: IANA name (`"America/Chicago"`) for HL7 times sent without an offset; checked against
+    /// the tz database compiled into Hearth (no IO). `None`: such times are cut to their date.
+    pub facility_timezone: Option<String>,
+    /// `vocabulary`: a CSV file or a directory of CSV files overriding the built-in vocabulary maps (read when
+    /// the engine starts, not here: validation does no IO).
+    pub vocabulary: Option<PathBuf>,
+}
+
+/// The FHIR Bundle type a channel produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BundleKind {
+    #[default]
+    Transaction,
+    Message,
+    Collection,
 }
 
 /// `channels.<name>.ack_policy`.
@@ -144,6 +168,10 @@ impl Plan {
                 SourcePlan::Mllp(m) => {
                     let _ = writeln!(s, "channel  {:<12} mllp {} (max frame {} bytes, max {} connections, charset {}, acks {:?})",
                         c.name, c.listen, m.max_frame_bytes, m.max_connections, m.default_charset, m.ack_policy);
+                    let mp = &m.mapping;
+                    let _ = writeln!(s, "         {:<12} map hl7v2 -> FHIR R4 {:?} bundle (time zone {}, vocabulary {})",
+                        "", mp.bundle_type, mp.facility_timezone.as_deref().unwrap_or("none"),
+                        mp.vocabulary.as_ref().map_or_else(|| "built-in".to_owned(), |p| format!("built-in + {}", p.display())));
                 }
             }
         }
@@ -263,6 +291,7 @@ pub fn validate(raw: RawConfig) -> Result<Plan, ConfigError> {
                         AckPolicy::Always
                     }
                 };
+                let mapping = validate_mapping(m.mapping.unwrap_or_default(), &format!("{key}.mapping"), &mut bad);
                 channels.push(ChannelPlan {
                     name: name.clone(),
                     listen,
@@ -274,6 +303,7 @@ pub fn validate(raw: RawConfig) -> Result<Plan, ConfigError> {
                         ack_sending_application: m.ack_sending_application.unwrap_or_else(|| "HEARTH".into()),
                         ack_sending_facility: m.ack_sending_facility.unwrap_or_default(),
                         ack_policy,
+                        mapping,
                     }),
                 });
             }
@@ -289,6 +319,30 @@ pub fn validate(raw: RawConfig) -> Result<Plan, ConfigError> {
     } else {
         Err(ConfigError::Invalid(problems))
     }
+}
+
+fn validate_mapping(m: raw::RawMapping, key: &str, bad: &mut impl FnMut(String, String)) -> MappingPlan {
+    let bundle_type = match m.bundle_type.as_deref().unwrap_or("transaction") {
+        "transaction" => BundleKind::Transaction,
+        "message" => BundleKind::Message,
+        "collection" => BundleKind::Collection,
+        other => {
+            bad(
+                format!("{key}.bundle_type"),
+                format!("{other:?} is not one of \"transaction\", \"message\", \"collection\""),
+            );
+            BundleKind::Transaction
+        }
+    };
+    if let Some(tz) = &m.facility_timezone
+        && jiff::tz::TimeZone::get(tz).is_err()
+    {
+        bad(format!("{key}.facility_timezone"), format!("{tz:?} is not an IANA time zone name (e.g. \"America/Chicago\")"));
+    }
+    if m.vocabulary.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+        bad(format!("{key}.vocabulary"), "must not be empty".into());
+    }
+    MappingPlan { bundle_type, facility_timezone: m.facility_timezone, vocabulary: m.vocabulary }
 }
 
 fn valid_name(name: &str) -> bool {

@@ -65,4 +65,14 @@ pub struct RawMllp {
     pub ack_sending_application: Option<String>,
     pub ack_sending_facility: Option<String>,
     pub ack_policy: Option<String>,
+    pub mapping: Option<RawMapping>,
+}
+
+/// `[channels.<name>.mapping]`: how this channel's messages become FHIR.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMapping {
+    pub bundle_type: Option<String>,
+    pub facility_timezone: Option<String>,
+    pub vocabulary: Option<PathBuf>,
 }

@@ -28,6 +28,10 @@ pub enum Metric {
     MllpConnectionsTotal,
     /// Bytes skipped outside MLLP frames, by `channel`.
     MllpJunkBytesTotal,
+    /// Messages the processing stage converted, by `channel` and `status` (mapped, error).
+    ConversionsTotal,
+    /// Time to parse, map and serialise one message, by `channel`.
+    ConversionSeconds,
 }
 
 impl Metric {
@@ -43,6 +47,8 @@ impl Metric {
             Metric::MllpConnections => "hearth_mllp_connections",
             Metric::MllpConnectionsTotal => "hearth_mllp_connections_total",
             Metric::MllpJunkBytesTotal => "hearth_mllp_junk_bytes_total",
+            Metric::ConversionsTotal => "hearth_conversions_total",
+            Metric::ConversionSeconds => "hearth_conversion_seconds",
         }
     }
 }
@@ -133,6 +139,23 @@ impl JournalCommitted {
     }
 }
 
+/// The processing stage converted one message (or kept it as `error`).
+#[derive(Debug)]
+pub struct MessageConverted<'a> {
+    pub channel: &'a str,
+    pub status: crate::MessageStatus,
+    pub duration: Duration,
+}
+
+impl MessageConverted<'_> {
+    pub fn emit(&self) {
+        let channel = self.channel.to_owned();
+        metrics::counter!(Metric::ConversionsTotal.name(), "channel" => channel.clone(), "status" => self.status.as_str())
+            .increment(1);
+        metrics::histogram!(Metric::ConversionSeconds.name(), "channel" => channel).record(self.duration.as_secs_f64());
+    }
+}
+
 /// An MLLP connection opened or closed.
 #[derive(Debug)]
 pub struct MllpConnection<'a> {
@@ -186,6 +209,8 @@ mod tests {
             Metric::MllpConnections,
             Metric::MllpConnectionsTotal,
             Metric::MllpJunkBytesTotal,
+            Metric::ConversionsTotal,
+            Metric::ConversionSeconds,
         ];
         for m in all {
             let n = m.name();

@@ -6,6 +6,8 @@ pub enum MessageStatus {
     Received,
     /// Refused at the door (negative ACK / 4xx); raw bytes and reason kept for the operator.
     Rejected,
+    /// Converted to FHIR (the Bundle and the conversion report are in the journal); awaiting routing.
+    Mapped,
     /// Mapped and routed: deliveries exist in the outbox for every matching destination.
     Processed,
     /// Matched no route; kept, not delivered.
@@ -15,9 +17,10 @@ pub enum MessageStatus {
 }
 
 impl MessageStatus {
-    pub const ALL: [MessageStatus; 5] = [
+    pub const ALL: [MessageStatus; 6] = [
         MessageStatus::Received,
         MessageStatus::Rejected,
+        MessageStatus::Mapped,
         MessageStatus::Processed,
         MessageStatus::Filtered,
         MessageStatus::Error,
@@ -27,6 +30,7 @@ impl MessageStatus {
         match self {
             MessageStatus::Received => "received",
             MessageStatus::Rejected => "rejected",
+            MessageStatus::Mapped => "mapped",
             MessageStatus::Processed => "processed",
             MessageStatus::Filtered => "filtered",
             MessageStatus::Error => "error",

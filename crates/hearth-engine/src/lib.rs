@@ -11,6 +11,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod process;
+
 use std::net::SocketAddr;
 
 use hearth_config::{JournalPlan, Plan, SourcePlan};
@@ -31,6 +33,8 @@ pub enum EngineError {
     Bind { addr: SocketAddr, what: String, source: std::io::Error },
     #[error("{0}")]
     Task(String),
+    #[error("{0}")]
+    Mapping(#[from] process::SetupError),
 }
 
 /// The journal configuration for a plan.
@@ -67,6 +71,13 @@ pub async fn run(plan: Plan, shutdown: CancellationToken) -> Result<(), EngineEr
     let metrics = metrics_handle();
     let journal = Journal::open(&journal_config(&plan.journal)).await?;
     report_recovery(&journal).await;
+    let stage = match process::Stage::new(journal.clone(), &plan) {
+        Ok(stage) => stage,
+        Err(e) => {
+            journal.close().await;
+            return Err(e.into());
+        }
+    };
 
     let http = bind(plan.http.listen, "http").await?;
     let mut sources = Vec::new();
@@ -83,6 +94,10 @@ pub async fn run(plan: Plan, shutdown: CancellationToken) -> Result<(), EngineEr
         let token = shutdown.clone();
         tasks.spawn(async move { src.run(token).await.map_err(|e| EngineError::Task(e.to_string())) });
     }
+    // The stage drains the backlog on shutdown; it has its own token so that it stops only after the sources
+    // (which may still journal the message in hand) have.
+    let stage_stop = CancellationToken::new();
+    let mut stage_task = tokio::spawn(stage.run(stage_stop.clone()));
     let app = hearth_admin::router(hearth_admin::AdminState::new(journal.clone(), metrics));
     tracing::info!(listen = %plan.http.listen, "http listening");
     let http_shutdown = shutdown.clone();
@@ -92,7 +107,8 @@ pub async fn run(plan: Plan, shutdown: CancellationToken) -> Result<(), EngineEr
 
     shutdown.cancelled().await;
     tracing::info!(timeout_ms = plan.shutdown_timeout.as_millis() as u64, "shutting down: draining sources");
-    let drained = tokio::time::timeout(plan.shutdown_timeout, async {
+    let deadline = tokio::time::Instant::now() + plan.shutdown_timeout;
+    let drained = tokio::time::timeout_at(deadline, async {
         while let Some(r) = tasks.join_next().await {
             match r {
                 Ok(Ok(())) => {}
@@ -105,6 +121,12 @@ pub async fn run(plan: Plan, shutdown: CancellationToken) -> Result<(), EngineEr
     if drained.is_err() {
         tracing::warn!("shutdown timeout: abandoning connections still busy (their messages were not acknowledged)");
         tasks.abort_all();
+    }
+    stage_stop.cancel();
+    if tokio::time::timeout_at(deadline, &mut stage_task).await.is_err() {
+        // Aborted between two journal writes at worst: the rest stays `received` for the next start.
+        tracing::warn!("shutdown timeout: messages not yet converted stay received for the next start");
+        stage_task.abort();
     }
     journal.close().await;
     // The HTTP listener stops with the same token; don't let a slow client hold the exit.

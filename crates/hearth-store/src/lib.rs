@@ -56,14 +56,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use hearth_core::{Envelope, MessageStatus};
 use sqlx::SqlitePool;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub use config::{JournalConfig, SqliteConfig};
 pub use error::StoreError;
 pub use sqlite::MAX_PAGE;
 pub use types::{Appended, JournalStats, MessageFilter, MessageSummary, StoredMessage};
-use writer::{Command, Stats, Write, Writer};
+use writer::{Command, Conversion, Stats, Write, Writer};
 
 /// A handle on the journal. Cheap to clone; every clone talks to the same writer task and read pool.
 #[derive(Clone)]
@@ -79,6 +79,7 @@ struct Inner {
     writer: tokio::sync::Mutex<Option<JoinHandle<()>>>,
     reads: SqlitePool,
     stats: Arc<Stats>,
+    appended: Arc<Notify>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -118,7 +119,8 @@ impl Journal {
 
         let (tx, rx) = mpsc::channel(cfg.queue_capacity);
         let stats = Arc::new(Stats::default());
-        let writer = tokio::spawn(Writer::new(conn, cfg.clone(), rx, Arc::clone(&stats)).run());
+        let appended = Arc::new(Notify::new());
+        let writer = tokio::spawn(Writer::new(conn, cfg.clone(), rx, Arc::clone(&stats), Arc::clone(&appended)).run());
         Ok(Journal {
             inner: Arc::new(Inner {
                 path: cfg.path.clone(),
@@ -126,6 +128,7 @@ impl Journal {
                 writer: tokio::sync::Mutex::new(Some(writer)),
                 reads,
                 stats,
+                appended,
             }),
         })
     }
@@ -155,6 +158,32 @@ impl Journal {
             })
         })
         .await
+    }
+
+    /// Stores the outcome of converting message `id`: its new status (`mapped`, or `error` with the reason) and
+    /// the Bundle and report as JSON text (`None` clears them). Group committed like every write.
+    pub async fn set_conversion(
+        &self,
+        id: i64,
+        status: MessageStatus,
+        bundle: Option<&str>,
+        report: Option<&str>,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let conversion = Box::new(Conversion {
+            id,
+            status,
+            bundle: bundle.map(str::to_owned),
+            report: report.map(str::to_owned),
+            reason: reason.map(str::to_owned),
+        });
+        self.send(|reply| Command::Write(Write::SetConversion { conversion, reply })).await
+    }
+
+    /// Notified after each commit that stored at least one new message (a permit is kept if nobody is waiting).
+    /// The processing stage waits on it instead of polling the journal.
+    pub fn appended(&self) -> Arc<Notify> {
+        Arc::clone(&self.inner.appended)
     }
 
     /// A cheap probe of the write path for readiness checks: the writer task is running, the write lock can be

@@ -11,6 +11,7 @@ use sqlx::sqlite::{
 use sqlx::{Connection, QueryBuilder, Row, Sqlite};
 use time::OffsetDateTime;
 
+use crate::writer::Conversion;
 use crate::{Appended, MessageFilter, MessageSummary, SqliteConfig, StoreError, StoredMessage};
 
 /// Migrations live per backend (`migrations/sqlite`, later `migrations/postgres`): the SQL dialects differ.
@@ -155,6 +156,23 @@ pub(crate) async fn update_status(
     Ok(())
 }
 
+/// Sets status and reason like [`update_status`] and stores the conversion's Bundle and report (`None` clears
+/// them, e.g. on a failed reprocessing). A message whose content retention already pruned keeps its status.
+pub(crate) async fn set_conversion(
+    conn: &mut SqliteConnection,
+    c: &Conversion,
+    now_us: i64,
+) -> Result<(), StoreError> {
+    update_status(conn, c.id, c.status, c.reason.as_deref(), now_us).await?;
+    sqlx::query("UPDATE message_content SET bundle = ?, report = ? WHERE message_id = ?")
+        .bind(c.bundle.as_deref())
+        .bind(c.report.as_deref())
+        .bind(c.id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// Evidence for `check_writable`, taken inside `BEGIN IMMEDIATE` (so the write lock is known to be obtainable):
 /// fails when the size limit leaves no free page.
 pub(crate) async fn probe_space(conn: &mut SqliteConnection) -> Result<(), StoreError> {
@@ -179,7 +197,7 @@ SELECT m.id, m.channel, m.kind, m.received_at, m.status, m.reason, m.dedup_key, 
 const FROM_MESSAGES: &str = " FROM messages m LEFT JOIN message_content c ON c.message_id = m.id";
 
 pub(crate) async fn get(pool: &SqlitePool, id: i64) -> Result<Option<StoredMessage>, StoreError> {
-    let row = sqlx::query(&format!("{SELECT_SUMMARY}, c.raw{FROM_MESSAGES} WHERE m.id = ?"))
+    let row = sqlx::query(&format!("{SELECT_SUMMARY}, c.raw, c.bundle, c.report{FROM_MESSAGES} WHERE m.id = ?"))
         .bind(id)
         .fetch_optional(pool)
         .await?;
@@ -217,7 +235,7 @@ pub(crate) async fn next_received(
 ) -> Result<Vec<StoredMessage>, StoreError> {
     // Served by the (status, id) index: reads one page of the backlog, never all of it.
     let rows = sqlx::query(&format!(
-        "{SELECT_SUMMARY}, c.raw{FROM_MESSAGES} WHERE m.status = 'received' AND m.id > ? ORDER BY m.id LIMIT ?"
+        "{SELECT_SUMMARY}, c.raw, c.bundle, c.report{FROM_MESSAGES} WHERE m.status = 'received' AND m.id > ? ORDER BY m.id LIMIT ?"
     ))
     .bind(after_id)
     .bind(i64::from(limit.min(MAX_PAGE)))
@@ -261,6 +279,8 @@ fn stored(row: &SqliteRow) -> Result<StoredMessage, StoreError> {
     Ok(StoredMessage {
         summary: summary(row)?,
         raw: row.try_get("raw")?,
+        bundle: row.try_get("bundle")?,
+        report: row.try_get("report")?,
     })
 }
 

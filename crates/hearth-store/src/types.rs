@@ -38,6 +38,10 @@ pub struct StoredMessage {
     pub summary: MessageSummary,
     /// `None` once retention has pruned the content (the metadata stays).
     pub raw: Option<Vec<u8>>,
+    /// The FHIR R4 Bundle (JSON) the processing stage made of it; `None` until converted, or if conversion failed.
+    pub bundle: Option<String>,
+    /// The conversion report (JSON): unmapped fields, warnings. `None` until converted.
+    pub report: Option<String>,
 }
 
 /// Which messages `list` returns; every `Some` narrows, `None` matches all.

@@ -20,7 +20,7 @@ use hearth_core::{Envelope, MessageStatus};
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection, Executor};
 use time::OffsetDateTime;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::sqlite::{self, to_micros};
 use crate::{Appended, JournalStats, SqliteConfig, StoreError};
@@ -61,6 +61,8 @@ pub(crate) struct Writer {
     cfg: SqliteConfig,
     rx: mpsc::Receiver<Command>,
     stats: Arc<Stats>,
+    /// Pinged after every commit that stored a new message, so the processing stage wakes without polling.
+    appended: Arc<Notify>,
 }
 
 impl Writer {
@@ -69,8 +71,9 @@ impl Writer {
         cfg: SqliteConfig,
         rx: mpsc::Receiver<Command>,
         stats: Arc<Stats>,
+        appended: Arc<Notify>,
     ) -> Self {
-        Writer { conn, cfg, rx, stats }
+        Writer { conn, cfg, rx, stats, appended }
     }
 
     /// Runs until every sender is gone (the journal was closed or dropped) and the queue is empty, then
@@ -110,8 +113,14 @@ impl Writer {
                     }
                     .emit();
                 }
+                let mut new_messages = false;
                 for (write, result) in batch.into_iter().zip(results) {
+                    new_messages |= matches!(&result, Ok(Done::Appended(a)) if !a.duplicate);
                     write.answer(result, &self.stats);
+                }
+                if new_messages {
+                    // `notify_one` keeps a permit when nobody waits: a wake-up is never lost.
+                    self.appended.notify_one();
                 }
             }
             Err(e) => {
@@ -216,6 +225,21 @@ pub(crate) enum Write {
         reason: Option<String>,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// Boxed like `Append`: a Bundle can be large.
+    SetConversion {
+        conversion: Box<Conversion>,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+}
+
+/// The outcome of converting one message, as the processing stage stores it.
+#[derive(Debug)]
+pub(crate) struct Conversion {
+    pub(crate) id: i64,
+    pub(crate) status: MessageStatus,
+    pub(crate) bundle: Option<String>,
+    pub(crate) report: Option<String>,
+    pub(crate) reason: Option<String>,
 }
 
 /// What a successful write did.
@@ -241,6 +265,9 @@ impl Write {
                     .await
                     .map(|()| Done::StatusSet)
             }
+            Write::SetConversion { conversion, .. } => {
+                sqlite::set_conversion(conn, conversion, now_us).await.map(|()| Done::StatusSet)
+            }
         }
     }
 
@@ -261,7 +288,7 @@ impl Write {
                 }
                 let _ = reply.send(result);
             }
-            Write::SetStatus { reply, .. } => {
+            Write::SetStatus { reply, .. } | Write::SetConversion { reply, .. } => {
                 let _ = reply.send(result.map(|_| ()));
             }
         }
@@ -298,7 +325,7 @@ mod tests {
         sqlite::MIGRATOR.run(&mut conn).await.unwrap();
         let (_tx, rx) = mpsc::channel(1);
         let stats = Arc::new(Stats::default());
-        let mut writer = Writer::new(conn, cfg, rx, Arc::clone(&stats));
+        let mut writer = Writer::new(conn, cfg, rx, Arc::clone(&stats), Arc::new(Notify::new()));
 
         let mut answers = Vec::new();
         let mut batch = Vec::new();

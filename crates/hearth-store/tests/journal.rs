@@ -354,3 +354,45 @@ async fn invalid_configuration_is_refused() {
     let err = Journal::open(&config(&path)).await.unwrap_err();
     assert_eq!(err.class(), ErrorClass::Permanent, "{err:?}");
 }
+
+#[tokio::test]
+async fn conversion_is_stored_with_the_message_and_wakes_the_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = open(&dir.path().join("j.db")).await;
+    let woken = journal.appended();
+    let a = journal.append(envelope("adt", "1", Some("k1"), b"MSH|1")).await.unwrap();
+    // The commit left a permit: the stage would not sleep through this message.
+    tokio::time::timeout(std::time::Duration::from_secs(5), woken.notified()).await.unwrap();
+    let b = journal.append(envelope("adt", "2", Some("k2"), b"MSH|2")).await.unwrap();
+
+    let fresh = journal.get(a.id).await.unwrap().unwrap();
+    assert_eq!((fresh.bundle, fresh.report), (None, None));
+
+    journal
+        .set_conversion(a.id, MessageStatus::Mapped, Some(r#"{"resourceType":"Bundle"}"#), Some("{}"), None)
+        .await
+        .unwrap();
+    journal
+        .set_conversion(b.id, MessageStatus::Error, None, Some("{}"), Some("unsupported structure"))
+        .await
+        .unwrap();
+    let mapped = journal.get(a.id).await.unwrap().unwrap();
+    assert_eq!(mapped.summary.status, MessageStatus::Mapped);
+    assert_eq!(mapped.bundle.as_deref(), Some(r#"{"resourceType":"Bundle"}"#));
+    assert_eq!(mapped.report.as_deref(), Some("{}"));
+    let failed = journal.get(b.id).await.unwrap().unwrap();
+    assert_eq!(failed.summary.status, MessageStatus::Error);
+    assert_eq!(failed.summary.reason.as_deref(), Some("unsupported structure"));
+    assert_eq!(failed.bundle, None);
+    // Neither is waiting any more.
+    assert!(journal.next_received(0, 10).await.unwrap().is_empty());
+    assert_eq!(
+        journal.set_conversion(9_999, MessageStatus::Mapped, None, None, None).await.unwrap_err(),
+        StoreError::NotFound(9_999)
+    );
+    journal.close().await;
+    // Survives a reopen (migration 0002 is applied once).
+    let journal = open(&dir.path().join("j.db")).await;
+    assert_eq!(journal.get(a.id).await.unwrap().unwrap().summary.status, MessageStatus::Mapped);
+    journal.close().await;
+}

@@ -4,6 +4,7 @@
 //! configuration.
 #![forbid(unsafe_code)]
 
+mod convert;
 mod send;
 
 use std::path::PathBuf;
@@ -33,6 +34,9 @@ enum Command {
     },
     /// Send HL7 v2 messages over MLLP and print each ACK (a test tool and load generator).
     Send(send::SendArgs),
+    /// Convert messages to FHIR R4 JSON: one Bundle for one message, NDJSON for several. With --report, each
+    /// message's conversion report goes to stderr as one JSON line.
+    Convert(convert::ConvertArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +74,7 @@ fn main() -> ExitCode {
             })
         }
         Command::Send(args) => with_runtime(send::run(args)),
+        Command::Convert(args) => convert::run(args),
     }
 }
 

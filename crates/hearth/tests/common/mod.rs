@@ -195,3 +195,47 @@ pub fn adt(control_id: &str) -> Vec<u8> {
     )
     .into_bytes()
 }
+
+/// Sends each message over one MLLP connection and returns the ACK texts (blocking, for tests).
+pub fn mllp_send(addr: &str, messages: &[Vec<u8>]) -> Vec<String> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut acks = Vec::new();
+    for m in messages {
+        let mut frame = vec![0x0b];
+        frame.extend_from_slice(m);
+        frame.extend_from_slice(&[0x1c, 0x0d]);
+        s.write_all(&frame).unwrap();
+        let mut ack = Vec::new();
+        let mut byte = [0u8; 1];
+        while !ack.ends_with(&[0x1c, 0x0d]) {
+            s.read_exact(&mut byte).unwrap();
+            ack.push(byte[0]);
+        }
+        acks.push(String::from_utf8_lossy(&ack).trim_matches(['\u{b}', '\u{1c}', '\r']).to_owned());
+    }
+    acks
+}
+
+/// Polls the journal of a running engine (opened beside it: SQLite WAL lets a second process read; this handle
+/// never writes) until `done` holds for the newest message with this MSH-10, or panics after `timeout`.
+pub async fn wait_for_message(
+    journal: &Journal,
+    control_id: &str,
+    timeout: Duration,
+    done: impl Fn(&hearth_store::StoredMessage) -> bool,
+) -> hearth_store::StoredMessage {
+    let deadline = Instant::now() + timeout;
+    let filter = hearth_store::MessageFilter { control_id: Some(control_id.to_owned()), ..Default::default() };
+    loop {
+        let page = journal.list(&filter, None, 100).await.unwrap();
+        if let Some(last) = page.last()
+            && let Some(m) = journal.get(last.id).await.unwrap()
+            && done(&m)
+        {
+            return m;
+        }
+        assert!(Instant::now() < deadline, "message {control_id} did not reach the expected state in {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,216 @@
+//! The bundle assembler: resources keyed by (type, deterministic id), merged when the same identity is added
+//! twice (one Practitioner for one person named in PV1-7, ORC-12 and OBR-16), referenced inside the Bundle by
+//! `urn:uuid:{id}` full URLs, and written with the requests a transaction needs.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value, json};
+
+use super::BundleType;
+
+/// A JSON object under construction.
+pub type Obj = Map<String, Value>;
+
+/// A resource in the Bundle: its type and deterministic id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Ref {
+    pub rtype: &'static str,
+    pub id: String,
+}
+
+impl Ref {
+    /// `urn:uuid:{id}`: the entry's fullUrl, resolved inside the Bundle (ids are UUIDs).
+    pub fn url(&self) -> String {
+        format!("urn:uuid:{}", self.id)
+    }
+
+    /// A FHIR Reference to this resource.
+    pub fn reference(&self) -> Value {
+        json!({ "reference": self.url() })
+    }
+}
+
+/// One entry under construction.
+#[derive(Debug, Clone)]
+struct Entry {
+    rf: Ref,
+    resource: Obj,
+    /// The conditional-update search (`identifier=system|value`), percent-encoded.
+    condition: Option<String>,
+}
+
+/// Collects resources; see the module documentation.
+#[derive(Debug, Default)]
+pub struct Assembler {
+    entries: Vec<Entry>,
+    index: HashMap<Ref, usize>,
+}
+
+impl Assembler {
+    /// Adds a resource (without `resourceType`/`id`: the assembler sets them). When a resource with the same type
+    /// and id exists, keys it lacks are filled from `resource` (first writer wins on each key) and arrays are
+    /// extended with elements not yet present. `identifier` is the business identifier (system, value) used for a
+    /// conditional update.
+    pub fn add(&mut self, rtype: &'static str, id: String, resource: Obj, identifier: Option<(&str, &str)>) -> Ref {
+        let rf = Ref { rtype, id };
+        let condition = identifier.map(|(s, v)| format!("identifier={}|{}", pct(s), pct(v)));
+        if let Some(&i) = self.index.get(&rf) {
+            if let Some(e) = self.entries.get_mut(i) {
+                merge(&mut e.resource, resource);
+                if e.condition.is_none() {
+                    e.condition = condition;
+                }
+            }
+            return rf;
+        }
+        self.index.insert(rf.clone(), self.entries.len());
+        self.entries.push(Entry { rf: rf.clone(), resource, condition });
+        rf
+    }
+
+    /// True when a resource of this type and id was added.
+    pub fn contains(&self, rf: &Ref) -> bool {
+        self.index.contains_key(rf)
+    }
+
+    /// The resource being built, to add elements after the fact (e.g. Encounter.diagnosis from DG1).
+    pub fn get_mut(&mut self, rf: &Ref) -> Option<&mut Obj> {
+        let i = *self.index.get(rf)?;
+        self.entries.get_mut(i).map(|e| &mut e.resource)
+    }
+
+    /// Every resource added so far.
+    pub fn refs(&self) -> impl Iterator<Item = &Ref> {
+        self.entries.iter().map(|e| &e.rf)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Moves the entry of `rf` to the front (MessageHeader in a `message` Bundle).
+    pub fn move_first(&mut self, rf: &Ref) {
+        if let Some(&i) = self.index.get(rf) {
+            let e = self.entries.remove(i);
+            self.entries.insert(0, e);
+            self.reindex();
+        }
+    }
+
+    fn reindex(&mut self) {
+        self.index = self.entries.iter().enumerate().map(|(i, e)| (e.rf.clone(), i)).collect();
+    }
+
+    /// The Bundle's `entry` array. `tag` goes into every resource's `meta.tag`.
+    pub fn into_entries(self, bundle_type: BundleType, tag: &Value) -> Vec<Value> {
+        self.entries
+            .into_iter()
+            .map(|e| {
+                let mut res = Obj::new();
+                res.insert("resourceType".into(), Value::from(e.rf.rtype));
+                res.insert("id".into(), Value::from(e.rf.id.clone()));
+                res.insert("meta".into(), json!({ "tag": [tag] }));
+                res.extend(e.resource);
+                let mut entry = Obj::new();
+                entry.insert("fullUrl".into(), Value::from(e.rf.url()));
+                entry.insert("resource".into(), Value::Object(res));
+                if bundle_type == BundleType::Transaction {
+                    let url = match &e.condition {
+                        Some(c) => format!("{}?{c}", e.rf.rtype),
+                        None => format!("{}/{}", e.rf.rtype, e.rf.id),
+                    };
+                    entry.insert("request".into(), json!({ "method": "PUT", "url": url }));
+                }
+                Value::Object(entry)
+            })
+            .collect()
+    }
+}
+
+/// Fills `into` with what it lacks from `from`: missing keys are added, arrays gain elements not yet present.
+fn merge(into: &mut Obj, from: Obj) {
+    for (k, v) in from {
+        match (into.get_mut(&k), v) {
+            (None, v) => {
+                into.insert(k, v);
+            }
+            (Some(Value::Array(a)), Value::Array(b)) => {
+                for x in b {
+                    if !a.contains(&x) {
+                        a.push(x);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Percent-encodes a search parameter value (RFC 3986 unreserved characters kept).
+pub fn pct(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':' | b'/') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Sets `key` when `value` is `Some`.
+pub fn put(o: &mut Obj, key: &str, value: Option<Value>) {
+    if let Some(v) = value {
+        o.insert(key.to_owned(), v);
+    }
+}
+
+/// Appends `value` (when `Some` and not already there) to the array at `key`.
+pub fn push(o: &mut Obj, key: &str, value: Option<Value>) {
+    let Some(v) = value else { return };
+    match o.get_mut(key) {
+        Some(Value::Array(a)) => {
+            if !a.contains(&v) {
+                a.push(v);
+            }
+        }
+        _ => {
+            o.insert(key.to_owned(), Value::Array(vec![v]));
+        }
+    }
+}
+
+/// Appends every value to the array at `key`.
+pub fn push_all(o: &mut Obj, key: &str, values: impl IntoIterator<Item = Value>) {
+    for v in values {
+        push(o, key, Some(v));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedup_merges_and_requests() {
+        let mut a = Assembler::default();
+        let mut p1 = Obj::new();
+        p1.insert("name".into(), json!([{"family": "A"}]));
+        let mut p2 = Obj::new();
+        p2.insert("name".into(), json!([{"family": "A"}]));
+        p2.insert("gender".into(), json!("male"));
+        let r1 = a.add("Practitioner", "x".into(), p1, Some(("urn:oid:1.2", "7 7")));
+        let r2 = a.add("Practitioner", "x".into(), p2, None);
+        assert_eq!(r1, r2);
+        assert_eq!(a.len(), 1);
+        let entries = a.into_entries(BundleType::Transaction, &json!({"code": "t"}));
+        assert_eq!(entries[0]["resource"]["name"].as_array().map(Vec::len), Some(1));
+        assert_eq!(entries[0]["resource"]["gender"], "male");
+        assert_eq!(entries[0]["request"]["url"], "Practitioner?identifier=urn:oid:1.2|7%207");
+    }
+}

@@ -1,0 +1,204 @@
+//! Golden tests: every `fixtures/hl7v2/<case>.hl7` (one message or a batch) is converted with a fixed clock
+//! (2025-01-01T00:00:00Z) and compared with `<case>.expected.json` (`{"bundle", "report"}`, an array for a batch).
+//! `<case>.tz`, when present, holds the facility time zone (IANA name). `BLESS=1` rewrites the expected files.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use hearth_hl7v2::{ParseOptions, parse, split_batch};
+use hearth_map::hl7v2::{Hl7v2Mapper, MapOptions};
+use serde_json::{Value, json};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/hl7v2")
+}
+
+fn convert(path: &Path) -> Value {
+    let bytes = std::fs::read(path).unwrap();
+    let mut opts = MapOptions::default();
+    let tz = path.with_extension("tz");
+    if tz.is_file() {
+        opts = opts.with_timezone(std::fs::read_to_string(&tz).unwrap().trim()).unwrap();
+    }
+    let mapper = Hl7v2Mapper::new(opts);
+    let now = time::macros::datetime!(2025-01-01 00:00:00 UTC);
+    let batch = split_batch(&bytes).unwrap();
+    let mut out = Vec::new();
+    for m in batch.message_bytes(&bytes) {
+        let v = match parse(m, &ParseOptions::default()) {
+            Err(e) => json!({ "parse_error": e.to_string() }),
+            Ok(msg) => match mapper.map(&msg, now) {
+                Ok(c) => json!({ "bundle": c.bundle, "report": serde_json::to_value(&c.report).unwrap() }),
+                Err(e) => json!({ "error": e.to_string() }),
+            },
+        };
+        out.push(v);
+    }
+    if out.len() == 1 { out.remove(0) } else { Value::Array(out) }
+}
+
+/// The first path where two values differ.
+fn diff(a: &Value, b: &Value, path: &str) -> Option<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for k in x.keys().chain(y.keys()) {
+                let p = format!("{path}/{k}");
+                match (x.get(k), y.get(k)) {
+                    (Some(u), Some(v)) => {
+                        if let Some(d) = diff(u, v, &p) {
+                            return Some(d);
+                        }
+                    }
+                    (u, v) => return Some(format!("{p}: {u:?} != {v:?}")),
+                }
+            }
+            None
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            for (i, (u, v)) in x.iter().zip(y).enumerate() {
+                if let Some(d) = diff(u, v, &format!("{path}/{i}")) {
+                    return Some(d);
+                }
+            }
+            (x.len() != y.len()).then(|| format!("{path}: length {} != {}", x.len(), y.len()))
+        }
+        _ => (a != b).then(|| format!("{path}: {a} != {b}")),
+    }
+}
+
+#[test]
+fn golden() {
+    let bless = std::env::var("BLESS").as_deref() == Ok("1");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(fixtures())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "hl7"))
+        .collect();
+    cases.sort();
+    assert!(!cases.is_empty());
+    let mut failures = Vec::new();
+    for case in &cases {
+        let got = convert(case);
+        let expected_path = case.with_extension("expected.json");
+        if bless {
+            std::fs::write(&expected_path, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&expected_path) else {
+            failures.push(format!("{}: no expected file (run with BLESS=1)", case.display()));
+            continue;
+        };
+        let expected: Value = serde_json::from_str(&text).unwrap();
+        if let Some(d) = diff(&got, &expected, "") {
+            failures.push(format!("{}: got != expected at {d}", case.display()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Each expected Bundle also holds what the IG tables say, checked field by field here (so a bad bless shows).
+fn resource<'a>(bundle: &'a Value, rtype: &str) -> Vec<&'a Value> {
+    bundle["entry"].as_array().into_iter().flatten().map(|e| &e["resource"]).filter(|r| r["resourceType"] == rtype).collect()
+}
+
+#[test]
+fn adt_a01_fields_follow_the_ig() {
+    let got = convert(&fixtures().join("adt-a01-full.hl7"));
+    let b = &got["bundle"];
+    let p = resource(b, "Patient");
+    let p = p.first().unwrap();
+    assert_eq!(p["identifier"][0]["system"], "urn:oid:2.16.840.1.113883.19.5");
+    assert_eq!(p["identifier"][0]["value"], "MRN12345");
+    assert_eq!(p["identifier"][0]["type"]["coding"][0]["code"], "MR");
+    assert_eq!(p["name"][0]["family"], "Testperson");
+    assert_eq!(p["name"][0]["given"], json!(["Alexa", "Q"]));
+    assert_eq!(p["name"][0]["use"], "official");
+    assert_eq!(p["gender"], "female");
+    assert_eq!(p["birthDate"], "1984-07");
+    assert_eq!(p["address"][0]["city"], "Springfield");
+    assert_eq!(p["address"][0]["use"], "home");
+    assert_eq!(p["telecom"][0]["system"], "phone");
+    assert_eq!(p["telecom"][0]["use"], "home");
+    assert_eq!(p["telecom"][1]["system"], "email");
+    assert_eq!(p["maritalStatus"]["coding"][0]["system"], "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus");
+    assert_eq!(p["maritalStatus"]["coding"][0]["code"], "M");
+    assert_eq!(p["deceasedBoolean"], false);
+    let e = resource(b, "Encounter");
+    let e = e.first().unwrap();
+    assert_eq!(e["status"], "in-progress");
+    assert_eq!(e["class"]["code"], "IMP");
+    assert_eq!(e["period"]["start"], "2024-03-01T08:30:00-05:00");
+    assert_eq!(e["participant"][0]["type"][0]["coding"][0]["code"], "ATND");
+    assert!(e["diagnosis"][0]["condition"]["reference"].as_str().unwrap().starts_with("urn:uuid:"));
+    assert_eq!(resource(b, "AllergyIntolerance")[0]["criticality"], "high");
+    assert_eq!(resource(b, "Coverage")[0]["payor"].as_array().map(Vec::len), Some(1));
+    // One Practitioner for one person named in PV1-7 and DG1-16.
+    let cond = resource(b, "Condition");
+    assert_eq!(cond[0]["asserter"], e["participant"][0]["individual"]);
+    assert_eq!(resource(b, "Practitioner").len(), 3, "the attending (PV1-7 = DG1-16), the clerk (EVN-5), the PCP (ROL-4)");
+    let unmapped = got["report"]["unmapped"].as_array().unwrap();
+    assert!(unmapped.contains(&json!("PID-10")), "{unmapped:?}");
+    assert!(got["report"]["warnings"].as_array().unwrap().iter().any(|w| w["kind"] == "z_segment"));
+}
+
+#[test]
+fn adt_a03_discharge_and_deceased() {
+    let got = convert(&fixtures().join("adt-a03-discharge.hl7"));
+    let b = &got["bundle"];
+    let p = resource(b, "Patient");
+    // Naive times take the facility zone (America/Chicago, CST in March before the 10th).
+    assert_eq!(p[0]["deceasedDateTime"], "2024-03-05T15:50:00-06:00");
+    assert_eq!(p[0]["birthDate"], "1984-07-15");
+    let e = resource(b, "Encounter");
+    assert_eq!(e[0]["status"], "finished");
+    assert_eq!(e[0]["class"]["code"], "EMER");
+    assert_eq!(e[0]["period"]["end"], "2024-03-05T16:00:00-06:00");
+    assert_eq!(e[0]["hospitalization"]["dischargeDisposition"]["coding"][0]["code"], "01");
+    assert_eq!(e[0]["location"][0]["status"], "completed");
+    assert_eq!(resource(b, "Procedure")[0]["status"], "completed");
+    let cov = resource(b, "Coverage");
+    assert_eq!(cov[0]["relationship"]["coding"][0]["code"], "spouse");
+    let sub = cov[0]["subscriber"]["reference"].as_str().unwrap();
+    assert!(resource(b, "RelatedPerson").iter().any(|r| format!("urn:uuid:{}", r["id"].as_str().unwrap()) == sub));
+    assert!(got["report"]["unmapped"].as_array().unwrap().contains(&json!("IN2-2")));
+}
+
+#[test]
+fn adt_a40_merge_links_patients() {
+    let got = convert(&fixtures().join("adt-a40-merge.hl7"));
+    let b = &got["bundle"];
+    let ps = resource(b, "Patient");
+    assert_eq!(ps.len(), 2);
+    let survivor = ps.iter().find(|p| p["active"].is_null()).unwrap();
+    let old = ps.iter().find(|p| p["active"] == false).unwrap();
+    assert_eq!(survivor["link"][0]["type"], "replaces");
+    assert_eq!(old["link"][0]["type"], "replaced-by");
+    assert_eq!(survivor["birthDate"], "2001");
+    assert_eq!(survivor["gender"], "unknown");
+    // The old Patient has the id an ADT for MRN19999 would have given it.
+    assert_eq!(old["id"], hearth_fhir::ids::deterministic_id("Patient", &["urn:hearth:v2:SYNTHHOSP", "MRN19999"]));
+}
+
+#[test]
+fn adt_a17_two_patients_two_encounters() {
+    let got = convert(&fixtures().join("adt-a17-swap.hl7"));
+    let b = &got["bundle"];
+    let ps = resource(b, "Patient");
+    let es = resource(b, "Encounter");
+    assert_eq!((ps.len(), es.len()), (2, 2));
+    for (p, e) in ps.iter().zip(&es) {
+        assert_eq!(e["subject"]["reference"].as_str().unwrap(), format!("urn:uuid:{}", p["id"].as_str().unwrap()));
+    }
+}
+
+#[test]
+fn invalid_values_are_skipped_with_warnings() {
+    let got = convert(&fixtures().join("adt-a04-invalid.hl7"));
+    let p = resource(&got["bundle"], "Patient");
+    assert!(p[0].get("birthDate").is_none());
+    let warnings = got["report"]["warnings"].as_array().unwrap();
+    assert!(warnings.iter().any(|w| w["location"] == "PID-7" && w["kind"] == "invalid_value"));
+    assert!(warnings.iter().any(|w| w["location"] == "PV1-2" && w["kind"] == "unknown_code"));
+    let e = resource(&got["bundle"], "Encounter");
+    assert_eq!(e[0]["class"]["system"], "http://terminology.hl7.org/CodeSystem/v2-0004");
+}

@@ -1,0 +1,130 @@
+//! `hearth convert --from hl7v2 [--report] FILE|-`: convert messages to FHIR R4 without running the engine.
+//!
+//! Output (stdout): one pretty-printed Bundle for one input message; NDJSON (one compact Bundle per line, in input
+//! order) for several (a batch file, or several messages in one file). With `--report`, the conversion reports
+//! go to stderr as NDJSON, one `{"message": N, "report": {...}}` line per message, so stdout stays pure FHIR.
+//!
+//! All or nothing: if any message cannot be converted, nothing is printed on stdout, and stderr gets one line
+//! naming where (`FILE: message 2: segment 3 (PID), field 5: ...`); the exit code is 2.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use hearth_map::hl7v2::{Hl7v2Mapper, MapOptions};
+use hearth_map::vocab::Vocabulary;
+
+/// Largest input read (a batch file of many messages still fits; a runaway pipe does not).
+const MAX_INPUT_BYTES: u64 = 512 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum From {
+    Hl7v2,
+    Csv,
+    Webhook,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConvertArgs {
+    /// Input format.
+    #[arg(long, value_enum)]
+    from: From,
+    /// Input profile (CSV export or webhook vendor); not used for hl7v2.
+    #[arg(long)]
+    profile: Option<String>,
+    /// Mapping data. For hl7v2: vocabulary overrides, a CSV file or a directory of them (as a channel's
+    /// `mapping.vocabulary`).
+    #[arg(long)]
+    mapping: Option<PathBuf>,
+    /// Print each message's conversion report to stderr, one JSON line per message.
+    #[arg(long)]
+    report: bool,
+    /// The input file, or `-` for standard input.
+    input: String,
+}
+
+/// Runs the command; the exit code is 0, or 2 for bad input or arguments.
+pub fn run(args: ConvertArgs) -> ExitCode {
+    match convert(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hearth convert: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn convert(args: &ConvertArgs) -> Result<(), String> {
+    match args.from {
+        From::Hl7v2 => {}
+        From::Csv | From::Webhook => {
+            let name = if args.from == From::Csv { "csv" } else { "webhook" };
+            return Err(format!("--from {name} is not supported yet (only --from hl7v2)"));
+        }
+    }
+    if args.profile.is_some() {
+        return Err("--profile applies to csv and webhook input, not hl7v2".into());
+    }
+    let mut opts = MapOptions::default();
+    if let Some(path) = &args.mapping {
+        let vocab = Vocabulary::load_overrides(path, &Vocabulary::builtin()).map_err(|e| format!("--mapping: {e}"))?;
+        opts.vocabulary = Arc::new(vocab);
+    }
+    let mapper = Hl7v2Mapper::new(opts);
+    let (label, bytes) = read_input(&args.input)?;
+    let batch = hearth_hl7v2::split_batch(&bytes).map_err(|e| format!("{label}: {e}"))?;
+    let messages: Vec<&[u8]> = batch.message_bytes(&bytes).collect();
+    if messages.is_empty() {
+        return Err(format!("{label}: no HL7 v2 message found"));
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let parse = hearth_hl7v2::ParseOptions::default();
+    let mut out = Vec::with_capacity(messages.len());
+    for (n, raw) in messages.iter().enumerate() {
+        let at = |e: &dyn std::fmt::Display| format!("{label}: message {}: {e}", n + 1);
+        let msg = hearth_hl7v2::parse(raw, &parse).map_err(|e| at(&e))?;
+        let conv = mapper.map(&msg, now).map_err(|e| at(&e))?;
+        let bundle = if messages.len() == 1 {
+            hearth_fhir::bundle_to_json_pretty(&conv.bundle)
+        } else {
+            hearth_fhir::bundle_to_json(&conv.bundle)
+        }
+        .map_err(|e| at(&format!("the mapping produced an invalid Bundle: {e}")))?;
+        let report = serde_json::json!({ "message": n + 1, "report": conv.report });
+        out.push((bundle, report));
+    }
+    print_all(&out, args.report).map_err(|e| format!("cannot write the output: {e}"))
+}
+
+fn print_all(out: &[(String, serde_json::Value)], report: bool) -> std::io::Result<()> {
+    let stdout = std::io::stdout();
+    let mut w = std::io::BufWriter::new(stdout.lock());
+    for (bundle, _) in out {
+        writeln!(w, "{bundle}")?;
+    }
+    w.flush()?;
+    if report {
+        let mut e = std::io::stderr().lock();
+        for (_, r) in out {
+            writeln!(e, "{r}")?;
+        }
+    }
+    Ok(())
+}
+
+fn read_input(input: &str) -> Result<(String, Vec<u8>), String> {
+    let mut bytes = Vec::new();
+    let label = if input == "-" {
+        std::io::stdin().lock().take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes).map_err(|e| format!("stdin: {e}"))?;
+        "stdin".to_owned()
+    } else {
+        let f = std::fs::File::open(input).map_err(|e| format!("{input}: {e}"))?;
+        f.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes).map_err(|e| format!("{input}: {e}"))?;
+        input.to_owned()
+    };
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(format!("{label}: larger than {MAX_INPUT_BYTES} bytes"));
+    }
+    Ok((label, bytes))
+}

@@ -1,0 +1,110 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is a failure with its message
+//! End-to-end conversion: an ADT sent over MLLP to the real binary is journaled, acknowledged, then converted by
+//! the processing stage; the journal keeps the FHIR Bundle and the conversion report with the message.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use hearth_core::MessageStatus;
+
+const T: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adt_over_mllp_is_stored_as_a_fhir_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = Engine::start(dir.path(), "", "[channels.adt.mapping]\nbundle_type = \"transaction\"\n");
+    let acks = mllp_send(&engine.mllp, &[adt("CONV-1")]);
+    assert!(acks[0].contains("|AA|") || acks[0].contains("|CA|"), "{}", acks[0]);
+
+    let journal = engine.journal().await;
+    let m = wait_for_message(&journal, "CONV-1", T, |m| m.summary.status != MessageStatus::Received).await;
+    assert_eq!(m.summary.status, MessageStatus::Mapped, "reason: {:?}", m.summary.reason);
+    let bundle: serde_json::Value = serde_json::from_str(m.bundle.as_deref().unwrap()).unwrap();
+    assert_eq!(bundle["resourceType"], "Bundle");
+    assert_eq!(bundle["type"], "transaction");
+    let types: Vec<&str> =
+        bundle["entry"].as_array().unwrap().iter().filter_map(|e| e["resource"]["resourceType"].as_str()).collect();
+    assert!(types.contains(&"Patient"), "{types:?}");
+    hearth_fhir::validate_bundle(&bundle).unwrap();
+    if let Ok(schema) = hearth_fhir::schema::R4Schema::shared() {
+        schema.validate(&bundle).unwrap();
+    }
+    let report: serde_json::Value = serde_json::from_str(m.report.as_deref().unwrap()).unwrap();
+    assert!(report["mapping"].as_str().is_some_and(|s| s.starts_with("hearth-hl7v2-fhir-r4")), "{report}");
+
+    // An unsupported structure is kept as `error` with its reason, not lost and not an empty Bundle.
+    let odd = b"MSH|^~\\&|A|B|C|D|20260101120000||ZZZ^Z99^ZZZ_Z99|CONV-2|P|2.5.1\rZZZ|1\r".to_vec();
+    let acks = mllp_send(&engine.mllp, &[odd]);
+    assert!(acks[0].contains("|AA|") || acks[0].contains("|CA|"), "{}", acks[0]);
+    let m = wait_for_message(&journal, "CONV-2", T, |m| m.summary.status != MessageStatus::Received).await;
+    assert_eq!(m.summary.status, MessageStatus::Error);
+    assert!(m.summary.reason.as_deref().unwrap_or("").contains("unsupported"), "{:?}", m.summary.reason);
+    assert_eq!(m.bundle, None);
+    journal.close().await;
+    assert!(engine.terminate().success());
+}
+
+/// Messages journaled while no stage ran (received, never converted) are converted after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backlog_is_converted_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = Engine::start(dir.path(), "", "");
+    assert!(engine.terminate().success());
+    // Journal three messages directly, as a crashed engine would have left them.
+    let journal = engine.journal().await;
+    for id in ["BACK-1", "BACK-2", "BACK-3"] {
+        let raw = adt(id);
+        let env = hearth_core::Envelope {
+            channel: "adt".into(),
+            kind: hearth_core::PayloadKind::Hl7v2,
+            received_at: time::OffsetDateTime::now_utc(),
+            raw,
+            status: MessageStatus::Received,
+            reason: None,
+            dedup_key: Some(format!("TESTEHR|NORTH|{id}")),
+            meta: hearth_core::MessageMeta { control_id: Some(id.into()), ..Default::default() },
+        };
+        journal.append(env).await.unwrap();
+    }
+    journal.close().await;
+
+    engine.restart();
+    let journal = engine.journal().await;
+    for id in ["BACK-1", "BACK-2", "BACK-3"] {
+        let m = wait_for_message(&journal, id, T, |m| m.summary.status != MessageStatus::Received).await;
+        assert_eq!(m.summary.status, MessageStatus::Mapped, "{id}: {:?}", m.summary.reason);
+        assert!(m.bundle.is_some());
+    }
+    journal.close().await;
+    assert!(engine.terminate().success());
+}
+
+/// SIGTERM right after a burst: the stage drains what it can within the shutdown timeout, nothing is lost, and
+/// what it did not reach is converted after the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_and_restart_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = Engine::start(dir.path(), "", "");
+    let ids: Vec<String> = (0..20).map(|i| format!("DRAIN-{i}")).collect();
+    let msgs: Vec<Vec<u8>> = ids.iter().map(|id| adt(id)).collect();
+    let acks = mllp_send(&engine.mllp, &msgs);
+    assert!(acks.iter().all(|a| a.contains("|AA|") || a.contains("|CA|")), "{acks:?}");
+    assert!(engine.terminate().success());
+
+    let journal = engine.journal().await;
+    let counts = journal.count_by_status(None).await.unwrap();
+    let mapped = counts[&MessageStatus::Mapped];
+    assert_eq!(mapped + counts[&MessageStatus::Received], 20, "{counts:?}");
+    journal.close().await;
+
+    engine.restart();
+    let journal = engine.journal().await;
+    for id in &ids {
+        let m = wait_for_message(&journal, id, T, |m| m.summary.status != MessageStatus::Received).await;
+        assert_eq!(m.summary.status, MessageStatus::Mapped, "{id}: {:?}", m.summary.reason);
+    }
+    journal.close().await;
+    assert!(engine.terminate().success());
+}
