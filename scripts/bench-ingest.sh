@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Ingest benchmark: `hearth send` load generators against `hearth run` (release build, SQLite journal in a temp
 # dir), over the corpus samples with unique control ids. Prints throughput, ACK latency and the engine's peak RSS.
-# Usage: scripts/bench-ingest.sh [MESSAGES_PER_SENDER_ROUND=200]
+# Usage: [HEARTH_BIN=...] scripts/bench-ingest.sh [REPEAT=200]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CORPUS="${HEARTH_CORPUS:-$(cd .. && pwd)/shared/corpus}"
 SAMPLES="$CORPUS/hl7v2/ms-fhir-converter/samples"
 REPEAT="${1:-200}"
-cargo build --release -q -p hearth
-BIN="${CARGO_TARGET_DIR:-target}/release/hearth"
+# HEARTH_BIN=path/to/hearth compares another build (e.g. an older commit) in the same run.
+if [ -z "${HEARTH_BIN:-}" ]; then
+  cargo build --release -q -p hearth
+fi
+BIN="${HEARTH_BIN:-${CARGO_TARGET_DIR:-target}/release/hearth}"
 DIR="$(mktemp -d)"
 trap 'kill "$PID" 2>/dev/null || true; rm -rf "$DIR"' EXIT
 cat > "$DIR/hearth.toml" <<TOML

@@ -77,9 +77,18 @@ struct Inner {
     queue: Mutex<Option<mpsc::Sender<Command>>>,
     /// Taken by the first `close`, which waits for the writer to finish.
     writer: tokio::sync::Mutex<Option<JoinHandle<()>>>,
+    /// Checkpoints the WAL beside the writer; stopped by `close` before the writer's final checkpoint.
+    checkpointer: JoinHandle<()>,
     reads: SqlitePool,
     stats: Arc<Stats>,
     appended: Arc<Notify>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // A journal dropped without `close` must not leave its checkpointer (and its connection) behind.
+        self.checkpointer.abort();
+    }
 }
 
 impl std::fmt::Debug for Journal {
@@ -121,11 +130,13 @@ impl Journal {
         let stats = Arc::new(Stats::default());
         let appended = Arc::new(Notify::new());
         let writer = tokio::spawn(Writer::new(conn, cfg.clone(), rx, Arc::clone(&stats), Arc::clone(&appended)).run());
+        let checkpointer = tokio::spawn(sqlite::checkpointer(cfg.clone()));
         Ok(Journal {
             inner: Arc::new(Inner {
                 path: cfg.path.clone(),
                 queue: Mutex::new(Some(tx)),
                 writer: tokio::sync::Mutex::new(Some(writer)),
+                checkpointer,
                 reads,
                 stats,
                 appended,
@@ -236,6 +247,7 @@ impl Journal {
     pub async fn close(&self) {
         // Dropping our sender lets the writer's queue end once in-flight `append`s (which hold clones) are in.
         drop(self.inner.queue.lock().unwrap_or_else(PoisonError::into_inner).take());
+        self.inner.checkpointer.abort();
         if let Some(writer) = self.inner.writer.lock().await.take()
             && let Err(e) = writer.await
         {

@@ -23,6 +23,40 @@ const READ_CONNECTIONS: u32 = 4;
 /// Largest page `list` and `next_received` return, whatever the caller asks (bounds memory per call).
 pub const MAX_PAGE: u32 = 1_000;
 
+/// WAL pages beyond which the checkpointer stops being polite (RESTART waits for the writer briefly) so the WAL
+/// cannot grow without bound under sustained load.
+const WAL_RESTART_PAGES: i64 = 16_384;
+
+/// Copies the WAL into the database file from its own connection, once a second, so commits never pay for it.
+/// PASSIVE runs beside the writer and readers; when the WAL has grown past [`WAL_RESTART_PAGES`] a RESTART
+/// checkpoint lets the next commit start the WAL from the beginning.
+pub(crate) async fn checkpointer(cfg: SqliteConfig) {
+    let opts = SqliteConnectOptions::new()
+        .filename(&cfg.path)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_millis(cfg.busy_timeout_ms));
+    let mut conn = match SqliteConnection::connect_with(&opts).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %StoreError::from(e), "journal checkpointer cannot connect; the WAL will grow");
+            return;
+        }
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut mode = "PASSIVE";
+    loop {
+        tick.tick().await;
+        let sql = format!("PRAGMA wal_checkpoint({mode})");
+        match sqlx::query_as::<_, (i64, i64, i64)>(&sql).fetch_one(&mut conn).await {
+            Ok((_busy, wal_pages, done)) => {
+                mode = if wal_pages - done > WAL_RESTART_PAGES { "RESTART" } else { "PASSIVE" };
+            }
+            Err(e) => tracing::warn!(error = %StoreError::from(e), "journal checkpoint failed; will retry"),
+        }
+    }
+}
+
 /// Opens the one connection that writes. Every write of the journal goes through it (see `writer`).
 pub(crate) async fn connect_writer(cfg: &SqliteConfig) -> Result<SqliteConnection, StoreError> {
     let opts = SqliteConnectOptions::new()
@@ -35,6 +69,11 @@ pub(crate) async fn connect_writer(cfg: &SqliteConfig) -> Result<SqliteConnectio
         // loss. A source sends its positive ACK as soon as `append` returns Ok, so Ok must mean "fsynced".
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
+        // No automatic checkpoints on the write path: copying the WAL into the database file (and fsyncing it)
+        // inside a commit stalls every waiting ACK for tens of milliseconds. `checkpointer` does it beside.
+        .pragma("wal_autocheckpoint", "0")
+        // After a checkpoint lets the WAL restart, truncate the file back to this size.
+        .pragma("journal_size_limit", "67108864")
         .busy_timeout(Duration::from_millis(cfg.busy_timeout_ms));
     let mut conn = SqliteConnection::connect_with(&opts).await?;
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut conn).await?;
