@@ -76,9 +76,34 @@ fn golden() {
         .collect();
     cases.sort();
     assert!(!cases.is_empty());
+    // Every golden Bundle must also pass HL7's R4 JSON schema (from the corpus; mandatory under CI=true).
+    let schema = match hearth_fhir::schema::R4Schema::shared() {
+        Ok(s) => Some(s),
+        Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
+            eprintln!("SKIPPED schema check of golden bundles: {e}");
+            None
+        }
+        Err(e) => panic!("{e}"),
+    };
     let mut failures = Vec::new();
     for case in &cases {
         let got = convert(case);
+        if let Some(schema) = schema {
+            let results = match &got {
+                Value::Array(items) => items.iter().collect(),
+                one => vec![one],
+            };
+            for (n, r) in results.into_iter().enumerate() {
+                match r.get("bundle") {
+                    Some(bundle) => {
+                        if let Err(errs) = schema.validate(bundle) {
+                            failures.push(format!("{} #{n}: not schema-valid: {}", case.display(), errs.join("; ")));
+                        }
+                    }
+                    None => failures.push(format!("{} #{n}: no bundle: {r}", case.display())),
+                }
+            }
+        }
         let expected_path = case.with_extension("expected.json");
         if bless {
             std::fs::write(&expected_path, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
