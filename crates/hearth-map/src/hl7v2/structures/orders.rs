@@ -80,33 +80,9 @@ pub fn require_pid(ctx: &Ctx<'_>) -> Result<(), MapError> {
 /// Patient and visit segments, mapped by the ADT segment maps. `true` when the segment is handled.
 pub fn common(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> bool {
     match seg.name() {
-        "EVN" => {
-            segments::evn::map(ctx, seg);
-        }
         "PID" => {
             ctx.scope = Default::default();
             segments::pid::map(ctx, seg);
-        }
-        "PD1" => {
-            segments::pd1::map(ctx, seg);
-        }
-        "NK1" => {
-            segments::nk1::map(ctx, seg);
-        }
-        "PV1" => {
-            segments::pv1::map(ctx, seg);
-        }
-        "PV2" => {
-            segments::pv2::map(ctx, seg);
-        }
-        "AL1" => {
-            segments::al1::map(ctx, seg);
-        }
-        "PR1" => {
-            segments::pr1::map(ctx, seg);
-        }
-        "IN1" => {
-            segments::in1::map(ctx, seg);
         }
         "DG1" => {
             let condition = segments::dg1::map(ctx, seg);
@@ -116,7 +92,7 @@ pub fn common(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> bool {
                 link(ctx, &order, "reasonReference", &c);
             }
         }
-        _ => return false,
+        _ => return super::adt::patient_visit(ctx, seg),
     }
     true
 }
