@@ -28,6 +28,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use hearth_hl7v2::{AckPolicy, Charset};
 pub use raw::RawConfig;
 
 /// Prefix of environment overrides: `HEARTH__JOURNAL__PATH=/var/lib/hearth/journal.db`.
@@ -73,13 +74,7 @@ pub struct Plan {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum JournalPlan {
-    Sqlite {
-        path: PathBuf,
-        max_batch: usize,
-        queue_capacity: usize,
-        max_size_bytes: Option<u64>,
-        busy_timeout_ms: u64,
-    },
+    Sqlite { path: PathBuf, max_batch: usize, queue_capacity: usize, max_size_bytes: Option<u64>, busy_timeout_ms: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -106,7 +101,7 @@ pub struct MllpPlan {
     pub max_connections: usize,
     pub idle_timeout: Duration,
     /// MSH-18 value assumed when a message names none.
-    pub default_charset: String,
+    pub default_charset: Charset,
     /// Our own MSH-3/MSH-4 on ACKs when the sender named no receiver.
     pub ack_sending_application: String,
     pub ack_sending_facility: String,
@@ -138,15 +133,6 @@ pub enum BundleKind {
     Collection,
 }
 
-/// `channels.<name>.ack_policy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AckPolicy {
-    /// `"always"`: one acknowledgement per message whatever MSH-15 says (a waiting MLLP sender never hangs).
-    Always,
-    /// `"msh15"`: HL7 enhanced mode to the letter (MSH-15 for the accept ACK, else MSH-16; `NE`/`NE`: none).
-    Msh15,
-}
-
 impl Plan {
     /// The built-in default used by `hearth run` with no `--config`, plus environment overrides.
     pub fn default_plan() -> Result<Plan, ConfigError> {
@@ -158,20 +144,39 @@ impl Plan {
         let mut s = String::new();
         match &self.journal {
             JournalPlan::Sqlite { path, max_batch, max_size_bytes, .. } => {
-                let _ = writeln!(s, "journal  sqlite {} (group commit up to {max_batch}{})", path.display(),
-                    max_size_bytes.map(|b| format!(", max {b} bytes")).unwrap_or_default());
+                let _ = writeln!(
+                    s,
+                    "journal  sqlite {} (group commit up to {max_batch}{})",
+                    path.display(),
+                    max_size_bytes.map(|b| format!(", max {b} bytes")).unwrap_or_default()
+                );
             }
         }
         let _ = writeln!(s, "http     {} (/healthz /readyz /metrics)", self.http.listen);
         for c in &self.channels {
             match &c.source {
                 SourcePlan::Mllp(m) => {
-                    let _ = writeln!(s, "channel  {:<12} mllp {} (max frame {} bytes, max {} connections, charset {}, acks {:?})",
-                        c.name, c.listen, m.max_frame_bytes, m.max_connections, m.default_charset, m.ack_policy);
+                    let _ = writeln!(
+                        s,
+                        "channel  {:<12} mllp {} (max frame {} bytes, max {} connections, charset {}, acks {:?})",
+                        c.name,
+                        c.listen,
+                        m.max_frame_bytes,
+                        m.max_connections,
+                        m.default_charset.hl7_name(),
+                        m.ack_policy
+                    );
                     let mp = &m.mapping;
-                    let _ = writeln!(s, "         {:<12} map hl7v2 -> FHIR R4 {:?} bundle (time zone {}, vocabulary {})",
-                        "", mp.bundle_type, mp.facility_timezone.as_deref().unwrap_or("none"),
-                        mp.vocabulary.as_ref().map_or_else(|| "built-in".to_owned(), |p| format!("built-in + {}", p.display())));
+                    let _ = writeln!(
+                        s,
+                        "         {:<12} map hl7v2 -> FHIR R4 {:?} bundle (time zone {}, vocabulary {})",
+                        "",
+                        mp.bundle_type,
+                        mp.facility_timezone.as_deref().unwrap_or("none"),
+                        mp.vocabulary
+                            .as_ref()
+                            .map_or_else(|| "built-in".to_owned(), |p| format!("built-in + {}", p.display()))
+                    );
                 }
             }
         }
@@ -195,18 +200,14 @@ listen = "0.0.0.0:2575"
 
 /// Load a file plus environment overrides (`HEARTH__...`).
 pub fn load_file(path: &Path) -> Result<Plan, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::Load(format!("{}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Load(format!("{}: {e}", path.display())))?;
     load_str(&text, &std::env::vars().collect::<Vec<_>>())
 }
 
 /// Load TOML text plus the given environment (only `HEARTH__` variables are looked at).
 pub fn load_str(toml_text: &str, env: &[(String, String)]) -> Result<Plan, ConfigError> {
-    let env_map: config::Map<String, String> = env
-        .iter()
-        .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__")))
-        .cloned()
-        .collect();
+    let env_map: config::Map<String, String> =
+        env.iter().filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__"))).cloned().collect();
     let cfg = config::Config::builder()
         .add_source(config::File::from_str(toml_text, config::FileFormat::Toml))
         .add_source(
@@ -273,16 +274,30 @@ pub fn validate(raw: RawConfig) -> Result<Plan, ConfigError> {
                 }
                 let max_frame_bytes = m.max_frame_bytes.unwrap_or(DEFAULT_MAX_FRAME_BYTES);
                 if !(1024..=1024 * 1024 * 1024).contains(&max_frame_bytes) {
-                    bad(format!("{key}.max_frame_bytes"), format!("must be between 1024 and 1073741824, got {max_frame_bytes}"));
+                    bad(
+                        format!("{key}.max_frame_bytes"),
+                        format!("must be between 1024 and 1073741824, got {max_frame_bytes}"),
+                    );
                 }
                 let max_connections = m.max_connections.unwrap_or(1024);
                 if !(1..=65_536).contains(&max_connections) {
-                    bad(format!("{key}.max_connections"), format!("must be between 1 and 65536, got {max_connections}"));
+                    bad(
+                        format!("{key}.max_connections"),
+                        format!("must be between 1 and 65536, got {max_connections}"),
+                    );
                 }
-                let default_charset = m.default_charset.unwrap_or_else(|| "ASCII".into());
-                if !CHARSETS.contains(&default_charset.as_str()) {
-                    bad(format!("{key}.default_charset"), format!("unknown charset {default_charset:?}; one of {CHARSETS:?}"));
-                }
+                let charset_name = m.default_charset.unwrap_or_else(|| "ASCII".into());
+                // Only the table 0211 spellings here (the parser also accepts aliases in MSH-18).
+                let default_charset = match Charset::from_hl7_name(&charset_name) {
+                    Some(c) if CHARSETS.contains(&charset_name.as_str()) => c,
+                    _ => {
+                        bad(
+                            format!("{key}.default_charset"),
+                            format!("unknown charset {charset_name:?}; one of {CHARSETS:?}"),
+                        );
+                        Charset::Ascii
+                    }
+                };
                 let ack_policy = match m.ack_policy.as_deref().unwrap_or("always") {
                     "always" => AckPolicy::Always,
                     "msh15" => AckPolicy::Msh15,
@@ -337,7 +352,10 @@ fn validate_mapping(m: raw::RawMapping, key: &str, bad: &mut impl FnMut(String, 
     if let Some(tz) = &m.facility_timezone
         && jiff::tz::TimeZone::get(tz).is_err()
     {
-        bad(format!("{key}.facility_timezone"), format!("{tz:?} is not an IANA time zone name (e.g. \"America/Chicago\")"));
+        bad(
+            format!("{key}.facility_timezone"),
+            format!("{tz:?} is not an IANA time zone name (e.g. \"America/Chicago\")"),
+        );
     }
     if m.vocabulary.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
         bad(format!("{key}.vocabulary"), "must not be empty".into());

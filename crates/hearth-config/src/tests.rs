@@ -111,7 +111,11 @@ fn bad_mapping_options_name_their_keys() {
     let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
     assert_eq!(
         paths,
-        ["channels.adt.mapping.bundle_type", "channels.adt.mapping.facility_timezone", "channels.adt.mapping.vocabulary"]
+        [
+            "channels.adt.mapping.bundle_type",
+            "channels.adt.mapping.facility_timezone",
+            "channels.adt.mapping.vocabulary"
+        ]
     );
     let unknown = load_str(
         "[channels.adt]\ntype = \"mllp\"\nlisten = \"127.0.0.1:1\"\n[channels.adt.mapping]\nbundle = \"x\"\n",

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use hearth_config::{BundleKind, MappingPlan, Plan, SourcePlan};
 use hearth_core::events::MessageConverted;
 use hearth_core::{MessageStatus, PayloadKind};
-use hearth_hl7v2::{Charset, ParseOptions};
+use hearth_hl7v2::ParseOptions;
 use hearth_map::hl7v2::{BundleType, Hl7v2Mapper, MapOptions};
 use hearth_map::vocab::Vocabulary;
 use hearth_store::{Journal, StoredMessage};
@@ -80,7 +80,7 @@ impl Stage {
                     let opts =
                         map_options(&m.mapping).map_err(|reason| SetupError { channel: ch.name.clone(), reason })?;
                     let parse = ParseOptions {
-                        default_charset: Charset::from_hl7_name(&m.default_charset).unwrap_or_default(),
+                        default_charset: m.default_charset,
                         ..ParseOptions::default()
                     };
                     channels

@@ -11,7 +11,7 @@ use futures::{SinkExt, StreamExt};
 use hearth_config::MllpPlan;
 use hearth_core::events::{AckSent, JournalFailed, MessageReceived, MllpConnection, MllpJunkSkipped, ReceiveOutcome};
 use hearth_core::{Envelope, MessageMeta, MessageStatus, PayloadKind, dedup_key_hl7v2};
-use hearth_hl7v2::ack::{AckContext, AckError, AckPolicy, AckSubject, Outcome};
+use hearth_hl7v2::ack::{AckContext, AckError, AckSubject, Outcome};
 use hearth_hl7v2::ErrorCode;
 use hearth_hl7v2::{Charset, Hd, ParseOptions, PartialHeader};
 use hearth_mllp::{Frame, MllpCodec};
@@ -54,7 +54,7 @@ impl MllpSource {
     /// use fails start-up instead of a background task).
     pub fn new(channel: &str, plan: MllpPlan, listener: TcpListener, journal: Journal) -> Self {
         let parse = ParseOptions {
-            default_charset: Charset::from_hl7_name(&plan.default_charset).unwrap_or_default(),
+            default_charset: plan.default_charset,
             ..ParseOptions::default()
         };
         // ACK control ids: unique across restarts without coordination (start time in ms, then a counter).
@@ -300,10 +300,6 @@ fn build_ack(ctx: &Ctx, subject: AckSubject<'_>, charset: Charset, outcome: &Out
     if !ctx.plan.ack_sending_facility.is_empty() {
         ack_ctx.facility = Hd::named(&ctx.plan.ack_sending_facility);
     }
-    let policy = match ctx.plan.ack_policy {
-        hearth_config::AckPolicy::Always => AckPolicy::Always,
-        hearth_config::AckPolicy::Msh15 => AckPolicy::Msh15,
-    };
-    let (code, text) = hearth_hl7v2::respond(subject, outcome, &ack_ctx, policy)?;
+    let (code, text) = hearth_hl7v2::respond(subject, outcome, &ack_ctx, ctx.plan.ack_policy)?;
     Some((code.as_str(), charset.encode(&text).into_owned()))
 }
