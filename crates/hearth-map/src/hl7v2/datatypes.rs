@@ -132,6 +132,26 @@ fn coding_at(ctx: &Ctx<'_>, rep: &Repetition<'_>, c: usize, table: Option<&str>)
     Some(Value::Object(o))
 }
 
+/// A coded field read with its description field (DG1-3 with DG1-4, PR1-3 with PR1-4): the description fills
+/// `text` when the code carries none, or stands alone as `{ "text": … }` when there is no code.
+pub fn concept_with_description(
+    ctx: &Ctx<'_>,
+    rep: Option<&Repetition<'_>>,
+    description: Option<String>,
+    table: Option<&str>,
+) -> Option<Value> {
+    let mut code = rep.and_then(|r| codeable_concept(ctx, r, table));
+    if let Some(desc) = description {
+        match &mut code {
+            Some(Value::Object(c)) => {
+                c.entry("text").or_insert(Value::from(desc));
+            }
+            _ => code = Some(serde_json::json!({ "text": desc })),
+        }
+    }
+    code
+}
+
 /// CWE/CE/CNE → CodeableConcept: the primary and alternate codings, text from CWE-9 (original text) or CWE-2
 /// when there is no code. `table` is the HL7 table the field uses when CWE-3 is empty (e.g. `"0002"`).
 pub fn codeable_concept(ctx: &Ctx<'_>, rep: &Repetition<'_>, table: Option<&str>) -> Option<Value> {

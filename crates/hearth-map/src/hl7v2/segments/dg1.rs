@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::hl7v2::bundle::{Obj, Ref, push, put};
 use crate::hl7v2::context::Ctx;
-use crate::hl7v2::datatypes::{codeable_concept, identifier_ei, mapped_concept, practitioner};
+use crate::hl7v2::datatypes::{concept_with_description, identifier_ei, mapped_concept, practitioner};
 use crate::hl7v2::tracker::{Seg, comp};
 
 pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
@@ -22,15 +22,7 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
         json!([{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "encounter-diagnosis", "display": "Encounter Diagnosis" }] }]),
     );
     let code_rep = seg.rep(3);
-    let mut code = code_rep.as_ref().and_then(|r| codeable_concept(ctx, r, None));
-    if let Some(desc) = seg.text(4) {
-        match &mut code {
-            Some(Value::Object(c)) => {
-                c.entry("text").or_insert(Value::from(desc));
-            }
-            _ => code = Some(json!({ "text": desc })),
-        }
-    }
+    let code = concept_with_description(ctx, code_rep.as_ref(), seg.text(4), None);
     put(&mut o, "code", code);
     put(&mut o, "onsetDateTime", ctx.datetime(&seg, 5));
     put(&mut o, "recordedDate", ctx.datetime(&seg, 19));

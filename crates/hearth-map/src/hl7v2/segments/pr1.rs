@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::hl7v2::bundle::{Obj, Ref, push, put};
 use crate::hl7v2::context::Ctx;
-use crate::hl7v2::datatypes::{codeable_concept, identifier_ei, practitioner};
+use crate::hl7v2::datatypes::{codeable_concept, concept_with_description, identifier_ei, practitioner};
 use crate::hl7v2::tracker::{Seg, comp};
 
 pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
@@ -19,15 +19,7 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
         o.insert("encounter".into(), e.reference());
     }
     let code_rep = seg.rep(3);
-    let mut code = code_rep.as_ref().and_then(|r| codeable_concept(ctx, r, Some("0088")));
-    if let Some(desc) = seg.text(4) {
-        match &mut code {
-            Some(Value::Object(c)) => {
-                c.entry("text").or_insert(Value::from(desc));
-            }
-            _ => code = Some(json!({ "text": desc })),
-        }
-    }
+    let code = concept_with_description(ctx, code_rep.as_ref(), seg.text(4), Some("0088"));
     put(&mut o, "code", code);
     put(&mut o, "performedDateTime", ctx.datetime(&seg, 5));
     if let Some(rep) = seg.rep(6) {
