@@ -170,8 +170,9 @@ impl Stage {
                 self.journal.set_conversion(id, MessageStatus::Mapped, Some(&bundle), Some(&report), None).await
             }
             Outcome::Failed(reason) => {
-                // The reason names locations and structures, never field values (hearth-map's rule).
-                tracing::info!(channel = %summary.channel, reason = %reason, "message kept as error: not converted");
+                // The reason stays in the journal only: a parser error may quote up to 40 characters of input,
+                // and input is patient data.
+                tracing::info!(channel = %summary.channel, journal_id = id, "message kept as error: not converted");
                 self.journal.set_conversion(id, MessageStatus::Error, None, None, Some(&reason)).await
             }
         }
