@@ -1,0 +1,2 @@
+//! Route rules: match, FHIRPath conditions, projections, and delivery planning. Pure.
+#![forbid(unsafe_code)]

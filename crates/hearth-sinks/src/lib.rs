@@ -1,0 +1,2 @@
+//! Sinks: drain the journal outbox to destinations (AMQP first), with retries, backoff and dead letters.
+#![forbid(unsafe_code)]
