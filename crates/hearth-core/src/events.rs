@@ -32,6 +32,18 @@ pub enum Metric {
     ConversionsTotal,
     /// Time to parse, map and serialise one message, by `channel`.
     ConversionSeconds,
+    /// Deliveries planned by the router, by `destination`.
+    DeliveriesPlannedTotal,
+    /// Delivery attempts, by `destination` and `outcome` (sent, retry, dead).
+    DeliveryAttemptsTotal,
+    /// Time from publish to the destination's confirmation, by `destination`.
+    DeliveryConfirmSeconds,
+    /// 1 while a destination is connected (and not blocked), else 0, by `destination`.
+    DestinationUp,
+    /// Pending deliveries in the outbox, by `destination`.
+    OutboxPending,
+    /// 1 while new input waits because a destination is blocked or the outbox is over its limit, else 0.
+    IngestPaused,
 }
 
 impl Metric {
@@ -49,6 +61,12 @@ impl Metric {
             Metric::MllpJunkBytesTotal => "hearth_mllp_junk_bytes_total",
             Metric::ConversionsTotal => "hearth_conversions_total",
             Metric::ConversionSeconds => "hearth_conversion_seconds",
+            Metric::DeliveriesPlannedTotal => "hearth_deliveries_planned_total",
+            Metric::DeliveryAttemptsTotal => "hearth_delivery_attempts_total",
+            Metric::DeliveryConfirmSeconds => "hearth_delivery_confirm_seconds",
+            Metric::DestinationUp => "hearth_destination_up",
+            Metric::OutboxPending => "hearth_outbox_pending",
+            Metric::IngestPaused => "hearth_ingest_paused",
         }
     }
 }
@@ -83,8 +101,13 @@ pub struct MessageReceived<'a> {
 
 impl MessageReceived<'_> {
     pub fn emit(&self) {
-        tracing::debug!(channel = self.channel, outcome = self.outcome.as_str(), bytes = self.bytes,
-            journal_id = self.journal_id, "message received");
+        tracing::debug!(
+            channel = self.channel,
+            outcome = self.outcome.as_str(),
+            bytes = self.bytes,
+            journal_id = self.journal_id,
+            "message received"
+        );
         let ch = self.channel.to_owned();
         metrics::counter!(Metric::MessagesReceivedTotal.name(), "channel" => ch.clone(),
             "outcome" => self.outcome.as_str())
@@ -216,6 +239,61 @@ mod tests {
             let n = m.name();
             assert!(n.starts_with("hearth_"), "{n}");
             assert!(n.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{n}");
+        }
+    }
+}
+
+/// A sink recorded the outcomes of one batch of deliveries.
+#[derive(Debug)]
+pub struct DeliveriesAttempted<'a> {
+    pub destination: &'a str,
+    pub sent: u64,
+    pub retried: u64,
+    pub dead: u64,
+    /// From the first publish of the batch to the last confirmation.
+    pub duration: Duration,
+}
+
+impl DeliveriesAttempted<'_> {
+    pub fn emit(&self) {
+        let d = self.destination.to_owned();
+        for (outcome, n) in [("sent", self.sent), ("retry", self.retried), ("dead", self.dead)] {
+            if n > 0 {
+                metrics::counter!(Metric::DeliveryAttemptsTotal.name(), "destination" => d.clone(), "outcome" => outcome)
+                    .increment(n);
+            }
+        }
+        metrics::histogram!(Metric::DeliveryConfirmSeconds.name(), "destination" => d)
+            .record(self.duration.as_secs_f64());
+        if self.dead > 0 {
+            tracing::warn!(destination = %self.destination, dead = self.dead, "deliveries gave up after their retry limit");
+        }
+        if self.retried > 0 {
+            tracing::info!(destination = %self.destination, retried = self.retried, "deliveries failed; will retry");
+        }
+    }
+}
+
+/// A destination connected, disconnected or was blocked by its broker.
+#[derive(Debug)]
+pub struct DestinationState<'a> {
+    pub destination: &'a str,
+    pub up: bool,
+    /// What the state is ("connected", "disconnected", "blocked") and why, free of message content.
+    pub detail: &'a str,
+}
+
+impl DestinationState<'_> {
+    pub fn emit(&self) {
+        metrics::gauge!(Metric::DestinationUp.name(), "destination" => self.destination.to_owned()).set(if self.up {
+            1.0
+        } else {
+            0.0
+        });
+        if self.up {
+            tracing::info!(destination = %self.destination, detail = %self.detail, "destination up");
+        } else {
+            tracing::warn!(destination = %self.destination, detail = %self.detail, "destination down");
         }
     }
 }

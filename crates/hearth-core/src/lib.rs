@@ -155,11 +155,8 @@ mod tests {
 
     #[test]
     fn event_name() {
-        let m = MessageMeta {
-            message_code: Some("ADT".into()),
-            trigger_event: Some("A03".into()),
-            ..Default::default()
-        };
+        let m =
+            MessageMeta { message_code: Some("ADT".into()), trigger_event: Some("A03".into()), ..Default::default() };
         assert_eq!(m.event().as_deref(), Some("ADT^A03"));
     }
 

@@ -132,10 +132,7 @@ mod tests {
 
     #[test]
     fn sqlite_codes_classify() {
-        assert_eq!(
-            StoreError::from_sqlite(13, "database or disk is full").class(),
-            ErrorClass::Transient
-        );
+        assert_eq!(StoreError::from_sqlite(13, "database or disk is full").class(), ErrorClass::Transient);
         assert!(matches!(StoreError::from_sqlite(13, "x"), StoreError::Full(_)));
         // SQLITE_IOERR_FSYNC (extended) is still I/O.
         assert!(matches!(StoreError::from_sqlite(1034, "x"), StoreError::Io(_)));
@@ -150,9 +147,6 @@ mod tests {
     #[test]
     fn display_is_one_line() {
         let e = StoreError::Full("database or disk is full".into());
-        assert_eq!(
-            e.to_string(),
-            "journal is full (max_db_bytes reached or disk full): database or disk is full"
-        );
+        assert_eq!(e.to_string(), "journal is full (max_db_bytes reached or disk full): database or disk is full");
     }
 }

@@ -46,6 +46,7 @@
 
 mod config;
 mod error;
+mod outbox;
 mod sqlite;
 mod types;
 mod writer;
@@ -56,11 +57,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use hearth_core::{Envelope, MessageStatus};
 use sqlx::SqlitePool;
-use tokio::sync::{Notify, mpsc, oneshot};
+use time::OffsetDateTime;
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub use config::{JournalConfig, SqliteConfig};
 pub use error::StoreError;
+pub use outbox::{
+    DeliveryFilter, DeliveryOutcome, DeliveryRecord, DeliveryStatus, DueDelivery, NewDelivery, OutboxStats,
+    ResendTarget,
+};
 pub use sqlite::MAX_PAGE;
 pub use types::{Appended, JournalStats, MessageFilter, MessageSummary, StoredMessage};
 use writer::{Command, Conversion, Stats, Write, Writer};
@@ -82,6 +88,9 @@ struct Inner {
     reads: SqlitePool,
     stats: Arc<Stats>,
     appended: Arc<Notify>,
+    outbox: Arc<watch::Sender<u64>>,
+    /// `Some(reason)` while new input must wait (a destination is blocked, the outbox is over its limit).
+    ingest: watch::Sender<Option<String>>,
 }
 
 impl Drop for Inner {
@@ -129,7 +138,9 @@ impl Journal {
         let (tx, rx) = mpsc::channel(cfg.queue_capacity);
         let stats = Arc::new(Stats::default());
         let appended = Arc::new(Notify::new());
-        let writer = tokio::spawn(Writer::new(conn, cfg.clone(), rx, Arc::clone(&stats), Arc::clone(&appended)).run());
+        let outbox = Arc::new(watch::channel(0).0);
+        let writer = Writer::new(conn, cfg.clone(), rx, Arc::clone(&stats), Arc::clone(&appended), Arc::clone(&outbox));
+        let writer = tokio::spawn(writer.run());
         let checkpointer = tokio::spawn(sqlite::checkpointer(cfg.clone()));
         Ok(Journal {
             inner: Arc::new(Inner {
@@ -140,35 +151,52 @@ impl Journal {
                 reads,
                 stats,
                 appended,
+                outbox,
+                ingest: watch::channel(None).0,
             }),
         })
     }
 
     /// Stores one message. `Ok` means committed and fsynced (safe to acknowledge); a message whose dedup key is
-    /// already stored gets the earlier id and `duplicate: true`. Waits while the write queue is full.
+    /// already stored gets the earlier id and `duplicate: true`. Waits while the write queue is full, and while
+    /// ingest is paused (see [`Journal::pause_ingest`]): a source then holds its sender instead of acknowledging.
     pub async fn append(&self, env: Envelope) -> Result<Appended, StoreError> {
-        self.send(|reply| {
-            Command::Write(Write::Append {
-                env: Box::new(env),
-                reply,
-            })
-        })
-        .await
+        self.ingest_open().await;
+        self.send(|reply| Command::Write(Write::Append { env: Box::new(env), reply })).await
+    }
+
+    /// Makes new appends wait (they are not refused: the sender simply gets no acknowledgement yet). Used when
+    /// a destination cannot take more (a broker's memory or disk alarm, an outbox over its limit), so Hearth
+    /// stops acknowledging instead of buffering without bound. Idempotent; the latest reason wins.
+    pub fn pause_ingest(&self, reason: &str) {
+        self.inner.ingest.send_if_modified(|r| {
+            let changed = r.as_deref() != Some(reason);
+            *r = Some(reason.to_owned());
+            changed
+        });
+    }
+
+    /// Lets waiting and new appends through again.
+    pub fn resume_ingest(&self) {
+        self.inner.ingest.send_if_modified(|r| r.take().is_some());
+    }
+
+    /// Why ingest is paused, if it is.
+    pub fn ingest_paused(&self) -> Option<String> {
+        self.inner.ingest.borrow().clone()
+    }
+
+    async fn ingest_open(&self) {
+        let mut rx = self.inner.ingest.subscribe();
+        // `wait_for` returns at once when already open; the sender lives as long as `self`, so it cannot error.
+        let _ = rx.wait_for(Option::is_none).await;
     }
 
     /// Sets a message's status and reason (`None` clears the reason). Goes through the group commit like an
     /// append, so status changes from the processing stage batch too.
     pub async fn set_status(&self, id: i64, status: MessageStatus, reason: Option<&str>) -> Result<(), StoreError> {
         let reason = reason.map(str::to_owned);
-        self.send(|reply| {
-            Command::Write(Write::SetStatus {
-                id,
-                status,
-                reason,
-                reply,
-            })
-        })
-        .await
+        self.send(|reply| Command::Write(Write::SetStatus { id, status, reason, reply })).await
     }
 
     /// Stores the outcome of converting message `id`: its new status (`mapped`, or `error` with the reason) and
@@ -181,14 +209,95 @@ impl Journal {
         report: Option<&str>,
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
+        self.set_outcome(id, status, bundle, report, reason, Vec::new()).await
+    }
+
+    /// [`Journal::set_conversion`] plus the router's deliveries for the message, in the same transaction: a
+    /// message is never `processed` without its outbox rows.
+    pub async fn set_outcome(
+        &self,
+        id: i64,
+        status: MessageStatus,
+        bundle: Option<&str>,
+        report: Option<&str>,
+        reason: Option<&str>,
+        deliveries: Vec<NewDelivery>,
+    ) -> Result<(), StoreError> {
         let conversion = Box::new(Conversion {
             id,
             status,
             bundle: bundle.map(str::to_owned),
             report: report.map(str::to_owned),
             reason: reason.map(str::to_owned),
+            deliveries,
         });
         self.send(|reply| Command::Write(Write::SetConversion { conversion, reply })).await
+    }
+
+    /// Records a sink's outcomes for a batch of deliveries; answers how many rows changed (an outcome for a
+    /// delivery cancelled meanwhile changes nothing).
+    pub async fn record_deliveries(&self, outcomes: Vec<DeliveryOutcome>) -> Result<u64, StoreError> {
+        self.send(|reply| Command::Write(Write::RecordDeliveries { outcomes, reply })).await
+    }
+
+    /// Puts one delivery, or every dead delivery of a destination, back into the outbox, due now, with a fresh
+    /// retry budget. Answers how many.
+    pub async fn resend(&self, target: ResendTarget) -> Result<u64, StoreError> {
+        self.send(|reply| Command::Write(Write::Resend { target, reply })).await
+    }
+
+    /// Sends message `id` through mapping and routing again from its raw bytes (status back to `received`;
+    /// deliveries not yet sent are cancelled). Fails if the raw bytes were pruned.
+    pub async fn reprocess(&self, id: i64) -> Result<(), StoreError> {
+        self.send(|reply| Command::Write(Write::Reprocess { id, reply })).await?;
+        self.inner.appended.notify_one();
+        Ok(())
+    }
+
+    /// Changes whenever deliveries may have become due (new ones committed, resends). Sinks wait on it.
+    pub fn outbox_changes(&self) -> watch::Receiver<u64> {
+        self.inner.outbox.subscribe()
+    }
+
+    /// Due deliveries of `destination` (next attempt time reached), oldest first; of an ordered lane only its
+    /// head. At most `limit` (and [`MAX_PAGE`]).
+    pub async fn due_deliveries(
+        &self,
+        destination: &str,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        outbox::due(&self.inner.reads, destination, now, limit).await
+    }
+
+    /// When the next pending delivery of `destination` falls due; `None` if nothing is pending.
+    pub async fn next_due(&self, destination: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+        outbox::next_due(&self.inner.reads, destination).await
+    }
+
+    /// Deliveries matching `filter` with id greater than `after_id`, ascending; at most `limit` (and [`MAX_PAGE`]).
+    pub async fn list_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+        after_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        outbox::list(&self.inner.reads, filter, after_id, limit).await
+    }
+
+    /// The failed attempts of a delivery: (attempt number, time, error), oldest first.
+    pub async fn delivery_failures(&self, id: i64) -> Result<Vec<(u32, OffsetDateTime, String)>, StoreError> {
+        outbox::failures(&self.inner.reads, id).await
+    }
+
+    /// Pending deliveries per destination (destinations with none are absent). Cheap: for polling.
+    pub async fn pending_deliveries(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        outbox::pending(&self.inner.reads).await
+    }
+
+    /// Per destination: pending, sent and dead counts and the oldest pending delivery.
+    pub async fn outbox_stats(&self) -> Result<Vec<OutboxStats>, StoreError> {
+        outbox::stats(&self.inner.reads).await
     }
 
     /// Notified after each commit that stored at least one new message (a permit is kept if nobody is waiting).
@@ -257,12 +366,7 @@ impl Journal {
     }
 
     fn sender(&self) -> Result<mpsc::Sender<Command>, StoreError> {
-        self.inner
-            .queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .ok_or(StoreError::Closed)
+        self.inner.queue.lock().unwrap_or_else(PoisonError::into_inner).clone().ok_or(StoreError::Closed)
     }
 
     /// Queues a command for the writer and waits for its answer.
@@ -272,10 +376,7 @@ impl Journal {
     ) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         // A send error or a dropped reply means the writer is gone: closed, or it stopped abnormally.
-        self.sender()?
-            .send(command(reply))
-            .await
-            .map_err(|_| StoreError::Closed)?;
+        self.sender()?.send(command(reply)).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 }

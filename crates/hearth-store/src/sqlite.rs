@@ -93,9 +93,8 @@ pub(crate) async fn apply_size_limit(conn: &mut SqliteConnection, max_db_bytes: 
     let page_size = u64::try_from(page_size).unwrap_or(4096).max(1);
     // SQLite's own ceiling for max_page_count; it also refuses to go below the current size.
     let pages = (bytes / page_size).clamp(1, 0xFFFF_FFFE);
-    let applied: Option<i64> = sqlx::query_scalar(&format!("PRAGMA max_page_count = {pages}"))
-        .fetch_optional(&mut *conn)
-        .await?;
+    let applied: Option<i64> =
+        sqlx::query_scalar(&format!("PRAGMA max_page_count = {pages}")).fetch_optional(&mut *conn).await?;
     tracing::debug!(max_db_bytes = bytes, pages, applied, "journal size limit applied");
     Ok(())
 }
@@ -108,11 +107,7 @@ pub(crate) async fn open_read_pool(cfg: &SqliteConfig) -> Result<SqlitePool, Sto
         .busy_timeout(Duration::from_millis(cfg.busy_timeout_ms))
         // A guard: writes from these connections would race the writer and bypass group commit.
         .pragma("query_only", "ON");
-    Ok(SqlitePoolOptions::new()
-        .max_connections(READ_CONNECTIONS)
-        .min_connections(0)
-        .connect_with(opts)
-        .await?)
+    Ok(SqlitePoolOptions::new().max_connections(READ_CONNECTIONS).min_connections(0).connect_with(opts).await?)
 }
 
 /// What "recovery" means for this journal, done when it opens.
@@ -197,11 +192,7 @@ pub(crate) async fn update_status(
 
 /// Sets status and reason like [`update_status`] and stores the conversion's Bundle and report (`None` clears
 /// them, e.g. on a failed reprocessing). A message whose content retention already pruned keeps its status.
-pub(crate) async fn set_conversion(
-    conn: &mut SqliteConnection,
-    c: &Conversion,
-    now_us: i64,
-) -> Result<(), StoreError> {
+pub(crate) async fn set_conversion(conn: &mut SqliteConnection, c: &Conversion, now_us: i64) -> Result<(), StoreError> {
     update_status(conn, c.id, c.status, c.reason.as_deref(), now_us).await?;
     sqlx::query("UPDATE message_content SET bundle = ?, report = ? WHERE message_id = ?")
         .bind(c.bundle.as_deref())
@@ -261,8 +252,7 @@ pub(crate) async fn list(
     if let Some(control_id) = &filter.control_id {
         q.push(" AND m.control_id = ").push_bind(control_id.as_str());
     }
-    q.push(" ORDER BY m.id LIMIT ")
-        .push_bind(i64::from(limit.min(MAX_PAGE)));
+    q.push(" ORDER BY m.id LIMIT ").push_bind(i64::from(limit.min(MAX_PAGE)));
     let rows = q.build().fetch_all(pool).await?;
     rows.iter().map(summary).collect()
 }
@@ -294,11 +284,7 @@ pub(crate) async fn count_by_status(
                 .fetch_all(pool)
                 .await?
         }
-        None => {
-            sqlx::query_as("SELECT status, count(*) FROM messages GROUP BY status")
-                .fetch_all(pool)
-                .await?
-        }
+        None => sqlx::query_as("SELECT status, count(*) FROM messages GROUP BY status").fetch_all(pool).await?,
     };
     let mut counts: BTreeMap<MessageStatus, u64> = MessageStatus::ALL.into_iter().map(|s| (s, 0)).collect();
     for (status, n) in rows {
@@ -308,9 +294,7 @@ pub(crate) async fn count_by_status(
 }
 
 pub(crate) async fn count_all(pool: &SqlitePool) -> Result<u64, StoreError> {
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM messages")
-        .fetch_one(pool)
-        .await?;
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM messages").fetch_one(pool).await?;
     non_negative(n, "count")
 }
 
@@ -354,7 +338,7 @@ fn parse_status(s: &str) -> Result<MessageStatus, StoreError> {
     MessageStatus::parse(s).ok_or_else(|| StoreError::InvalidData(format!("unknown status {s:?}")))
 }
 
-fn non_negative(n: i64, what: &str) -> Result<u64, StoreError> {
+pub(crate) fn non_negative(n: i64, what: &str) -> Result<u64, StoreError> {
     u64::try_from(n).map_err(|_| StoreError::InvalidData(format!("negative {what}")))
 }
 
@@ -364,7 +348,7 @@ pub(crate) fn to_micros(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos().div_euclid(1_000)).unwrap_or(i64::MAX)
 }
 
-fn from_micros(us: i64) -> Result<OffsetDateTime, StoreError> {
+pub(crate) fn from_micros(us: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000)
         .map_err(|_| StoreError::InvalidData("timestamp out of range".into()))
 }

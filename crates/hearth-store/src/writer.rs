@@ -20,8 +20,9 @@ use hearth_core::{Envelope, MessageStatus};
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection, Executor};
 use time::OffsetDateTime;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
+use crate::outbox::{self, DeliveryOutcome, NewDelivery, ResendTarget};
 use crate::sqlite::{self, to_micros};
 use crate::{Appended, JournalStats, SqliteConfig, StoreError};
 
@@ -31,9 +32,7 @@ pub(crate) enum Command {
     /// Joins the next group commit.
     Write(Write),
     /// `check_writable`: take the write lock, look at the free space, write nothing.
-    Probe {
-        reply: oneshot::Sender<Result<(), StoreError>>,
-    },
+    Probe { reply: oneshot::Sender<Result<(), StoreError>> },
 }
 
 /// Counters shared with the `Journal` handle.
@@ -63,6 +62,8 @@ pub(crate) struct Writer {
     stats: Arc<Stats>,
     /// Pinged after every commit that stored a new message, so the processing stage wakes without polling.
     appended: Arc<Notify>,
+    /// Pinged after every commit that made deliveries due (new ones, resends), so the sinks wake.
+    outbox: Arc<watch::Sender<u64>>,
 }
 
 impl Writer {
@@ -72,8 +73,9 @@ impl Writer {
         rx: mpsc::Receiver<Command>,
         stats: Arc<Stats>,
         appended: Arc<Notify>,
+        outbox: Arc<watch::Sender<u64>>,
     ) -> Self {
-        Writer { conn, cfg, rx, stats, appended }
+        Writer { conn, cfg, rx, stats, appended, outbox }
     }
 
     /// Runs until every sender is gone (the journal was closed or dropped) and the queue is empty, then
@@ -107,20 +109,22 @@ impl Writer {
                 self.stats.commits.fetch_add(1, Ordering::Relaxed);
                 let appended = batch.iter().filter(|w| matches!(w, Write::Append { .. })).count();
                 if appended > 0 {
-                    JournalCommitted {
-                        messages: appended,
-                        duration: started.elapsed(),
-                    }
-                    .emit();
+                    JournalCommitted { messages: appended, duration: started.elapsed() }.emit();
                 }
                 let mut new_messages = false;
+                let mut outbox_due = false;
                 for (write, result) in batch.into_iter().zip(results) {
                     new_messages |= matches!(&result, Ok(Done::Appended(a)) if !a.duplicate);
+                    outbox_due |= result.is_ok() && write.makes_deliveries_due();
                     write.answer(result, &self.stats);
                 }
+                // `notify_one` keeps a permit when nobody waits: a wake-up is never lost.
                 if new_messages {
-                    // `notify_one` keeps a permit when nobody waits: a wake-up is never lost.
                     self.appended.notify_one();
+                }
+                if outbox_due {
+                    // Every sink watches; a watch keeps the latest value, so no wake-up is lost either.
+                    self.outbox.send_modify(|n| *n = n.wrapping_add(1));
                 }
             }
             Err(e) => {
@@ -185,10 +189,7 @@ impl Writer {
 
     async fn shutdown(mut self) {
         // TRUNCATE: fold the WAL into the database file and empty it, so the file alone is a complete copy.
-        match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
-            .fetch_one(&mut self.conn)
-            .await
-        {
+        match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut self.conn).await {
             Ok((busy, wal_pages, checkpointed)) => {
                 tracing::debug!(busy, wal_pages, checkpointed, "journal checkpointed on close");
             }
@@ -230,6 +231,19 @@ pub(crate) enum Write {
         conversion: Box<Conversion>,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// A sink's results for one batch of deliveries. Answers how many rows changed.
+    RecordDeliveries {
+        outcomes: Vec<DeliveryOutcome>,
+        reply: oneshot::Sender<Result<u64, StoreError>>,
+    },
+    Resend {
+        target: ResendTarget,
+        reply: oneshot::Sender<Result<u64, StoreError>>,
+    },
+    Reprocess {
+        id: i64,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
 }
 
 /// The outcome of converting one message, as the processing stage stores it.
@@ -240,6 +254,8 @@ pub(crate) struct Conversion {
     pub(crate) bundle: Option<String>,
     pub(crate) report: Option<String>,
     pub(crate) reason: Option<String>,
+    /// The router's deliveries, inserted in the same transaction as the status.
+    pub(crate) deliveries: Vec<NewDelivery>,
 }
 
 /// What a successful write did.
@@ -247,6 +263,7 @@ pub(crate) struct Conversion {
 enum Done {
     Appended(Appended),
     StatusSet,
+    Count(u64),
 }
 
 fn sort(cmd: Command, batch: &mut Vec<Write>, probes: &mut Vec<oneshot::Sender<Result<(), StoreError>>>) {
@@ -261,13 +278,36 @@ impl Write {
         match self {
             Write::Append { env, .. } => sqlite::insert(conn, env, now_us).await.map(Done::Appended),
             Write::SetStatus { id, status, reason, .. } => {
-                sqlite::update_status(conn, *id, *status, reason.as_deref(), now_us)
-                    .await
-                    .map(|()| Done::StatusSet)
+                sqlite::update_status(conn, *id, *status, reason.as_deref(), now_us).await.map(|()| Done::StatusSet)
             }
             Write::SetConversion { conversion, .. } => {
-                sqlite::set_conversion(conn, conversion, now_us).await.map(|()| Done::StatusSet)
+                sqlite::set_conversion(conn, conversion, now_us).await?;
+                for d in &conversion.deliveries {
+                    outbox::insert(conn, conversion.id, d, now_us).await?;
+                }
+                Ok(Done::StatusSet)
             }
+            Write::RecordDeliveries { outcomes, .. } => {
+                let mut changed = 0;
+                for o in outcomes {
+                    changed += u64::from(outbox::record(conn, o, now_us).await?);
+                }
+                Ok(Done::Count(changed))
+            }
+            Write::Resend { target, .. } => outbox::resend(conn, target, now_us).await.map(Done::Count),
+            Write::Reprocess { id, .. } => outbox::reprocess(conn, *id, now_us).await.map(|()| Done::StatusSet),
+        }
+    }
+
+    /// Whether committing this write can make deliveries due now.
+    fn makes_deliveries_due(&self) -> bool {
+        match self {
+            Write::SetConversion { conversion, .. } => !conversion.deliveries.is_empty(),
+            Write::Resend { .. } => true,
+            Write::Append { .. }
+            | Write::SetStatus { .. }
+            | Write::RecordDeliveries { .. }
+            | Write::Reprocess { .. } => false,
         }
     }
 
@@ -278,7 +318,9 @@ impl Write {
             Write::Append { reply, .. } => {
                 let result = result.and_then(|done| match done {
                     Done::Appended(a) => Ok(a),
-                    Done::StatusSet => Err(StoreError::Database("writer answered an append with a status".into())),
+                    Done::StatusSet | Done::Count(_) => {
+                        Err(StoreError::Database("writer answered an append with a status".into()))
+                    }
                 });
                 if let Ok(a) = &result {
                     stats.appends.fetch_add(1, Ordering::Relaxed);
@@ -288,8 +330,14 @@ impl Write {
                 }
                 let _ = reply.send(result);
             }
-            Write::SetStatus { reply, .. } | Write::SetConversion { reply, .. } => {
+            Write::SetStatus { reply, .. } | Write::SetConversion { reply, .. } | Write::Reprocess { reply, .. } => {
                 let _ = reply.send(result.map(|_| ()));
+            }
+            Write::RecordDeliveries { reply, .. } | Write::Resend { reply, .. } => {
+                let _ = reply.send(result.map(|done| match done {
+                    Done::Count(n) => n,
+                    Done::Appended(_) | Done::StatusSet => 0,
+                }));
             }
         }
     }
@@ -325,30 +373,18 @@ mod tests {
         sqlite::MIGRATOR.run(&mut conn).await.unwrap();
         let (_tx, rx) = mpsc::channel(1);
         let stats = Arc::new(Stats::default());
-        let mut writer = Writer::new(conn, cfg, rx, Arc::clone(&stats), Arc::new(Notify::new()));
+        let mut writer =
+            Writer::new(conn, cfg, rx, Arc::clone(&stats), Arc::new(Notify::new()), Arc::new(watch::channel(0).0));
 
         let mut answers = Vec::new();
         let mut batch = Vec::new();
-        for e in [
-            env("adt", Some("k")),
-            env("adt", Some("k")),
-            env("", Some("bad")),
-            env("adt", None),
-        ] {
+        for e in [env("adt", Some("k")), env("adt", Some("k")), env("", Some("bad")), env("adt", None)] {
             let (reply, answer) = oneshot::channel();
-            batch.push(Write::Append {
-                env: Box::new(e),
-                reply,
-            });
+            batch.push(Write::Append { env: Box::new(e), reply });
             answers.push(answer);
         }
         let (reply, missing) = oneshot::channel();
-        batch.push(Write::SetStatus {
-            id: 42,
-            status: MessageStatus::Processed,
-            reason: None,
-            reply,
-        });
+        batch.push(Write::SetStatus { id: 42, status: MessageStatus::Processed, reason: None, reply });
         writer.commit(batch).await;
 
         let mut got = Vec::new();
@@ -357,13 +393,7 @@ mod tests {
         }
         let first = got[0].clone().unwrap();
         assert!(!first.duplicate);
-        assert_eq!(
-            got[1].clone().unwrap(),
-            Appended {
-                id: first.id,
-                duplicate: true
-            }
-        );
+        assert_eq!(got[1].clone().unwrap(), Appended { id: first.id, duplicate: true });
         assert!(matches!(got[2], Err(StoreError::Refused(_))), "{:?}", got[2]);
         assert!(!got[3].clone().unwrap().duplicate);
         assert_eq!(missing.await.unwrap(), Err(StoreError::NotFound(42)));

@@ -79,10 +79,7 @@ async fn concurrent_appends_are_group_committed() {
             let mut ids = Vec::with_capacity(PER_TASK);
             for i in 0..PER_TASK {
                 let key = format!("{t}-{i}");
-                let a = journal
-                    .append(envelope("adt", &key, Some(&key), key.as_bytes()))
-                    .await
-                    .unwrap();
+                let a = journal.append(envelope("adt", &key, Some(&key), key.as_bytes())).await.unwrap();
                 assert!(!a.duplicate);
                 ids.push(a.id);
             }
@@ -100,11 +97,7 @@ async fn concurrent_appends_are_group_committed() {
     assert_eq!(journal.count_all().await.unwrap(), total);
     let stats = journal.stats();
     assert_eq!(stats.appends, total);
-    assert!(
-        stats.commits < total,
-        "no grouping: {} commits for {total} appends",
-        stats.commits
-    );
+    assert!(stats.commits < total, "no grouping: {} commits for {total} appends", stats.commits);
     assert_eq!(stats.failed_batches, 0);
     journal.close().await;
 }
@@ -138,10 +131,7 @@ async fn close_flushes_and_reopen_keeps_everything() {
 
     let after = journal.append(envelope("adt", "late", None, b"late")).await;
     assert_eq!(after.unwrap_err(), StoreError::Closed);
-    assert_eq!(
-        journal.set_status(1, MessageStatus::Processed, None).await.unwrap_err(),
-        StoreError::Closed
-    );
+    assert_eq!(journal.set_status(1, MessageStatus::Processed, None).await.unwrap_err(), StoreError::Closed);
     assert_eq!(journal.check_writable().await.unwrap_err(), StoreError::Closed);
     assert_eq!(journal.count_all().await.unwrap_err(), StoreError::Closed);
     // The checkpoint emptied the WAL.
@@ -174,24 +164,18 @@ async fn fill(journal: &Journal) -> (Vec<(i64, Vec<u8>)>, StoreError) {
 async fn max_db_bytes_refuses_writes_and_keeps_what_was_committed() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("j.db");
-    let journal = Journal::open(&limited(&path, 64 * 1024)).await.unwrap();
+    let journal = Journal::open(&limited(&path, 128 * 1024)).await.unwrap();
     journal.check_writable().await.unwrap();
 
     let (kept, err) = fill(&journal).await;
-    assert!(!kept.is_empty(), "nothing fitted under 64 KiB");
+    assert!(!kept.is_empty(), "nothing fitted under 128 KiB");
     assert!(matches!(err, StoreError::Full(_)), "{err:?}");
     assert_eq!(err.class(), ErrorClass::Transient);
     assert!(err.to_string().contains("journal is full"), "{err}");
     // Stays full, and says so to readiness probes.
-    let again = journal
-        .append(envelope("adt", "more", Some("more"), &[7; 4000]))
-        .await
-        .unwrap_err();
+    let again = journal.append(envelope("adt", "more", Some("more"), &[7; 4000])).await.unwrap_err();
     assert!(matches!(again, StoreError::Full(_)));
-    assert!(matches!(
-        journal.check_writable().await.unwrap_err(),
-        StoreError::Full(_)
-    ));
+    assert!(matches!(journal.check_writable().await.unwrap_err(), StoreError::Full(_)));
     journal.close().await;
 
     let journal = open(&path).await; // no limit
@@ -200,10 +184,7 @@ async fn max_db_bytes_refuses_writes_and_keeps_what_was_committed() {
         assert_eq!(journal.get(*id).await.unwrap().unwrap().raw.as_ref(), Some(raw));
     }
     // Without the limit the journal takes writes again.
-    journal
-        .append(envelope("adt", "more", Some("more"), &[7; 4000]))
-        .await
-        .unwrap();
+    journal.append(envelope("adt", "more", Some("more"), &[7; 4000])).await.unwrap();
     journal.check_writable().await.unwrap();
     journal.close().await;
 }
@@ -211,29 +192,18 @@ async fn max_db_bytes_refuses_writes_and_keeps_what_was_committed() {
 #[tokio::test]
 async fn writer_survives_a_failed_batch() {
     let dir = tempfile::tempdir().unwrap();
-    let journal = Journal::open(&limited(&dir.path().join("j.db"), 64 * 1024))
-        .await
-        .unwrap();
+    let journal = Journal::open(&limited(&dir.path().join("j.db"), 128 * 1024)).await.unwrap();
     let (kept, err) = fill(&journal).await;
     assert!(matches!(err, StoreError::Full(_)));
     assert_eq!(journal.stats().failed_batches, 1);
 
     // Later batches that need no new page commit: a resent message (counted in place) and a status change.
     let (first_id, _) = kept[0];
-    let dup = journal
-        .append(envelope("adt", "fill-0", Some("fill-0"), b"resent"))
-        .await
-        .unwrap();
+    let dup = journal.append(envelope("adt", "fill-0", Some("fill-0"), b"resent")).await.unwrap();
     assert_eq!((dup.id, dup.duplicate), (first_id, true));
-    journal
-        .set_status(first_id, MessageStatus::Processed, None)
-        .await
-        .unwrap();
+    journal.set_status(first_id, MessageStatus::Processed, None).await.unwrap();
     let stored = journal.get(first_id).await.unwrap().unwrap();
-    assert_eq!(
-        (stored.summary.status, stored.summary.duplicates),
-        (MessageStatus::Processed, 1)
-    );
+    assert_eq!((stored.summary.status, stored.summary.duplicates), (MessageStatus::Processed, 1));
     journal.close().await;
 }
 
@@ -272,28 +242,13 @@ async fn processing_stage_pages_through_the_backlog() {
     let journal = open(&dir.path().join("j.db")).await;
     let mut ids = Vec::new();
     for i in 0..7 {
-        ids.push(
-            journal
-                .append(envelope("adt", &i.to_string(), None, &[i]))
-                .await
-                .unwrap()
-                .id,
-        );
+        ids.push(journal.append(envelope("adt", &i.to_string(), None, &[i])).await.unwrap().id);
     }
     journal.append(rejected("adt", b"bad")).await.unwrap();
-    journal
-        .set_status(ids[1], MessageStatus::Processed, None)
-        .await
-        .unwrap();
-    journal
-        .set_status(ids[4], MessageStatus::Error, Some("PID-3 missing"))
-        .await
-        .unwrap();
+    journal.set_status(ids[1], MessageStatus::Processed, None).await.unwrap();
+    journal.set_status(ids[4], MessageStatus::Error, Some("PID-3 missing")).await.unwrap();
     assert_eq!(
-        journal
-            .set_status(9_999, MessageStatus::Processed, None)
-            .await
-            .unwrap_err(),
+        journal.set_status(9_999, MessageStatus::Processed, None).await.unwrap_err(),
         StoreError::NotFound(9_999)
     );
 
@@ -312,14 +267,7 @@ async fn processing_stage_pages_through_the_backlog() {
     assert_eq!(seen, vec![ids[0], ids[2], ids[3], ids[5], ids[6]]);
 
     let errors = journal
-        .list(
-            &MessageFilter {
-                status: Some(MessageStatus::Error),
-                ..Default::default()
-            },
-            None,
-            10,
-        )
+        .list(&MessageFilter { status: Some(MessageStatus::Error), ..Default::default() }, None, 10)
         .await
         .unwrap();
     assert_eq!(errors.len(), 1);
@@ -328,24 +276,14 @@ async fn processing_stage_pages_through_the_backlog() {
     assert_eq!(counts[&MessageStatus::Received], 5);
     assert_eq!(counts[&MessageStatus::Rejected], 1);
     assert_eq!(counts[&MessageStatus::Filtered], 0);
-    assert!(
-        journal
-            .count_by_status(Some("other"))
-            .await
-            .unwrap()
-            .values()
-            .all(|n| *n == 0)
-    );
+    assert!(journal.count_by_status(Some("other")).await.unwrap().values().all(|n| *n == 0));
     journal.close().await;
 }
 
 #[tokio::test]
 async fn invalid_configuration_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = JournalConfig::Sqlite(SqliteConfig {
-        max_batch: 0,
-        ..SqliteConfig::new(dir.path().join("j.db"))
-    });
+    let cfg = JournalConfig::Sqlite(SqliteConfig { max_batch: 0, ..SqliteConfig::new(dir.path().join("j.db")) });
     let err = Journal::open(&cfg).await.unwrap_err();
     assert!(matches!(err, StoreError::Config(_)));
     // A file that is not a database is a permanent error.
@@ -372,10 +310,7 @@ async fn conversion_is_stored_with_the_message_and_wakes_the_stage() {
         .set_conversion(a.id, MessageStatus::Mapped, Some(r#"{"resourceType":"Bundle"}"#), Some("{}"), None)
         .await
         .unwrap();
-    journal
-        .set_conversion(b.id, MessageStatus::Error, None, Some("{}"), Some("unsupported structure"))
-        .await
-        .unwrap();
+    journal.set_conversion(b.id, MessageStatus::Error, None, Some("{}"), Some("unsupported structure")).await.unwrap();
     let mapped = journal.get(a.id).await.unwrap().unwrap();
     assert_eq!(mapped.summary.status, MessageStatus::Mapped);
     assert_eq!(mapped.bundle.as_deref(), Some(r#"{"resourceType":"Bundle"}"#));

@@ -93,18 +93,11 @@ struct Model {
 
 impl Model {
     fn id_of_key(&self, key: &str) -> Option<i64> {
-        self.rows
-            .iter()
-            .find(|(_, r)| r.dedup_key.as_deref() == Some(key))
-            .map(|(id, _)| *id)
+        self.rows.iter().find(|(_, r)| r.dedup_key.as_deref() == Some(key)).map(|(id, _)| *id)
     }
 
     fn pick(&self, pick: usize) -> Option<i64> {
-        if self.rows.is_empty() {
-            None
-        } else {
-            self.rows.keys().nth(pick % self.rows.len()).copied()
-        }
+        if self.rows.is_empty() { None } else { self.rows.keys().nth(pick % self.rows.len()).copied() }
     }
 
     fn matches(row: &Row, f: &MessageFilter) -> bool {
@@ -138,10 +131,7 @@ async fn assert_listed(journal: &Journal, model: &Model, filter: &MessageFilter,
         got.extend(batch);
     }
     let want: Vec<_> = model.rows.iter().filter(|(_, r)| Model::matches(r, filter)).collect();
-    assert_eq!(
-        got.iter().map(|s| s.id).collect::<Vec<_>>(),
-        want.iter().map(|(id, _)| **id).collect::<Vec<_>>()
-    );
+    assert_eq!(got.iter().map(|s| s.id).collect::<Vec<_>>(), want.iter().map(|(id, _)| **id).collect::<Vec<_>>());
     for (s, (id, row)) in got.iter().zip(want) {
         agree(*id, s, row);
     }
@@ -149,12 +139,7 @@ async fn assert_listed(journal: &Journal, model: &Model, filter: &MessageFilter,
 
 async fn step(journal: &mut Journal, path: &Path, model: &mut Model, action: Action) {
     match action {
-        Action::Append {
-            channel,
-            key,
-            control,
-            raw,
-        } => {
+        Action::Append { channel, key, control, raw } => {
             let key = key.map(|k| format!("key-{k}"));
             let env = envelope(CHANNELS[channel], CONTROL_IDS[control], key.as_deref(), &raw);
             let got = journal.append(env).await.unwrap();
@@ -207,10 +192,7 @@ async fn step(journal: &mut Journal, path: &Path, model: &mut Model, action: Act
                 }
                 None => {
                     let missing = model.rows.keys().last().copied().unwrap_or(0) + 1_000;
-                    let err = journal
-                        .set_status(missing, status, reason.as_deref())
-                        .await
-                        .unwrap_err();
+                    let err = journal.set_status(missing, status, reason.as_deref()).await.unwrap_err();
                     assert_eq!(err, StoreError::NotFound(missing));
                 }
             }
@@ -221,12 +203,7 @@ async fn step(journal: &mut Journal, path: &Path, model: &mut Model, action: Act
             // Everything acknowledged before the restart is there, exactly.
             assert_listed(journal, model, &MessageFilter::default(), hearth_store::MAX_PAGE).await;
         }
-        Action::List {
-            channel,
-            status,
-            control,
-            page,
-        } => {
+        Action::List { channel, status, control, page } => {
             let filter = MessageFilter {
                 channel: channel.map(|c| CHANNELS[c].to_owned()),
                 status,

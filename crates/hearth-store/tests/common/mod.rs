@@ -12,10 +12,7 @@ pub fn config(path: &Path) -> JournalConfig {
 }
 
 pub fn limited(path: &Path, max_db_bytes: u64) -> JournalConfig {
-    JournalConfig::Sqlite(SqliteConfig {
-        max_db_bytes: Some(max_db_bytes),
-        ..SqliteConfig::new(path)
-    })
+    JournalConfig::Sqlite(SqliteConfig { max_db_bytes: Some(max_db_bytes), ..SqliteConfig::new(path) })
 }
 
 pub async fn open(path: &Path) -> Journal {
