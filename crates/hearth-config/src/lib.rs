@@ -16,7 +16,8 @@
 //!     listen = "127.0.0.1:2575"
 //! "#, &[]).unwrap();
 //! assert_eq!(plan.channels[0].name, "adt");
-//! assert_eq!(plan.channels[0].listen.port(), 2575);
+//! // No `[destinations]`: the built-in AMQP destination `fhir` (exchange `hearth.fhir`) and the default route.
+//! assert_eq!(plan.destinations[0].name, "fhir");
 //! ```
 #![forbid(unsafe_code)]
 
@@ -28,6 +29,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use hearth_core::PayloadKind;
 pub use hearth_hl7v2::{AckPolicy, Charset};
 pub use raw::RawConfig;
 
@@ -63,11 +65,16 @@ fn format_problems(p: &[Problem]) -> String {
 }
 
 /// A validated configuration.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Plan {
     pub journal: JournalPlan,
     pub http: HttpPlan,
     pub channels: Vec<ChannelPlan>,
+    pub destinations: Vec<DestinationPlan>,
+    /// The compiled route rules (the built-in default route included unless turned off).
+    pub routes: std::sync::Arc<hearth_route::RouteSet>,
+    /// Pending deliveries beyond which new input waits instead of being acknowledged.
+    pub max_outbox_pending: u64,
     /// How long a graceful shutdown waits for in-flight messages.
     pub shutdown_timeout: Duration,
 }
@@ -86,17 +93,118 @@ pub struct HttpPlan {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChannelPlan {
     pub name: String,
-    pub listen: SocketAddr,
     pub source: SourcePlan,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourcePlan {
     Mllp(MllpPlan),
+    Amqp(AmqpSourcePlan),
+}
+
+impl SourcePlan {
+    /// How the processing stage converts this channel's messages: the kind of payload, the charset assumed for
+    /// HL7 v2 without MSH-18, and the mapping options.
+    pub fn conversion(&self) -> (PayloadKind, Charset, &MappingPlan) {
+        match self {
+            SourcePlan::Mllp(m) => (PayloadKind::Hl7v2, m.default_charset, &m.mapping),
+            SourcePlan::Amqp(a) => (a.payload, a.default_charset, &a.mapping),
+        }
+    }
+}
+
+/// Where a secret comes from (never the TOML itself). Resolved by the engine when it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// No secret beyond what the endpoint URI holds.
+    None,
+    Env(String),
+    File(PathBuf),
+}
+
+/// A connection to an AMQP broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AmqpEndpoint {
+    /// `amqp://user[:password]@host:port/vhost`.
+    pub uri: String,
+    /// Replaces the URI's password when set.
+    pub password: SecretSource,
+}
+
+/// `[channels.<name>] type = "amqp"`: consumes from a queue; acks to the broker only after the journal has it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AmqpSourcePlan {
+    pub endpoint: AmqpEndpoint,
+    pub queue: String,
+    /// Declare the queue (durable) if it does not exist.
+    pub declare_queue: bool,
+    pub prefetch: u16,
+    /// `hl7v2` or `fhir` (a FHIR R4 JSON Bundle or resource).
+    pub payload: PayloadKind,
+    pub default_charset: Charset,
+    pub mapping: MappingPlan,
+}
+
+/// An outbound destination.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DestinationPlan {
+    pub name: String,
+    /// Element paths this destination must not see (`Patient.telecom`).
+    pub exclude: Vec<String>,
+    /// `/readyz` fails while a required destination is disconnected.
+    pub required: bool,
+    pub retry: RetryPlan,
+    /// Deliveries published and awaiting the destination's confirmation at most.
+    pub max_in_flight: usize,
+    pub kind: DestinationKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DestinationKind {
+    Amqp(AmqpDestinationPlan),
+}
+
+/// Exponential backoff with jitter, then `dead`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPlan {
+    /// Attempts in all (the first included) before a delivery goes `dead`.
+    pub max_attempts: u32,
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AmqpDestinationPlan {
+    pub endpoint: AmqpEndpoint,
+    /// Where deliveries are published (with their routing key).
+    pub exchange: String,
+    pub exchange_type: String,
+    pub declare_exchange: bool,
+    pub alternate_exchange: Option<String>,
+    pub confirm_timeout: Duration,
+    /// Extra exchanges to declare: (name, type, durable).
+    pub exchanges: Vec<(String, String, bool)>,
+    pub queues: Vec<QueuePlan>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuePlan {
+    pub name: String,
+    pub durable: bool,
+    /// `classic` or `quorum`.
+    pub queue_type: String,
+    /// The exchange its `bind` patterns bind to (default: the destination's exchange).
+    pub exchange: String,
+    pub bind: Vec<String>,
+    pub dead_letter_exchange: Option<String>,
+    pub dead_letter_routing_key: Option<String>,
+    pub message_ttl_ms: Option<u32>,
+    pub max_length: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MllpPlan {
+    pub listen: SocketAddr,
     pub max_frame_bytes: usize,
     pub max_connections: usize,
     pub idle_timeout: Duration,
@@ -160,25 +268,66 @@ impl Plan {
                         s,
                         "channel  {:<12} mllp {} (max frame {} bytes, max {} connections, charset {}, acks {:?})",
                         c.name,
-                        c.listen,
+                        m.listen,
                         m.max_frame_bytes,
                         m.max_connections,
                         m.default_charset.hl7_name(),
                         m.ack_policy
                     );
-                    let mp = &m.mapping;
+                }
+                SourcePlan::Amqp(a) => {
                     let _ = writeln!(
                         s,
-                        "         {:<12} map hl7v2 -> FHIR R4 {:?} bundle (time zone {}, vocabulary {})",
-                        "",
-                        mp.bundle_type,
-                        mp.facility_timezone.as_deref().unwrap_or("none"),
-                        mp.vocabulary
-                            .as_ref()
-                            .map_or_else(|| "built-in".to_owned(), |p| format!("built-in + {}", p.display()))
+                        "channel  {:<12} amqp {} queue {} (prefetch {}, payload {})",
+                        c.name,
+                        redact_uri(&a.endpoint.uri),
+                        a.queue,
+                        a.prefetch,
+                        a.payload.as_str()
                     );
                 }
             }
+            let (kind, _, mp) = c.source.conversion();
+            if kind == PayloadKind::Hl7v2 {
+                let _ = writeln!(
+                    s,
+                    "         {:<12} map hl7v2 -> FHIR R4 {:?} bundle (time zone {}, vocabulary {})",
+                    "",
+                    mp.bundle_type,
+                    mp.facility_timezone.as_deref().unwrap_or("none"),
+                    mp.vocabulary
+                        .as_ref()
+                        .map_or_else(|| "built-in".to_owned(), |p| format!("built-in + {}", p.display()))
+                );
+            }
+        }
+        for d in &self.destinations {
+            match &d.kind {
+                DestinationKind::Amqp(a) => {
+                    let _ = writeln!(
+                        s,
+                        "dest     {:<12} amqp {} exchange {} ({}), {} queue(s), retry {}x {}..{} ms, in flight {}{}{}",
+                        d.name,
+                        redact_uri(&a.endpoint.uri),
+                        a.exchange,
+                        a.exchange_type,
+                        a.queues.len(),
+                        d.retry.max_attempts,
+                        d.retry.initial.as_millis(),
+                        d.retry.max.as_millis(),
+                        d.max_in_flight,
+                        if d.required { ", required" } else { "" },
+                        if d.exclude.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", excludes {}", d.exclude.join(" "))
+                        }
+                    );
+                }
+            }
+        }
+        for line in self.routes.describe().lines() {
+            let _ = writeln!(s, "route    {line}");
         }
         s
     }
@@ -242,9 +391,12 @@ pub fn validate(raw: RawConfig) -> Result<Plan, ConfigError> {
                 bad("journal.path".into(), "must not be empty".into());
             }
             if let Some(m) = j.max_size_bytes
-                && m < 64 * 1024
+                && m < 128 * 1024
             {
-                bad("journal.max_size_bytes".into(), format!("must be at least 65536, got {m}"));
+                bad(
+                    "journal.max_size_bytes".into(),
+                    format!("must be at least 131072 (the empty schema takes about 80 KiB), got {m}"),
+                );
             }
             JournalPlan::Sqlite {
                 path: j.path,
@@ -267,6 +419,10 @@ pub fn validate(raw: RawConfig) -> Result<Plan, ConfigError> {
             bad(key.clone(), "channel names use lowercase letters, digits, '-' and '_' (max 64)".into());
         }
         match ch {
+            raw::RawChannel::Amqp(a) => {
+                let source = validate_amqp_source(a, &key, &mut bad);
+                channels.push(ChannelPlan { name: name.clone(), source: SourcePlan::Amqp(source) });
+            }
             raw::RawChannel::Mllp(m) => {
                 let listen = parse_addr(&m.listen, &format!("{key}.listen"), &mut bad);
                 if let Some(other) = seen_ports.insert(listen, name.clone()) {
@@ -286,18 +442,7 @@ pub fn validate(raw: RawConfig) -> Result<Plan, ConfigError> {
                         format!("must be between 1 and 65536, got {max_connections}"),
                     );
                 }
-                let charset_name = m.default_charset.unwrap_or_else(|| "ASCII".into());
-                // Only the table 0211 spellings here (the parser also accepts aliases in MSH-18).
-                let default_charset = match Charset::from_hl7_name(&charset_name) {
-                    Some(c) if CHARSETS.contains(&charset_name.as_str()) => c,
-                    _ => {
-                        bad(
-                            format!("{key}.default_charset"),
-                            format!("unknown charset {charset_name:?}; one of {CHARSETS:?}"),
-                        );
-                        Charset::Ascii
-                    }
-                };
+                let default_charset = validate_charset(m.default_charset, &key, &mut bad);
                 let ack_policy = match m.ack_policy.as_deref().unwrap_or("always") {
                     "always" => AckPolicy::Always,
                     "msh15" => AckPolicy::Msh15,
@@ -309,8 +454,8 @@ pub fn validate(raw: RawConfig) -> Result<Plan, ConfigError> {
                 let mapping = validate_mapping(m.mapping.unwrap_or_default(), &format!("{key}.mapping"), &mut bad);
                 channels.push(ChannelPlan {
                     name: name.clone(),
-                    listen,
                     source: SourcePlan::Mllp(MllpPlan {
+                        listen,
                         max_frame_bytes,
                         max_connections,
                         idle_timeout: Duration::from_millis(m.idle_timeout_ms.unwrap_or(300_000)),
@@ -329,12 +474,233 @@ pub fn validate(raw: RawConfig) -> Result<Plan, ConfigError> {
     }
     let shutdown_timeout = Duration::from_millis(raw.shutdown_timeout_ms.unwrap_or(10_000));
 
-    if problems.is_empty() {
-        Ok(Plan { journal, http: HttpPlan { listen: http_listen }, channels, shutdown_timeout })
-    } else {
-        Err(ConfigError::Invalid(problems))
+    // No `[destinations]` at all: the built-in one of DESIGN.md, so the default route has somewhere to go.
+    let raw_destinations = raw.destinations.unwrap_or_else(|| {
+        BTreeMap::from([("fhir".to_owned(), raw::RawDestination::Amqp(raw::RawAmqpDestination::default()))])
+    });
+    let mut destinations = Vec::new();
+    for (name, d) in raw_destinations {
+        let key = format!("destinations.{name}");
+        if !valid_name(&name) {
+            bad(key.clone(), "destination names use lowercase letters, digits, '-' and '_' (max 64)".into());
+        }
+        match d {
+            raw::RawDestination::Amqp(a) => destinations.push(validate_amqp_destination(name, a, &key, &mut bad)),
+        }
+    }
+    let views: Vec<hearth_route::DestinationView<'_>> =
+        destinations.iter().map(|d| hearth_route::DestinationView { name: &d.name, exclude: &d.exclude }).collect();
+    let routes = match hearth_route::RouteSet::compile(
+        &raw.routing.unwrap_or_default(),
+        &raw.routes.unwrap_or_default(),
+        &views,
+    ) {
+        Ok(r) => Some(r),
+        Err(route_problems) => {
+            for p in route_problems {
+                bad(p.path, p.message);
+            }
+            None
+        }
+    };
+    let max_outbox_pending = raw.outbox.unwrap_or_default().max_pending.unwrap_or(100_000);
+    if max_outbox_pending == 0 {
+        bad("outbox.max_pending".into(), "must be at least 1".into());
+    }
+
+    match routes {
+        Some(routes) if problems.is_empty() => Ok(Plan {
+            journal,
+            http: HttpPlan { listen: http_listen },
+            channels,
+            destinations,
+            routes: std::sync::Arc::new(routes),
+            max_outbox_pending,
+            shutdown_timeout,
+        }),
+        _ => Err(ConfigError::Invalid(problems)),
     }
 }
+
+/// Only the table 0211 spellings here (the parser also accepts aliases in MSH-18).
+fn validate_charset(name: Option<String>, key: &str, bad: &mut impl FnMut(String, String)) -> Charset {
+    let name = name.unwrap_or_else(|| "ASCII".into());
+    match Charset::from_hl7_name(&name) {
+        Some(c) if CHARSETS.contains(&name.as_str()) => c,
+        _ => {
+            bad(format!("{key}.default_charset"), format!("unknown charset {name:?}; one of {CHARSETS:?}"));
+            Charset::Ascii
+        }
+    }
+}
+
+/// The broker of DESIGN.md's built-in default.
+pub const DEFAULT_AMQP_ENDPOINT: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+fn validate_endpoint(
+    uri: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<PathBuf>,
+    key: &str,
+    bad: &mut impl FnMut(String, String),
+) -> AmqpEndpoint {
+    let uri = uri.unwrap_or_else(|| DEFAULT_AMQP_ENDPOINT.to_owned());
+    if uri.starts_with("amqps://") {
+        bad(format!("{key}.endpoint"), "amqps:// (TLS) is not supported by this build; use amqp:// on a trusted network or a TLS-terminating proxy".into());
+    } else if !uri.starts_with("amqp://") {
+        bad(format!("{key}.endpoint"), format!("must be an amqp:// URI, got {:?}", redact_uri(&uri)));
+    }
+    let password = match (password_env, password_file) {
+        (Some(_), Some(_)) => {
+            bad(format!("{key}.password_env"), "give password_env or password_file, not both".into());
+            SecretSource::None
+        }
+        (Some(v), None) if v.is_empty() => {
+            bad(format!("{key}.password_env"), "must name an environment variable".into());
+            SecretSource::None
+        }
+        (Some(v), None) => SecretSource::Env(v),
+        (None, Some(f)) => SecretSource::File(f),
+        (None, None) => SecretSource::None,
+    };
+    AmqpEndpoint { uri, password }
+}
+
+/// An AMQP URI with its password hidden, for messages and logs.
+pub fn redact_uri(uri: &str) -> String {
+    let Some((scheme, rest)) = uri.split_once("://") else { return uri.to_owned() };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+            None => uri.to_owned(),
+        },
+        None => uri.to_owned(),
+    }
+}
+
+fn validate_amqp_source(a: raw::RawAmqpSource, key: &str, bad: &mut impl FnMut(String, String)) -> AmqpSourcePlan {
+    let endpoint = validate_endpoint(a.endpoint, a.password_env, a.password_file, key, bad);
+    if a.queue.is_empty() || a.queue.len() > 255 {
+        bad(format!("{key}.queue"), "must be 1 to 255 bytes".into());
+    }
+    let prefetch = a.prefetch.unwrap_or(64);
+    if prefetch == 0 {
+        bad(format!("{key}.prefetch"), "must be at least 1".into());
+    }
+    let payload = match a.payload.as_deref().unwrap_or("hl7v2") {
+        "hl7v2" => PayloadKind::Hl7v2,
+        "fhir" => PayloadKind::Fhir,
+        other => {
+            bad(format!("{key}.payload"), format!("{other:?} is not one of \"hl7v2\", \"fhir\""));
+            PayloadKind::Hl7v2
+        }
+    };
+    AmqpSourcePlan {
+        endpoint,
+        queue: a.queue,
+        declare_queue: a.declare_queue.unwrap_or(true),
+        prefetch,
+        payload,
+        default_charset: validate_charset(a.default_charset, key, bad),
+        mapping: validate_mapping(a.mapping.unwrap_or_default(), &format!("{key}.mapping"), bad),
+    }
+}
+
+const EXCHANGE_TYPES: [&str; 4] = ["topic", "direct", "fanout", "headers"];
+
+fn validate_exchange_type(kind: Option<String>, path: String, bad: &mut impl FnMut(String, String)) -> String {
+    let kind = kind.unwrap_or_else(|| "topic".into());
+    if !EXCHANGE_TYPES.contains(&kind.as_str()) {
+        bad(path, format!("{kind:?} is not one of {EXCHANGE_TYPES:?}"));
+    }
+    kind
+}
+
+fn validate_amqp_destination(
+    name: String,
+    a: raw::RawAmqpDestination,
+    key: &str,
+    bad: &mut impl FnMut(String, String),
+) -> DestinationPlan {
+    let endpoint = validate_endpoint(a.endpoint, a.password_env, a.password_file, key, bad);
+    let exchange = a.exchange.unwrap_or_else(|| "hearth.fhir".into());
+    if exchange.len() > 255 {
+        bad(format!("{key}.exchange"), "must be at most 255 bytes".into());
+    }
+    let exchange_type = validate_exchange_type(a.exchange_type, format!("{key}.exchange_type"), bad);
+    let max_attempts = a.max_attempts.unwrap_or(10);
+    if !(1..=1000).contains(&max_attempts) {
+        bad(format!("{key}.max_attempts"), format!("must be between 1 and 1000, got {max_attempts}"));
+    }
+    let initial = a.retry_initial_ms.unwrap_or(1_000);
+    let max = a.retry_max_ms.unwrap_or(300_000);
+    if initial == 0 || max < initial {
+        bad(format!("{key}.retry_max_ms"), format!("need 0 < retry_initial_ms ({initial}) <= retry_max_ms ({max})"));
+    }
+    let max_in_flight = a.max_in_flight.unwrap_or(256);
+    if !(1..=MAX_IN_FLIGHT).contains(&max_in_flight) {
+        bad(format!("{key}.max_in_flight"), format!("must be between 1 and {MAX_IN_FLIGHT}, got {max_in_flight}"));
+    }
+    let exchanges = a
+        .exchanges
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let kind = validate_exchange_type(x.kind, format!("{key}.exchanges[{i}].type"), bad);
+            (x.name, kind, x.durable.unwrap_or(true))
+        })
+        .collect();
+    let queues = a
+        .queues
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(i, q)| {
+            let queue_type = q.queue_type.unwrap_or_else(|| "classic".into());
+            if !["classic", "quorum"].contains(&queue_type.as_str()) {
+                bad(
+                    format!("{key}.queues[{i}].queue_type"),
+                    format!("{queue_type:?} is not \"classic\" or \"quorum\""),
+                );
+            }
+            if q.name.is_empty() || q.name.len() > 255 {
+                bad(format!("{key}.queues[{i}].name"), "must be 1 to 255 bytes".into());
+            }
+            QueuePlan {
+                name: q.name,
+                durable: q.durable.unwrap_or(true),
+                queue_type,
+                exchange: q.exchange.unwrap_or_else(|| exchange.clone()),
+                bind: q.bind.unwrap_or_default(),
+                dead_letter_exchange: q.dead_letter_exchange,
+                dead_letter_routing_key: q.dead_letter_routing_key,
+                message_ttl_ms: q.message_ttl_ms,
+                max_length: q.max_length,
+            }
+        })
+        .collect();
+    DestinationPlan {
+        name,
+        exclude: a.exclude.unwrap_or_default(),
+        required: a.required.unwrap_or(false),
+        retry: RetryPlan { max_attempts, initial: Duration::from_millis(initial), max: Duration::from_millis(max) },
+        max_in_flight,
+        kind: DestinationKind::Amqp(AmqpDestinationPlan {
+            endpoint,
+            exchange,
+            exchange_type,
+            declare_exchange: a.declare_exchange.unwrap_or(true),
+            alternate_exchange: a.alternate_exchange,
+            confirm_timeout: Duration::from_millis(a.confirm_timeout_ms.unwrap_or(30_000)),
+            exchanges,
+            queues,
+        }),
+    }
+}
+
+/// Upper bound for a destination's `max_in_flight`.
+pub const MAX_IN_FLIGHT: usize = 1000;
 
 fn validate_mapping(m: raw::RawMapping, key: &str, bad: &mut impl FnMut(String, String)) -> MappingPlan {
     let bundle_type = match m.bundle_type.as_deref().unwrap_or("transaction") {
