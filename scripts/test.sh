@@ -59,10 +59,21 @@ if [ ! -d "$HEARTH_CORPUS" ]; then
   log "corpus not found at $HEARTH_CORPUS: corpus tests will say so and skip (they fail under CI=true)"
 fi
 
+# Tests named `disruptive_*` stop and start RabbitMQ: they run in a second phase, alone, so that they cannot
+# disturb the other broker tests.
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast --profile "${NEXTEST_PROFILE:-default}"
+  status=0
+  cargo nextest run --workspace --no-fail-fast --profile "${NEXTEST_PROFILE:-default}" \
+    -E 'not test(/disruptive_/)' || status=$?
+  log "phase 2: tests that restart the broker"
+  cargo nextest run --workspace --no-fail-fast --profile "${NEXTEST_PROFILE:-default}" --test-threads 1 \
+    -E 'test(/disruptive_/)' || status=$?
+  # A failed broker test may have left the broker application stopped.
+  rabbitmqctl start_app >/dev/null 2>&1 || true
+  if [ "$status" != 0 ]; then log "FAIL: tests failed"; exit "$status"; fi
 else
   log "cargo-nextest not installed; using cargo test"
-  cargo test --workspace --no-fail-fast --lib --bins --tests
+  cargo test --workspace --no-fail-fast --lib --bins --tests -- --skip disruptive_
+  cargo test --workspace --no-fail-fast --lib --bins --tests -- --test-threads 1 disruptive_
 fi
 cargo test --workspace --doc

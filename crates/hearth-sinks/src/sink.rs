@@ -1,0 +1,238 @@
+//! The outbox worker of one destination.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use hearth_core::events::{DeliveriesAttempted, DestinationState, Metric};
+use hearth_store::{DeliveryOutcome, DueDelivery, Journal};
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+
+use crate::amqp::AmqpPublisher;
+
+/// Safety-net poll when nothing wakes the sink (e.g. another process wrote the outbox).
+const POLL: Duration = Duration::from_secs(1);
+/// Pause after a journal error before trying again.
+const JOURNAL_RETRY: Duration = Duration::from_secs(1);
+
+/// Exponential backoff: attempt `n` (1-based) waits `initial * 2^(n-1)`, capped at `max`, times a jitter factor
+/// in `[0.5, 1]` ("equal jitter": never less than half, so retries spread without collapsing to zero).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// The wait after attempt `attempt`; `draw` in `[0, 1]` picks the jitter (tests pass a fixed value).
+    pub fn delay(&self, attempt: u32, draw: f64) -> Duration {
+        let exp = attempt.saturating_sub(1).min(32);
+        let full = self.initial.saturating_mul(2u32.saturating_pow(exp)).min(self.max);
+        full.mul_f64(0.5 + 0.5 * draw.clamp(0.0, 1.0))
+    }
+}
+
+/// How one destination's deliveries are attempted.
+#[derive(Debug, Clone)]
+pub struct SinkConfig {
+    pub destination: String,
+    /// Attempts in all before a delivery goes `dead`.
+    pub max_attempts: u32,
+    pub backoff: Backoff,
+    /// Deliveries published and not yet confirmed, at most.
+    pub max_in_flight: usize,
+}
+
+/// Why a delivery could not be sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The destination is not reachable now (disconnected, blocked): not counted as an attempt.
+    #[error("destination unavailable: {0}")]
+    Unavailable(String),
+    /// The destination refused or lost it: counts as an attempt.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Where a sink sends. A closed set: Hearth has a handful of destination kinds.
+#[derive(Debug, Clone)]
+pub enum Publisher {
+    Amqp(AmqpPublisher),
+}
+
+impl Publisher {
+    async fn send(&self, d: &DueDelivery, body: &str) -> Result<(), SendError> {
+        match self {
+            Publisher::Amqp(p) => p.send(d, body).await,
+        }
+    }
+
+    fn ready(&self) -> Result<(), String> {
+        match self {
+            Publisher::Amqp(p) => p.ready(),
+        }
+    }
+
+    /// Resolves when the destination's state may have changed.
+    async fn changed(&self) {
+        match self {
+            Publisher::Amqp(p) => {
+                let mut rx = p.link.state();
+                let _ = rx.changed().await;
+            }
+        }
+    }
+}
+
+/// Drains one destination's outbox until shut down.
+#[derive(Debug)]
+pub struct Sink {
+    cfg: SinkConfig,
+    journal: Journal,
+    publisher: Publisher,
+}
+
+/// What one pass over the outbox found.
+enum Pass {
+    /// Sent a batch: look again at once.
+    Worked,
+    /// Nothing due now.
+    Idle,
+    /// The destination is unavailable.
+    Unavailable,
+    /// The journal failed.
+    JournalError,
+}
+
+impl Sink {
+    pub fn new(cfg: SinkConfig, journal: Journal, publisher: Publisher) -> Sink {
+        Sink { cfg, journal, publisher }
+    }
+
+    /// Runs until `shutdown`. In-flight publishes finish (or time out) and their outcomes are recorded before it
+    /// returns; what is left stays pending for the next start.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut outbox = self.journal.outbox_changes();
+        let mut up = None;
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            let state = self.publisher.ready();
+            if up != Some(state.is_ok()) {
+                let detail = state.as_ref().err().map_or("connected", String::as_str);
+                DestinationState { destination: &self.cfg.destination, up: state.is_ok(), detail }.emit();
+                up = Some(state.is_ok());
+            }
+            let pass = if state.is_ok() { self.pass().await } else { Pass::Unavailable };
+            match pass {
+                Pass::Worked => continue,
+                Pass::Idle => {
+                    let wait = self.until_next_due().await;
+                    tokio::select! {
+                        _ = outbox.changed() => {}
+                        () = tokio::time::sleep(wait) => {}
+                        () = self.publisher.changed() => {}
+                        () = shutdown.cancelled() => {}
+                    }
+                }
+                Pass::Unavailable => {
+                    tokio::select! {
+                        () = self.publisher.changed() => {}
+                        () = tokio::time::sleep(POLL) => {}
+                        () = shutdown.cancelled() => {}
+                    }
+                }
+                Pass::JournalError => {
+                    tokio::select! {
+                        () = tokio::time::sleep(JOURNAL_RETRY) => {}
+                        () = shutdown.cancelled() => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn until_next_due(&self) -> Duration {
+        match self.journal.next_due(&self.cfg.destination).await {
+            Ok(Some(at)) => {
+                let wait = at - OffsetDateTime::now_utc();
+                Duration::try_from(wait).unwrap_or(Duration::ZERO).clamp(Duration::from_millis(5), POLL)
+            }
+            Ok(None) | Err(_) => POLL,
+        }
+    }
+
+    /// Publishes one batch of due deliveries and records the outcomes.
+    async fn pass(&self) -> Pass {
+        let limit = u32::try_from(self.cfg.max_in_flight).unwrap_or(u32::MAX);
+        let due = match self.journal.due_deliveries(&self.cfg.destination, OffsetDateTime::now_utc(), limit).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(destination = %self.cfg.destination, error = %e, "sink cannot read the outbox");
+                return Pass::JournalError;
+            }
+        };
+        if due.is_empty() {
+            return Pass::Idle;
+        }
+        let started = Instant::now();
+        let mut pending: FuturesUnordered<_> = due.iter().map(|d| self.attempt(d)).collect();
+        let mut outcomes = Vec::with_capacity(due.len());
+        let mut unavailable = false;
+        while let Some(result) = pending.next().await {
+            match result {
+                Some(outcome) => outcomes.push(outcome),
+                None => unavailable = true,
+            }
+        }
+        drop(pending);
+        let (sent, retried, dead) = outcomes.iter().fold((0, 0, 0), |(s, r, d), o| match o {
+            DeliveryOutcome::Sent { .. } => (s + 1, r, d),
+            DeliveryOutcome::Retry { .. } => (s, r + 1, d),
+            DeliveryOutcome::Dead { .. } => (s, r, d + 1),
+        });
+        if !outcomes.is_empty() {
+            if let Err(e) = self.journal.record_deliveries(outcomes).await {
+                // Not recorded: the deliveries stay pending and are sent again (at least once, never lost).
+                tracing::warn!(destination = %self.cfg.destination, error = %e, "sink cannot record outcomes");
+                return Pass::JournalError;
+            }
+            DeliveriesAttempted {
+                destination: &self.cfg.destination,
+                sent,
+                retried,
+                dead,
+                duration: started.elapsed(),
+            }
+            .emit();
+        }
+        if unavailable { Pass::Unavailable } else { Pass::Worked }
+    }
+
+    /// One delivery's attempt. `None`: the destination was unavailable, nothing to record.
+    async fn attempt(&self, d: &DueDelivery) -> Option<DeliveryOutcome> {
+        let Some(body) = &d.body else {
+            return Some(DeliveryOutcome::Dead { id: d.id, error: "content pruned by retention".into() });
+        };
+        match self.publisher.send(d, body).await {
+            Ok(()) => Some(DeliveryOutcome::Sent { id: d.id }),
+            Err(SendError::Unavailable(_)) => None,
+            Err(SendError::Failed(error)) => {
+                let attempt = d.attempts.saturating_add(1);
+                if attempt >= self.cfg.max_attempts {
+                    Some(DeliveryOutcome::Dead { id: d.id, error })
+                } else {
+                    let wait = self.cfg.backoff.delay(attempt, rand::random::<f64>());
+                    Some(DeliveryOutcome::Retry { id: d.id, error, at: OffsetDateTime::now_utc() + wait })
+                }
+            }
+        }
+    }
+}
+
+/// Sets the outbox gauge for each destination (called by the engine's monitor).
+pub fn report_pending(destination: &str, pending: u64) {
+    metrics::gauge!(Metric::OutboxPending.name(), "destination" => destination.to_owned()).set(pending as f64);
+}
