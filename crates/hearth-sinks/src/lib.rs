@@ -16,8 +16,8 @@
 //!
 //! let b = Backoff { initial: Duration::from_secs(1), max: Duration::from_secs(60) };
 //! // Attempt n waits between half and all of initial * 2^(n-1), capped at max.
-//! let d = b.delay(3, 0.5);
-//! assert_eq!(d, Duration::from_secs(2)); // 4 s, halved by the jitter draw 0.5
+//! let d = b.delay(3, 0.0);
+//! assert_eq!(d, Duration::from_secs(2)); // 4 s, halved by the lowest jitter draw
 //! assert_eq!(b.delay(30, 1.0), Duration::from_secs(60));
 //! ```
 #![forbid(unsafe_code)]
