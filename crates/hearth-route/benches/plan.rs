@@ -34,6 +34,12 @@ fn bench(c: &mut Criterion) {
         b.iter(|| default_only.plan(&ctx(), black_box(&bundle)).unwrap())
     });
 
+    let bar = fixture("bar-p01.expected.json");
+    let m = bar["entry"].as_array().map_or(0, Vec::len);
+    c.bench_function(&format!("plan default route, BAR^P01 bundle ({m} resources)"), |b| {
+        b.iter(|| default_only.plan(&ctx(), black_box(&bar)).unwrap())
+    });
+
     let exclude = vec!["Patient.telecom".to_string(), "Patient.address".to_string()];
     let dests = [
         DestinationView { name: "fhir", exclude: &[] },

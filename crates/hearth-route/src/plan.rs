@@ -110,7 +110,7 @@ impl RouteSet {
                 match spec.build(&route.name, ctx.message_key, ctx.now, msg.patient, msg.encounter) {
                     Ok(task) => {
                         for d in dests {
-                            let rendered = render_projected(&task, &d.projection, Volatile::GeneratedTask);
+                            let rendered = render_task(&task, &d.projection);
                             plan.deliveries.push(delivery(
                                 &route.name,
                                 d,
@@ -202,8 +202,8 @@ struct Message<'a> {
     patient: Option<&'a Value>,
     encounter: Option<&'a Value>,
     refs: OnceCell<HashMap<&'a str, String>>,
-    /// Per entry: the resource alone (references rewritten) and its unprojected rendering.
-    split: Vec<OnceCell<(Value, Rendered)>>,
+    /// Per entry: the resource alone (references rewritten), unprojected.
+    split: Vec<OnceCell<Rendered>>,
     whole: OnceCell<Rendered>,
 }
 
@@ -242,30 +242,27 @@ impl<'a> Message<'a> {
 
     /// Entry resource `i` as published alone, for a destination with `projection`.
     fn resource_for(&self, i: usize, projection: &Projection) -> Rendered {
-        let (alone, plain) = self.split[i].get_or_init(|| {
-            let mut alone = self.entries[i].resource.clone();
-            rewrite_references(&mut alone, self.refs.get_or_init(|| reference_map(self.bundle)));
-            let rendered = render(&alone, Volatile::Resource(self.converted_at));
-            (alone, rendered)
-        });
-        if projection.touches(alone) {
-            render_projected(alone, projection, Volatile::Resource(self.converted_at))
-        } else {
-            plain.clone()
+        let resource = self.entries[i].resource;
+        let refs = self.refs.get_or_init(|| reference_map(self.bundle));
+        if !projection.touches(resource) {
+            return self.split[i].get_or_init(|| render_alone(resource, refs, self.converted_at)).clone();
         }
+        let mut copy = resource.clone();
+        projection.apply(&mut copy);
+        render_alone(&copy, refs, self.converted_at)
     }
 
     /// The whole Bundle for a destination with `projection` (applied to every entry resource).
     fn bundle_for(&self, projection: &Projection) -> Rendered {
         let touched = self.entries.iter().any(|e| projection.touches(e.resource));
         if !touched {
-            return self.whole.get_or_init(|| render(self.bundle, Volatile::Bundle(self.converted_at))).clone();
+            return self.whole.get_or_init(|| render_bundle(self.bundle, self.converted_at)).clone();
         }
         let mut copy = self.bundle.clone();
         if let Some(Value::Array(entries)) = copy.get_mut("entry") {
             entries.iter_mut().filter_map(|e| e.get_mut("resource")).for_each(|r| projection.apply(r));
         }
-        render(&copy, Volatile::Bundle(self.converted_at))
+        render_bundle(&copy, self.converted_at)
     }
 }
 
@@ -289,82 +286,88 @@ fn reference_map(bundle: &Value) -> HashMap<&str, String> {
     refs
 }
 
-/// Replace `reference` values that name another entry of the Bundle; other `urn:uuid:` strings (an identifier
-/// system, say) are data and stay.
-fn rewrite_references(value: &mut Value, refs: &HashMap<&str, String>) {
-    match value {
-        Value::Object(obj) => {
-            for (key, v) in obj.iter_mut() {
-                match v {
-                    Value::String(s) if key == "reference" => {
-                        if let Some(target) = refs.get(s.as_str()) {
-                            target.clone_into(s);
-                        }
-                    }
-                    _ => rewrite_references(v, refs),
-                }
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(|v| rewrite_references(v, refs)),
-        _ => {}
-    }
-}
-
-/// Which values of a payload say only when it was produced (left out of the content id).
+/// A resource serialised with its `reference`s to other entries rewritten on the way out (no copy of the
+/// resource: this is the hot path), optionally without one top-level key (for the content id).
 #[derive(Debug, Clone, Copy)]
-enum Volatile<'a> {
-    /// A resource alone; the Bundle's conversion time.
-    Resource(Option<&'a str>),
-    /// A whole Bundle; its conversion time.
-    Bundle(Option<&'a str>),
-    /// A Task this crate made: `authoredOn` is the planning time.
-    GeneratedTask,
+struct Alone<'a> {
+    value: &'a Value,
+    refs: Option<&'a HashMap<&'a str, String>>,
+    skip: Option<&'a str>,
 }
 
-fn render_projected(value: &Value, projection: &Projection, volatile: Volatile<'_>) -> Rendered {
-    if !projection.touches(value) {
-        return render(value, volatile);
+impl serde::Serialize for Alone<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        let child = |value| Alone { value, refs: self.refs, skip: None };
+        match self.value {
+            Value::Object(obj) => {
+                let mut map = ser.serialize_map(None)?;
+                for (key, v) in obj.iter().filter(|(k, _)| Some(k.as_str()) != self.skip) {
+                    // Only `reference` values are references: a `urn:uuid:` identifier system is data and stays.
+                    match v.as_str().filter(|_| key == "reference").and_then(|r| self.refs?.get(r)) {
+                        Some(target) => map.serialize_entry(key, target)?,
+                        None => map.serialize_entry(key, &child(v))?,
+                    }
+                }
+                map.end()
+            }
+            Value::Array(items) => {
+                let mut seq = ser.serialize_seq(Some(items.len()))?;
+                items.iter().try_for_each(|v| seq.serialize_element(&child(v)))?;
+                seq.end()
+            }
+            other => other.serialize(ser),
+        }
     }
-    let mut copy = value.clone();
-    projection.apply(&mut copy);
-    render(&copy, volatile)
 }
 
-fn render(value: &Value, volatile: Volatile<'_>) -> Rendered {
-    let body = value.to_string();
-    let content_id = match without_volatile(value, volatile) {
-        Some(stable) => sha256_hex(stable.to_string().as_bytes()),
-        None => sha256_hex(body.as_bytes()),
+/// A resource published alone: references rewritten; the content id leaves out a conversion Provenance's
+/// `recorded`.
+fn render_alone(resource: &Value, refs: &HashMap<&str, String>, converted_at: Option<&str>) -> Rendered {
+    let body = to_json(&Alone { value: resource, refs: Some(refs), skip: None });
+    let content_id = if conversion_provenance(resource, converted_at) {
+        sha256_hex(to_json(&Alone { value: resource, refs: Some(refs), skip: Some("recorded") }).as_bytes())
+    } else {
+        sha256_hex(body.as_bytes())
     };
     Rendered { body, content_id }
 }
 
-/// A copy of `value` without its volatile values, or `None` when it has none (hash the body as it is).
-fn without_volatile(value: &Value, volatile: Volatile<'_>) -> Option<Value> {
-    match volatile {
-        Volatile::Resource(at) => conversion_provenance(value, at).then(|| {
-            let mut copy = value.clone();
-            strip(&mut copy, "recorded");
-            copy
-        }),
-        Volatile::Bundle(at) => {
-            let mut copy = value.clone();
-            strip(&mut copy, "timestamp");
-            if let Some(Value::Array(entries)) = copy.get_mut("entry") {
-                for r in entries.iter_mut().filter_map(|e| e.get_mut("resource")) {
-                    if conversion_provenance(r, at) {
-                        strip(r, "recorded");
-                    }
-                }
+/// Serialising a `Value` (string keys only) cannot fail; an empty body would be refused downstream anyway.
+fn to_json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// A Task this crate made, for a destination with `projection`; the content id leaves out `authoredOn`, the
+/// planning time.
+fn render_task(task: &Value, projection: &Projection) -> Rendered {
+    let projected;
+    let task = if projection.touches(task) {
+        let mut copy = task.clone();
+        projection.apply(&mut copy);
+        projected = copy;
+        &projected
+    } else {
+        task
+    };
+    let body = to_json(task);
+    let content_id = sha256_hex(to_json(&Alone { value: task, refs: None, skip: Some("authoredOn") }).as_bytes());
+    Rendered { body, content_id }
+}
+
+/// A whole Bundle; the content id leaves out `Bundle.timestamp` and a conversion Provenance's `recorded`.
+fn render_bundle(bundle: &Value, converted_at: Option<&str>) -> Rendered {
+    let body = to_json(bundle);
+    let mut stable = bundle.clone();
+    strip(&mut stable, "timestamp");
+    if let Some(Value::Array(entries)) = stable.get_mut("entry") {
+        for r in entries.iter_mut().filter_map(|e| e.get_mut("resource")) {
+            if conversion_provenance(r, converted_at) {
+                strip(r, "recorded");
             }
-            Some(copy)
-        }
-        Volatile::GeneratedTask => {
-            let mut copy = value.clone();
-            strip(&mut copy, "authoredOn");
-            Some(copy)
         }
     }
+    Rendered { body, content_id: sha256_hex(to_json(&stable).as_bytes()) }
 }
 
 /// The mapper's transformation Provenance is `recorded` at the conversion time.
@@ -381,5 +384,11 @@ fn strip(value: &mut Value, key: &str) {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+    let mut out = [0u8; 64];
+    // `encode_to_slice` is the table-driven encoder (the iterator behind `hex::encode` is several times slower);
+    // 64 bytes always fit 32 bytes of digest, so the error case cannot happen.
+    match hex::encode_to_slice(Sha256::digest(bytes), &mut out) {
+        Ok(()) => String::from_utf8_lossy(&out).into_owned(),
+        Err(_) => hex::encode(Sha256::digest(bytes)),
+    }
 }

@@ -71,8 +71,11 @@ impl Projection {
     /// Whether any path applies to `resource_type` (or to a resource it may contain), so callers clone only
     /// when there is something to remove.
     pub fn touches(&self, resource: &Value) -> bool {
+        if self.paths.is_empty() {
+            return false;
+        }
         let rtype = resource.get("resourceType").and_then(Value::as_str).unwrap_or_default();
-        self.paths.iter().any(|p| p.applies_to(rtype)) || (resource.get("contained").is_some() && !self.is_empty())
+        self.paths.iter().any(|p| p.applies_to(rtype)) || resource.get("contained").is_some()
     }
 
     /// Remove every excluded element from `resource` and from the resources it contains.
