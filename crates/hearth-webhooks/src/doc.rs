@@ -2,12 +2,14 @@
 
 use serde_json::Value;
 
-/// A parsed body. For JSON, `root` is the whole document and `event` the part fields are relative to (the
-/// EventBridge `detail`, or the root itself).
+/// A parsed body. For JSON, `event` is what relative paths start from (the EventBridge `detail`, or the whole
+/// document), and `envelope` the EventBridge envelope, which absolute paths (`/id`) address; they are absent
+/// when the body came without one, so a profile can name the envelope's event id without it doubling as the
+/// event's own `id`.
 #[derive(Debug)]
 pub(crate) enum Doc<'a> {
     Form(Vec<(String, String)>),
-    Json { root: &'a Value, event: &'a Value },
+    Json { envelope: Option<&'a Value>, event: &'a Value },
 }
 
 /// Longest path a profile may use; bounds the walk.
@@ -18,13 +20,7 @@ impl Doc<'_> {
     pub(crate) fn get(&self, path: &str) -> Option<String> {
         match self {
             Doc::Form(pairs) => pairs.iter().find(|(k, _)| k == path).map(|(_, v)| v.clone()).filter(|v| !v.is_empty()),
-            Doc::Json { root, event } => {
-                let (start, rel) = match path.strip_prefix('/') {
-                    Some(rest) => (*root, rest),
-                    None => (*event, path),
-                };
-                scalar(walk(start, rel)?)
-            }
+            Doc::Json { .. } => scalar(self.locate(path)?),
         }
     }
 
@@ -37,17 +33,19 @@ impl Doc<'_> {
     pub(crate) fn present(&self, path: &str) -> bool {
         match self {
             Doc::Form(_) => self.get(path).is_some(),
-            Doc::Json { root, event } => {
-                let (start, rel) = match path.strip_prefix('/') {
-                    Some(rest) => (*root, rest),
-                    None => (*event, path),
-                };
-                walk(start, rel).is_some_and(|v| match v {
-                    Value::Null => false,
-                    Value::String(s) => !s.is_empty(),
-                    _ => true,
-                })
-            }
+            Doc::Json { .. } => self.locate(path).is_some_and(|v| match v {
+                Value::Null => false,
+                Value::String(s) => !s.is_empty(),
+                _ => true,
+            }),
+        }
+    }
+
+    fn locate(&self, path: &str) -> Option<&Value> {
+        let Doc::Json { envelope, event } = self else { return None };
+        match path.strip_prefix('/') {
+            Some(rest) => walk((*envelope)?, rest),
+            None => walk(event, path),
         }
     }
 }
@@ -86,12 +84,14 @@ mod tests {
     #[test]
     fn json_paths() {
         let root = json!({"id": "e1", "detail": {"AgentInfo": {"x": 1}, "list": [{"a": "b"}], "empty": "", "n": null}});
-        let doc = Doc::Json { root: &root, event: &root["detail"] };
+        let doc = Doc::Json { envelope: Some(&root), event: &root["detail"] };
         assert_eq!(doc.get("/id").as_deref(), Some("e1"));
         assert_eq!(doc.get("id"), None);
         assert_eq!(doc.get("agentInfo/x").as_deref(), Some("1"));
         assert_eq!(doc.get("list/0/a").as_deref(), Some("b"));
         assert!(doc.present("agentInfo") && !doc.present("empty") && !doc.present("n") && !doc.present("zz"));
         assert_eq!(doc.first(&["zz".into(), "list/0/a".into()]).as_deref(), Some("b"));
+        let bare = Doc::Json { envelope: None, event: &root };
+        assert_eq!((bare.get("/id"), bare.get("id").as_deref()), (None, Some("e1")));
     }
 }

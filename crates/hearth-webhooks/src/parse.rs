@@ -77,23 +77,23 @@ fn parse_batch(profile: &Profile, items: &[Value]) -> Result<Parsed, ParseError>
 }
 
 fn parse_object(profile: &Profile, root: &Value) -> Result<Parsed, ParseError> {
-    let event = match unwrap_envelope(profile, root) {
-        Ok(detail) => detail,
-        Err(ignored) => return Ok(Parsed::Ignored(ignored)),
-    };
-    read(profile, &Doc::Json { root, event })
+    match unwrap_envelope(profile, root) {
+        Ok(Some(detail)) => read(profile, &Doc::Json { envelope: Some(root), event: detail }),
+        Ok(None) => read(profile, &Doc::Json { envelope: None, event: root }),
+        Err(ignored) => Ok(Parsed::Ignored(ignored)),
+    }
 }
 
-/// The EventBridge `detail` when the profile expects envelopes and the body is one; `Err` for detail types the
-/// profile does not accept.
-fn unwrap_envelope<'v>(profile: &Profile, root: &'v Value) -> Result<&'v Value, Ignored> {
+/// The EventBridge `detail` when the profile expects envelopes and the body is one (`None`: not enveloped);
+/// `Err` for detail types the profile does not accept.
+fn unwrap_envelope<'v>(profile: &Profile, root: &'v Value) -> Result<Option<&'v Value>, Ignored> {
     let (Some(env), Some(Value::String(dt)), Some(detail @ Value::Object(_))) =
         (&profile.envelope, root.get("detail-type"), root.get("detail"))
     else {
-        return Ok(root);
+        return Ok(None);
     };
     if env.accept.iter().any(|a| dt.starts_with(a.as_str())) {
-        Ok(detail)
+        Ok(Some(detail))
     } else {
         Err(Ignored { reason: format!("EventBridge detail-type {:?} is not a contact event", quote(dt)) })
     }

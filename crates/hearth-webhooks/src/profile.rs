@@ -39,7 +39,7 @@ pub enum BodyKind {
     /// `application/x-www-form-urlencoded` (Twilio); a field path is a parameter name.
     Form,
     /// JSON; a field path is `/`-separated keys (array indexes allowed), relative to the event (the EventBridge
-    /// `detail` when enveloped), or absolute from the document root when it starts with `/`.
+    /// `detail` when enveloped); a path starting with `/` addresses the EventBridge envelope (absent without one).
     Json,
 }
 
