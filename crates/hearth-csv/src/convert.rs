@@ -221,6 +221,9 @@ fn parse_cell(col: &Column, raw: &[u8], encoding: Encoding) -> Result<Cell, Stri
         };
     }
     match col.ty {
+        ColumnType::Identifier if text.chars().any(char::is_control) => {
+            Err("identifier contains a line break or control character".to_owned())
+        }
         ColumnType::String | ColumnType::Identifier => Ok(Cell::Text(text.to_owned())),
         ColumnType::Code => parse_code(col, text),
         ColumnType::Date => col
