@@ -89,8 +89,13 @@ struct Ids {
 impl Ids {
     fn new(e: &Event) -> Ids {
         let v = e.vendor.as_str();
+        // A voicemail is a message of its own: the call's later status callbacks must not overwrite it.
+        let communication = match e.follow_up {
+            Some(FollowUp::Voicemail) => deterministic_id("Communication", &[v, &e.contact_id, "voicemail"]),
+            _ => deterministic_id("Communication", &[v, &e.contact_id]),
+        };
         Ids {
-            communication: deterministic_id("Communication", &[v, &e.contact_id]),
+            communication,
             encounter: deterministic_id("Encounter", &[v, &e.contact_id]),
             system: format!("urn:hearth:webhooks:{v}"),
         }
@@ -109,7 +114,10 @@ fn communication(e: &Event, patient: &PatientLink, ids: &Ids, with_encounter: bo
         c.insert("statusReason".into(), json!({ "text": reason.code() }));
     }
     let (code, display) = medium_code(e.medium);
-    c.insert("medium".into(), json!([{ "coding": [{ "system": PARTICIPATION_MODE, "code": code, "display": display }] }]));
+    c.insert(
+        "medium".into(),
+        json!([{ "coding": [{ "system": PARTICIPATION_MODE, "code": code, "display": display }] }]),
+    );
     let patient_ref = patient_reference(patient);
     if let Some(p) = &patient_ref {
         c.insert("subject".into(), p.clone());

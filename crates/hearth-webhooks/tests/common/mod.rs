@@ -39,9 +39,7 @@ pub fn schema() -> Option<&'static R4Schema> {
 }
 
 pub fn assert_valid(what: &str, bundle: &Value) {
-    if let Some(s) = schema() {
-        if let Err(errs) = s.validate(bundle) {
-            panic!("{what}: not valid R4:\n{}\n{bundle:#}", errs.join("\n"));
-        }
+    if let Some(Err(errs)) = schema().map(|s| s.validate(bundle)) {
+        panic!("{what}: not valid R4:\n{}\n{bundle:#}", errs.join("\n"));
     }
 }

@@ -1,0 +1,160 @@
+//! Golden tests over the synthetic fixtures in `fixtures/webhooks/`: `<profile>__<case>_<link>.<form|json>` maps
+//! to `<same name>.expected.json` (bundle and report) with a fixed clock. `BLESS=1` rewrites the expected files.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{NOW, assert_valid};
+use hearth_webhooks::{Event, FollowUp, MapConfig, Parsed, PatientLink, Profile, Request, map, parse};
+use serde_json::{Value, json};
+
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/webhooks")
+}
+
+fn link_for(name: &str) -> PatientLink {
+    if name.ends_with("_linked") {
+        PatientLink::Linked {
+            id: "p-synthetic-1".into(),
+            identifier_system: Some("urn:oid:2.16.840.1.113883.19.5".into()),
+            identifier_value: "MRN-0001".into(),
+        }
+    } else if name.ends_with("_ambiguous") {
+        PatientLink::Ambiguous { candidates: 2 }
+    } else {
+        assert!(name.ends_with("_unknown"), "{name}: the name must end in _linked, _unknown or _ambiguous");
+        PatientLink::Unknown
+    }
+}
+
+fn event_of(path: &Path) -> Event {
+    let stem = path.file_stem().unwrap().to_str().unwrap();
+    let profile = Profile::builtin(stem.split("__").next().unwrap()).unwrap();
+    let body = std::fs::read(path).unwrap();
+    let req = Request { public_url: "https://h/x", headers: &[], content_type: None, body: &body, now: NOW };
+    match parse(&profile, &req).unwrap_or_else(|e| panic!("{stem}: {e}")) {
+        Parsed::Event(e) => *e,
+        Parsed::Ignored(i) => panic!("{stem}: ignored: {}", i.reason),
+    }
+}
+
+fn cases() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(fixtures_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.to_string_lossy();
+            n.ends_with(".form") || (n.ends_with(".json") && !n.ends_with(".expected.json"))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn cfg() -> MapConfig {
+    MapConfig { care_team_owner: Some("Group/care-team-outreach".into()), ..MapConfig::default() }
+}
+
+#[test]
+fn golden_bundles() {
+    let cases = cases();
+    assert!(cases.len() >= 10, "fixtures missing: {cases:?}");
+    let bless = std::env::var("BLESS").as_deref() == Ok("1");
+    let mut failures = Vec::new();
+    for path in &cases {
+        let stem = path.file_stem().unwrap().to_str().unwrap();
+        let out = map(&event_of(path), &link_for(stem), &cfg(), NOW);
+        assert_valid(stem, &out.bundle);
+        let got = json!({ "bundle": out.bundle, "report": out.report });
+        let expected_path = path.with_file_name(format!("{stem}.expected.json"));
+        if bless {
+            std::fs::write(&expected_path, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
+            continue;
+        }
+        let expected: Value = serde_json::from_str(
+            &std::fs::read_to_string(&expected_path)
+                .unwrap_or_else(|e| panic!("{}: {e} (run with BLESS=1 to create it)", expected_path.display())),
+        )
+        .unwrap();
+        if expected != got {
+            failures.push(format!("{stem}: differs from {}\n{got:#}", expected_path.display()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+fn resource<'a>(bundle: &'a Value, rtype: &str) -> Option<&'a Value> {
+    bundle["entry"].as_array().unwrap().iter().map(|e| &e["resource"]).find(|r| r["resourceType"] == rtype)
+}
+
+#[test]
+fn follow_ups_become_tasks_for_the_care_team() {
+    let want = [
+        ("twilio-voice__missed_call_linked.form", Some(FollowUp::MissedCall), false),
+        ("twilio-voice__voicemail_unknown.form", Some(FollowUp::Voicemail), false),
+        ("twilio-voice__callback_request_linked.form", Some(FollowUp::CallbackRequested), true),
+        ("twilio-voice__completed_outbound_linked.form", None, true),
+        ("amazon-connect__abandoned_unknown.json", Some(FollowUp::Abandoned), false),
+        ("amazon-connect__callback_queued_linked.json", Some(FollowUp::CallbackRequested), false),
+        ("generic__callback_requested_linked.json", Some(FollowUp::CallbackRequested), false),
+        ("genesys__eventbridge_customer_end_unknown.json", None, true),
+        ("twilio-sms__incoming_unknown.form", None, false),
+    ];
+    for (file, follow_up, encounter) in want {
+        let path = fixtures_dir().join(file);
+        let ev = event_of(&path);
+        assert_eq!(ev.follow_up, follow_up, "{file}");
+        let link = link_for(path.file_stem().unwrap().to_str().unwrap());
+        let b = map(&ev, &link, &cfg(), NOW).bundle;
+        assert_eq!(resource(&b, "Encounter").is_some(), encounter, "{file}");
+        let task = resource(&b, "Task");
+        assert_eq!(task.map(|t| t["code"]["coding"][0]["code"].clone()), follow_up.map(|f| json!(f.code())), "{file}");
+        if let Some(t) = task {
+            assert_eq!(t["owner"]["reference"], "Group/care-team-outreach");
+            assert_eq!(t["for"].is_object(), matches!(link, PatientLink::Linked { .. }), "{file}");
+        }
+    }
+}
+
+#[test]
+fn linked_references_the_patient_and_unlinked_never_guesses() {
+    let ev = event_of(&fixtures_dir().join("twilio-voice__missed_call_linked.form"));
+    assert_eq!(ev.customer_number(), Some("+15555550101"));
+    let linked = map(&ev, &link_for("x_linked"), &cfg(), NOW);
+    let comm = resource(&linked.bundle, "Communication").unwrap();
+    assert_eq!(comm["subject"]["reference"], "Patient/p-synthetic-1");
+    assert_eq!(comm["subject"]["identifier"]["value"], "MRN-0001");
+    assert_eq!(comm["status"], "not-done");
+    assert_eq!(linked.report["patient"], "linked");
+    for (link, flag) in [(PatientLink::Unknown, "unknown"), (PatientLink::Ambiguous { candidates: 3 }, "ambiguous")] {
+        let out = map(&ev, &link, &cfg(), NOW);
+        let text = out.bundle.to_string();
+        assert!(!text.contains("Patient/"), "{flag}: no patient reference at all");
+        assert_eq!(out.report["patient"], flag);
+        assert!(!out.report.to_string().contains("5555550101"), "the report carries no phone number");
+    }
+}
+
+#[test]
+fn retried_and_later_events_reuse_ids() {
+    let path = fixtures_dir().join("twilio-voice__missed_call_linked.form");
+    let ev = event_of(&path);
+    let a = map(&ev, &PatientLink::Unknown, &cfg(), NOW);
+    let b = map(&ev, &PatientLink::Unknown, &cfg(), NOW);
+    assert_eq!(a, b, "a retried event maps to the same Bundle");
+    // The next status of the same call updates the same Communication; its event key differs (not a duplicate).
+    let mut later = ev.clone();
+    later.status = "completed".into();
+    later.event_key = format!("{}/completed", later.contact_id);
+    let c = map(&later, &PatientLink::Unknown, &cfg(), NOW);
+    assert_eq!(a.bundle["entry"][0]["resource"]["id"], c.bundle["entry"][0]["resource"]["id"]);
+    assert_ne!(a.bundle["id"], c.bundle["id"]);
+    // Tasks are created only if absent: a retry never reopens a closed Task.
+    let task = a.bundle["entry"].as_array().unwrap().iter().find(|e| e["resource"]["resourceType"] == "Task").unwrap();
+    assert_eq!(task["request"]["method"], "POST");
+    assert!(
+        task["request"]["ifNoneExist"].as_str().unwrap().starts_with("identifier=urn:hearth:webhooks:twilio-voice|")
+    );
+}
