@@ -149,6 +149,21 @@ impl Link {
         Consumer::start(Arc::clone(&self.shared), queue, prefetch).await
     }
 
+    /// Messages ready in `queue` (not counting deliveries awaiting an ack), by a passive declare on a
+    /// short-lived channel. For dashboards and tests.
+    pub async fn queue_len(&self, queue: &str) -> Result<u32, ConsumeError> {
+        use lapin::options::QueueDeclareOptions;
+        if queue.is_empty() || queue.len() > crate::config::MAX_SHORT {
+            return Err(ConsumeError::Invalid("queue name must be 1 to 255 bytes".into()));
+        }
+        let session = self.shared.session.borrow().clone().ok_or(ConsumeError::NotConnected)?;
+        let ch = session.conn.create_channel().await.map_err(|e| ConsumeError::from_lapin(&e))?;
+        let passive = QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() };
+        let declared = ch.queue_declare(topology::short(queue), passive, lapin::types::FieldTable::default()).await;
+        let _ = ch.close(200, "queue length read".into()).await;
+        declared.map(|q| q.message_count()).map_err(|e| ConsumeError::from_lapin(&e))
+    }
+
     /// Closes the connection (pending publishes fail with `Lost`) and waits for the supervisor to stop.
     pub async fn close(&self) {
         self.shared.stop.cancel();

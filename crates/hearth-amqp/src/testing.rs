@@ -51,3 +51,18 @@ pub fn unique_name(prefix: &str) -> String {
         .unwrap_or_default();
     format!("{prefix}.{}.{nanos:x}.{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
+
+/// Deletes test queues and exchanges (best effort: missing ones are fine).
+pub async fn delete(uri: &str, queues: &[&str], exchanges: &[&str]) {
+    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+    let Ok(conn) = lapin::Connection::connect(uri, lapin::ConnectionProperties::default()).await else { return };
+    if let Ok(ch) = conn.create_channel().await {
+        for q in queues {
+            let _ = ch.queue_delete(crate::topology::short(q), QueueDeleteOptions::default()).await;
+        }
+        for x in exchanges {
+            let _ = ch.exchange_delete(crate::topology::short(x), ExchangeDeleteOptions::default()).await;
+        }
+    }
+    let _ = conn.close(200, "test cleanup".into()).await;
+}

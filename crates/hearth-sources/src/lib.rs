@@ -7,4 +7,5 @@
 //! never log payload.
 #![forbid(unsafe_code)]
 
+pub mod amqp;
 pub mod mllp;
