@@ -11,11 +11,12 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod outbound;
 pub mod process;
 
 use std::net::SocketAddr;
 
-use hearth_config::{JournalPlan, Plan, SourcePlan};
+use hearth_config::{AmqpSourcePlan, JournalPlan, Plan, SourcePlan};
 use hearth_core::MessageStatus;
 use hearth_sources::mllp::MllpSource;
 use hearth_store::{Journal, JournalConfig, SqliteConfig};
@@ -35,6 +36,10 @@ pub enum EngineError {
     Task(String),
     #[error("{0}")]
     Mapping(#[from] process::SetupError),
+    #[error("destinations.{name}: {reason}")]
+    Destination { name: String, reason: String },
+    #[error("channels.{name}: {reason}")]
+    Channel { name: String, reason: String },
 }
 
 /// The journal configuration for a plan.
@@ -79,26 +84,61 @@ pub async fn run(plan: Plan, shutdown: CancellationToken) -> Result<(), EngineEr
         }
     };
 
-    let http = bind(plan.http.listen, "http").await?;
-    let mut sources = Vec::new();
-    for ch in &plan.channels {
-        let listener = bind(ch.listen, &format!("channel {}", ch.name)).await?;
-        match &ch.source {
-            SourcePlan::Mllp(m) => sources.push(MllpSource::new(&ch.name, m.clone(), listener, journal.clone())),
+    let outbound_stop = CancellationToken::new();
+    let mut destinations = Vec::new();
+    for d in &plan.destinations {
+        match outbound::start(d, &journal, &outbound_stop) {
+            Ok(dest) => destinations.push(dest),
+            Err(e) => {
+                outbound_stop.cancel();
+                journal.close().await;
+                return Err(e);
+            }
         }
     }
 
+    let http = bind(plan.http.listen, "http").await?;
     let mut tasks = JoinSet::new();
-    for (src, ch) in sources.into_iter().zip(&plan.channels) {
-        tracing::info!(channel = %ch.name, listen = %ch.listen, "mllp channel listening");
+    for ch in &plan.channels {
         let token = shutdown.clone();
-        tasks.spawn(async move { src.run(token).await.map_err(|e| EngineError::Task(e.to_string())) });
+        match &ch.source {
+            SourcePlan::Mllp(m) => {
+                let listener = bind(m.listen, &format!("channel {}", ch.name)).await?;
+                let src = MllpSource::new(&ch.name, m.clone(), listener, journal.clone());
+                tracing::info!(channel = %ch.name, listen = %m.listen, "mllp channel listening");
+                tasks.spawn(async move { src.run(token).await.map_err(|e| EngineError::Task(e.to_string())) });
+            }
+            SourcePlan::Amqp(a) => {
+                let src = amqp_source(&ch.name, a, &journal)?;
+                tracing::info!(channel = %ch.name, queue = %a.queue, "amqp channel consuming");
+                tasks.spawn(async move { src.run(token).await.map_err(|e| EngineError::Task(e.to_string())) });
+            }
+        }
     }
     // The stage drains the backlog on shutdown; it has its own token so that it stops only after the sources
     // (which may still journal the message in hand) have.
     let stage_stop = CancellationToken::new();
     let mut stage_task = tokio::spawn(stage.run(stage_stop.clone()));
-    let app = hearth_admin::router(hearth_admin::AdminState::new(journal.clone(), metrics));
+    let links: Vec<_> = destinations.iter().map(|d| (d.name.clone(), d.link.clone())).collect();
+    let mut admin = hearth_admin::AdminState::new(journal.clone(), metrics);
+    for d in destinations.iter().filter(|d| d.required) {
+        let link = d.link.clone();
+        admin = admin.require_destination(
+            &d.name,
+            std::sync::Arc::new(move || match &*link.state().borrow() {
+                hearth_amqp::LinkState::Connected => None,
+                other => Some(format!("{other:?}")),
+            }),
+        );
+    }
+    let monitor =
+        tokio::spawn(outbound::monitor(journal.clone(), links, plan.max_outbox_pending, outbound_stop.clone()));
+    let mut sink_tasks = JoinSet::new();
+    for d in destinations {
+        tracing::info!(destination = %d.name, required = d.required, "destination sink started");
+        sink_tasks.spawn(d.sink.run(outbound_stop.clone()));
+    }
+    let app = hearth_admin::router(admin);
     tracing::info!(listen = %plan.http.listen, "http listening");
     let http_shutdown = shutdown.clone();
     let http_task = tokio::spawn(async move {
@@ -128,11 +168,35 @@ pub async fn run(plan: Plan, shutdown: CancellationToken) -> Result<(), EngineEr
         tracing::warn!("shutdown timeout: messages not yet converted stay received for the next start");
         stage_task.abort();
     }
+    // Sinks finish the batch in hand (its outcomes are recorded); what is left stays pending for the next start.
+    outbound_stop.cancel();
+    if tokio::time::timeout_at(deadline, async { while sink_tasks.join_next().await.is_some() {} }).await.is_err() {
+        tracing::warn!("shutdown timeout: deliveries in flight stay pending and are sent again on the next start");
+        sink_tasks.abort_all();
+    }
+    let _ = monitor.await;
     journal.close().await;
     // The HTTP listener stops with the same token; don't let a slow client hold the exit.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), http_task).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+fn amqp_source(
+    name: &str,
+    a: &AmqpSourcePlan,
+    journal: &Journal,
+) -> Result<hearth_sources::amqp::AmqpSource, EngineError> {
+    let uri = outbound::resolve_uri(&a.endpoint, name)
+        .map_err(|e| EngineError::Channel { name: name.to_owned(), reason: e.to_string() })?;
+    let mut link = hearth_amqp::LinkConfig::new(uri, format!("hearth channel {name}"));
+    if a.declare_queue {
+        link.topology.queues.push(hearth_amqp::QueueSpec::durable(a.queue.clone()));
+    }
+    link.validate().map_err(|e| EngineError::Channel { name: name.to_owned(), reason: e.to_string() })?;
+    let mut cfg = hearth_sources::amqp::AmqpSourceConfig::new(link, a.queue.clone(), a.payload);
+    cfg.prefetch = a.prefetch;
+    Ok(hearth_sources::amqp::AmqpSource::new(name, cfg, journal.clone()))
 }
 
 async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, EngineError> {

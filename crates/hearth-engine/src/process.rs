@@ -1,8 +1,9 @@
-//! The processing stage: turns journaled `received` messages into FHIR.
+//! The processing stage: turns journaled `received` messages into FHIR and routes them.
 //!
 //! It reads the backlog from the journal in pages (`next_received`, never the whole backlog), re-parses each
-//! message's raw bytes, converts it with the channel's [`Hl7v2Mapper`], and stores the Bundle and the conversion
-//! report with status `mapped`, or status `error` with the reason. It sleeps on the journal's "appended" signal
+//! message's raw bytes, converts it with the channel's [`Hl7v2Mapper`] (or takes a FHIR payload as it is), plans
+//! its deliveries with the route rules, and stores the Bundle, the conversion report and the deliveries in one
+//! write: status `processed` (deliveries planned), `filtered` (no route wanted it), or `error` with the reason. It sleeps on the journal's "appended" signal
 //! (plus a slow poll as a safety net), so a new message is converted right after its commit. After a restart it
 //! starts again from the first `received` message. On shutdown it keeps converting until the backlog is empty;
 //! the engine bounds that with the shutdown timeout, and what is left stays `received` for the next start.
@@ -11,19 +12,20 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hearth_config::{BundleKind, MappingPlan, Plan, SourcePlan};
-use hearth_core::events::MessageConverted;
+use hearth_config::{BundleKind, MappingPlan, Plan};
+use hearth_core::events::{MessageConverted, Metric};
 use hearth_core::{MessageStatus, PayloadKind};
 use hearth_hl7v2::ParseOptions;
 use hearth_map::hl7v2::{BundleType, Hl7v2Mapper, MapOptions};
 use hearth_map::vocab::Vocabulary;
-use hearth_store::{Journal, StoredMessage};
+use hearth_route::{MessageContext, RouteSet};
+use hearth_store::{Journal, NewDelivery, StoredMessage};
 use tokio_util::sync::CancellationToken;
 
 /// Messages read from the journal per page.
 const PAGE: u32 = 64;
 /// Safety-net poll when no append signal arrives (e.g. another process appended).
-const POLL: Duration = Duration::from_secs(5);
+const POLL: Duration = Duration::from_secs(2);
 /// Pause after a journal error before trying again.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -66,6 +68,7 @@ pub fn map_options(plan: &MappingPlan) -> Result<MapOptions, String> {
 #[derive(Debug, Clone)]
 pub struct Stage {
     journal: Journal,
+    routes: Arc<RouteSet>,
     channels: Arc<HashMap<String, ChannelMapping>>,
     /// For messages of a channel no longer configured (the journal outlives configuration changes).
     fallback: ChannelMapping,
@@ -75,21 +78,13 @@ impl Stage {
     pub fn new(journal: Journal, plan: &Plan) -> Result<Stage, SetupError> {
         let mut channels = HashMap::new();
         for ch in &plan.channels {
-            match &ch.source {
-                SourcePlan::Mllp(m) => {
-                    let opts =
-                        map_options(&m.mapping).map_err(|reason| SetupError { channel: ch.name.clone(), reason })?;
-                    let parse = ParseOptions {
-                        default_charset: m.default_charset,
-                        ..ParseOptions::default()
-                    };
-                    channels
-                        .insert(ch.name.clone(), ChannelMapping { parse, mapper: Arc::new(Hl7v2Mapper::new(opts)) });
-                }
-            }
+            let (_, default_charset, mapping) = ch.source.conversion();
+            let opts = map_options(mapping).map_err(|reason| SetupError { channel: ch.name.clone(), reason })?;
+            let parse = ParseOptions { default_charset, ..ParseOptions::default() };
+            channels.insert(ch.name.clone(), ChannelMapping { parse, mapper: Arc::new(Hl7v2Mapper::new(opts)) });
         }
         let fallback = ChannelMapping { parse: ParseOptions::default(), mapper: Arc::new(Hl7v2Mapper::default()) };
-        Ok(Stage { journal, channels: Arc::new(channels), fallback })
+        Ok(Stage { journal, routes: Arc::clone(&plan.routes), channels: Arc::new(channels), fallback })
     }
 
     /// Runs until `shutdown` is cancelled and the backlog is empty.
@@ -147,27 +142,37 @@ impl Stage {
     async fn process(&self, msg: StoredMessage) -> Result<(), hearth_store::StoreError> {
         let StoredMessage { summary, raw, .. } = msg;
         let id = summary.id;
-        let channel = self.channels.get(&summary.channel).unwrap_or(&self.fallback).clone();
-        let kind = summary.kind;
         let Some(raw) = raw else {
             return self.journal.set_conversion(id, MessageStatus::Error, None, None, Some("raw bytes pruned")).await;
         };
-        if kind != PayloadKind::Hl7v2 {
-            let reason = format!("no mapping for {} payloads yet", kind.as_str());
-            return self.journal.set_conversion(id, MessageStatus::Error, None, None, Some(&reason)).await;
-        }
-        // Parsing and mapping are CPU work on input of any size: keep them off the async workers.
+        let job = Job {
+            channel: self.channels.get(&summary.channel).unwrap_or(&self.fallback).clone(),
+            routes: Arc::clone(&self.routes),
+            kind: summary.kind,
+            channel_name: summary.channel.clone(),
+            message_code: summary.meta.message_code.clone(),
+            trigger_event: summary.meta.trigger_event.clone(),
+            // Stable per source message, so a Task made for it keeps its id when the message is resent.
+            message_key: summary.dedup_key.clone().unwrap_or_else(|| format!("journal:{id}")),
+        };
+        // Parsing, mapping and routing are CPU work on input of any size: keep them off the async workers.
         let started = Instant::now();
-        let outcome = tokio::task::spawn_blocking(move || convert(&raw, &channel)).await;
+        let outcome = tokio::task::spawn_blocking(move || job.run(&raw)).await;
         let outcome = outcome.unwrap_or_else(|e| Outcome::Failed(format!("conversion task failed: {e}")));
-        let status = match outcome {
-            Outcome::Mapped { .. } => MessageStatus::Mapped,
+        let status = match &outcome {
+            Outcome::Routed { deliveries, .. } if deliveries.is_empty() => MessageStatus::Filtered,
+            Outcome::Routed { .. } => MessageStatus::Processed,
             Outcome::Failed(_) => MessageStatus::Error,
         };
         MessageConverted { channel: &summary.channel, status, duration: started.elapsed() }.emit();
         match outcome {
-            Outcome::Mapped { bundle, report } => {
-                self.journal.set_conversion(id, MessageStatus::Mapped, Some(&bundle), Some(&report), None).await
+            Outcome::Routed { bundle, report, deliveries } => {
+                let reason = deliveries.is_empty().then_some("no route matched");
+                for d in &deliveries {
+                    metrics::counter!(Metric::DeliveriesPlannedTotal.name(), "destination" => d.destination.clone())
+                        .increment(1);
+                }
+                self.journal.set_outcome(id, status, Some(&bundle), Some(&report), reason, deliveries).await
             }
             Outcome::Failed(reason) => {
                 // The reason stays in the journal only: a parser error may quote up to 40 characters of input,
@@ -180,26 +185,108 @@ impl Stage {
 }
 
 enum Outcome {
-    Mapped { bundle: String, report: String },
+    Routed { bundle: String, report: String, deliveries: Vec<NewDelivery> },
     Failed(String),
 }
 
-/// Parse, map, serialise. Pure apart from the clock.
-fn convert(raw: &[u8], channel: &ChannelMapping) -> Outcome {
-    let msg = match hearth_hl7v2::parse(raw, &channel.parse) {
-        Ok(msg) => msg,
-        Err(e) => return Outcome::Failed(format!("parse: {e}")),
-    };
-    let conversion = match channel.mapper.map(&msg, time::OffsetDateTime::now_utc()) {
-        Ok(c) => c,
-        Err(e) => return Outcome::Failed(e.to_string()),
-    };
-    let bundle = match hearth_fhir::bundle_to_json(&conversion.bundle) {
-        Ok(b) => b,
-        Err(e) => return Outcome::Failed(format!("the mapping produced an invalid Bundle: {e}")),
-    };
-    match serde_json::to_string(&conversion.report) {
-        Ok(report) => Outcome::Mapped { bundle, report },
-        Err(e) => Outcome::Failed(format!("report: {e}")),
+/// Everything one message's conversion needs, moved to a blocking thread.
+struct Job {
+    channel: ChannelMapping,
+    routes: Arc<RouteSet>,
+    kind: PayloadKind,
+    channel_name: String,
+    message_code: Option<String>,
+    trigger_event: Option<String>,
+    message_key: String,
+}
+
+impl Job {
+    /// Convert, route, serialise. Pure apart from the clock.
+    fn run(self, raw: &[u8]) -> Outcome {
+        let now = time::OffsetDateTime::now_utc();
+        let (bundle, report) = match self.kind {
+            PayloadKind::Hl7v2 => match convert_hl7v2(raw, &self.channel, now) {
+                Ok(c) => c,
+                Err(reason) => return Outcome::Failed(reason),
+            },
+            PayloadKind::Fhir => match fhir_payload(raw) {
+                Ok(b) => (b, serde_json::json!({ "source": "fhir", "passed_through": true })),
+                Err(reason) => return Outcome::Failed(reason),
+            },
+            other => return Outcome::Failed(format!("no mapping for {} payloads yet", other.as_str())),
+        };
+        let ctx = MessageContext {
+            channel: &self.channel_name,
+            message_code: self.message_code.as_deref(),
+            trigger_event: self.trigger_event.as_deref(),
+            message_key: &self.message_key,
+            now,
+        };
+        let plan = match self.routes.plan(&ctx, &bundle) {
+            Ok(plan) => plan,
+            Err(e) => return Outcome::Failed(format!("routing: {e}")),
+        };
+        let mut report = report;
+        if let Some(obj) = report.as_object_mut() {
+            obj.insert(
+                "routing".into(),
+                serde_json::json!({
+                    "matched": plan.matched,
+                    "unmatched": plan.unmatched,
+                    "skipped": plan.skipped.iter().map(|(r, why)| serde_json::json!({"route": r, "reason": why})).collect::<Vec<_>>(),
+                    "deliveries": plan.deliveries.len(),
+                }),
+            );
+        }
+        let bundle = match hearth_fhir::bundle_to_json(&bundle) {
+            Ok(b) => b,
+            Err(e) => return Outcome::Failed(format!("the mapping produced an invalid Bundle: {e}")),
+        };
+        let report = match serde_json::to_string(&report) {
+            Ok(r) => r,
+            Err(e) => return Outcome::Failed(format!("report: {e}")),
+        };
+        let deliveries = plan
+            .deliveries
+            .into_iter()
+            .map(|d| NewDelivery {
+                destination: d.destination,
+                route: d.route,
+                routing_key: d.routing_key,
+                resource_type: d.resource_type,
+                content_id: d.content_id,
+                lane: d.lane,
+                body: d.body,
+            })
+            .collect();
+        Outcome::Routed { bundle, report, deliveries }
+    }
+}
+
+/// Parse and map one HL7 v2 message: the Bundle and the conversion report.
+fn convert_hl7v2(
+    raw: &[u8],
+    channel: &ChannelMapping,
+    now: time::OffsetDateTime,
+) -> Result<(serde_json::Value, serde_json::Value), String> {
+    let msg = hearth_hl7v2::parse(raw, &channel.parse).map_err(|e| format!("parse: {e}"))?;
+    let conversion = channel.mapper.map(&msg, now).map_err(|e| e.to_string())?;
+    let report = serde_json::to_value(&conversion.report).map_err(|e| format!("report: {e}"))?;
+    Ok((conversion.bundle, report))
+}
+
+/// A FHIR payload (from an AMQP source): a Bundle as it is, a single resource wrapped in a collection Bundle.
+fn fhir_payload(raw: &[u8]) -> Result<serde_json::Value, String> {
+    let text = std::str::from_utf8(raw).map_err(|e| format!("FHIR payload is not UTF-8: {e}"))?;
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("FHIR payload is not JSON: {e}"))?;
+    match value.get("resourceType").and_then(serde_json::Value::as_str) {
+        Some("Bundle") => hearth_fhir::bundle_from_json(text).map_err(|e| format!("FHIR payload: {e}")),
+        Some(_) => {
+            let resource = hearth_fhir::resource_from_json(text).map_err(|e| format!("FHIR payload: {e}"))?;
+            Ok(
+                serde_json::json!({ "resourceType": "Bundle", "type": "collection", "entry": [{ "resource": resource }] }),
+            )
+        }
+        None => Err("FHIR payload has no resourceType".into()),
     }
 }

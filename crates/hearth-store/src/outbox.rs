@@ -206,7 +206,9 @@ pub(crate) async fn record(
             .bind(id)
             .execute(&mut *conn)
             .await?;
-            log_failure(conn, *id, error, now_us).await?;
+            if done.rows_affected() > 0 {
+                log_failure(conn, *id, error, now_us).await?;
+            }
             done
         }
         DeliveryOutcome::Dead { id, error } => {
@@ -219,7 +221,9 @@ pub(crate) async fn record(
             .bind(id)
             .execute(&mut *conn)
             .await?;
-            log_failure(conn, *id, error, now_us).await?;
+            if done.rows_affected() > 0 {
+                log_failure(conn, *id, error, now_us).await?;
+            }
             done
         }
     };
@@ -227,11 +231,13 @@ pub(crate) async fn record(
 }
 
 async fn log_failure(conn: &mut SqliteConnection, id: i64, error: &str, now_us: i64) -> Result<(), StoreError> {
-    // `attempts` was just incremented: it numbers this attempt. OR IGNORE: a row already cancelled.
+    // `attempts` was just incremented: it numbers this attempt. A row that is gone inserts nothing.
     sqlx::query(
-        "INSERT OR IGNORE INTO delivery_failures (delivery_id, attempt, at, error)
-         SELECT id, attempts, ?, ? FROM deliveries WHERE id = ?",
+        "INSERT INTO delivery_failures (delivery_id, seq, attempt, at, error)
+         SELECT id, (SELECT count(*) FROM delivery_failures WHERE delivery_id = ?) + 1, attempts, ?, ?
+         FROM deliveries WHERE id = ?",
     )
+    .bind(id)
     .bind(now_us)
     .bind(error)
     .bind(id)
@@ -398,7 +404,7 @@ pub(crate) async fn list(
 /// The failed attempts of one delivery, oldest first: (attempt, time, error).
 pub(crate) async fn failures(pool: &SqlitePool, id: i64) -> Result<Vec<(u32, OffsetDateTime, String)>, StoreError> {
     let rows: Vec<(i64, i64, String)> =
-        sqlx::query_as("SELECT attempt, at, error FROM delivery_failures WHERE delivery_id = ? ORDER BY attempt")
+        sqlx::query_as("SELECT attempt, at, error FROM delivery_failures WHERE delivery_id = ? ORDER BY seq")
             .bind(id)
             .fetch_all(pool)
             .await?;

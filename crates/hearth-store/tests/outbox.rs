@@ -177,3 +177,23 @@ async fn pending_counts_follow_the_outbox() {
     assert_eq!(journal.pending_deliveries().await.unwrap(), [("a".to_owned(), 2), ("b".to_owned(), 1)]);
     journal.close().await;
 }
+
+#[tokio::test]
+async fn failures_are_kept_across_resends() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = common::open(&dir.path().join("j.db")).await;
+    routed(&journal, "C1", vec![delivery("d", "a", None)]).await;
+    for round in 0..2 {
+        let due = journal.due_deliveries("d", OffsetDateTime::now_utc(), 10).await.unwrap();
+        assert_eq!(due.len(), 1, "round {round}");
+        journal
+            .record_deliveries(vec![DeliveryOutcome::Dead { id: due[0].id, error: format!("round {round}") }])
+            .await
+            .unwrap();
+        journal.resend(ResendTarget::DeadFor("d".into())).await.unwrap();
+    }
+    let id = journal.due_deliveries("d", OffsetDateTime::now_utc(), 10).await.unwrap()[0].id;
+    let failures = journal.delivery_failures(id).await.unwrap();
+    assert_eq!(failures.iter().map(|f| (f.0, f.2.as_str())).collect::<Vec<_>>(), [(1, "round 0"), (1, "round 1")]);
+    journal.close().await;
+}

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod convert;
+mod messages;
 mod send;
 
 use std::path::PathBuf;
@@ -37,6 +38,8 @@ enum Command {
     /// Convert messages to FHIR R4 JSON: one Bundle for one message, NDJSON for several. With --report, each
     /// message's conversion report goes to stderr as one JSON line.
     Convert(convert::ConvertArgs),
+    /// Look into the journal: list and show messages and deliveries, reprocess messages, resend deliveries.
+    Messages(messages::MessagesArgs),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         }
         Command::Send(args) => with_runtime(send::run(args)),
         Command::Convert(args) => convert::run(args),
+        Command::Messages(args) => with_runtime(messages::run(args)),
     }
 }
 

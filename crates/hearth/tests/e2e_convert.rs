@@ -20,7 +20,7 @@ async fn adt_over_mllp_is_stored_as_a_fhir_bundle() {
 
     let journal = engine.journal().await;
     let m = wait_for_message(&journal, "CONV-1", T, |m| m.summary.status != MessageStatus::Received).await;
-    assert_eq!(m.summary.status, MessageStatus::Mapped, "reason: {:?}", m.summary.reason);
+    assert_eq!(m.summary.status, MessageStatus::Processed, "reason: {:?}", m.summary.reason);
     let bundle: serde_json::Value = serde_json::from_str(m.bundle.as_deref().unwrap()).unwrap();
     assert_eq!(bundle["resourceType"], "Bundle");
     assert_eq!(bundle["type"], "transaction");
@@ -74,7 +74,7 @@ async fn backlog_is_converted_after_restart() {
     let journal = engine.journal().await;
     for id in ["BACK-1", "BACK-2", "BACK-3"] {
         let m = wait_for_message(&journal, id, T, |m| m.summary.status != MessageStatus::Received).await;
-        assert_eq!(m.summary.status, MessageStatus::Mapped, "{id}: {:?}", m.summary.reason);
+        assert_eq!(m.summary.status, MessageStatus::Processed, "{id}: {:?}", m.summary.reason);
         assert!(m.bundle.is_some());
     }
     journal.close().await;
@@ -95,15 +95,15 @@ async fn shutdown_drains_and_restart_finishes() {
 
     let journal = engine.journal().await;
     let counts = journal.count_by_status(None).await.unwrap();
-    let mapped = counts[&MessageStatus::Mapped];
-    assert_eq!(mapped + counts[&MessageStatus::Received], 20, "{counts:?}");
+    let processed = counts[&MessageStatus::Processed];
+    assert_eq!(processed + counts[&MessageStatus::Received], 20, "{counts:?}");
     journal.close().await;
 
     engine.restart();
     let journal = engine.journal().await;
     for id in &ids {
         let m = wait_for_message(&journal, id, T, |m| m.summary.status != MessageStatus::Received).await;
-        assert_eq!(m.summary.status, MessageStatus::Mapped, "{id}: {:?}", m.summary.reason);
+        assert_eq!(m.summary.status, MessageStatus::Processed, "{id}: {:?}", m.summary.reason);
     }
     journal.close().await;
     assert!(engine.terminate().success());

@@ -27,7 +27,11 @@ async fn corpus_sent_twice_is_journaled_once() {
     for round in 0..2 {
         let out = Command::new(BIN).arg("send").arg(format!("mllp://{}", engine.mllp)).args(&files).output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "round {round}: hearth send failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "round {round}: hearth send failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let lines: Vec<&str> = stdout.lines().collect();
         assert!(lines.len() >= files.len(), "one line per message at least: {}", lines.len());
         for l in &lines {
@@ -41,8 +45,8 @@ async fn corpus_sent_twice_is_journaled_once() {
     let journal = engine.journal().await;
     assert_eq!(journal.count_all().await.unwrap(), sent as u64, "each message journaled exactly once");
     let counts = journal.count_by_status(None).await.unwrap();
-    // Accepted messages are `received`, or already converted by the processing stage (`mapped`/`error`).
-    let accepted: u64 = [MessageStatus::Received, MessageStatus::Mapped, MessageStatus::Error]
+    // Accepted messages are `received`, or already converted and routed by the processing stage (`processed`/`error`).
+    let accepted: u64 = [MessageStatus::Received, MessageStatus::Processed, MessageStatus::Error]
         .iter()
         .map(|s| counts.get(s).copied().unwrap_or(0))
         .sum();
@@ -89,7 +93,10 @@ fn sloppy_inputs() -> Vec<(&'static str, Vec<u8>)> {
         ("UTF-8 BOM", [b"\xEF\xBB\xBF".to_vec(), adt("SL6")].concat()),
         ("unknown code", String::from_utf8(adt("SL7")).unwrap().replace("|F|", "|BANANA|").into_bytes()),
         ("2 MB OBX-5", big),
-        ("v2.8 truncation char", b"MSH|^~\\&#|A|B|C|D|20260101||ADT^A01^ADT_A01|SL9|P|2.8\rPID|1||9^^^N^MR||ROE^RICHARD\r".to_vec()),
+        (
+            "v2.8 truncation char",
+            b"MSH|^~\\&#|A|B|C|D|20260101||ADT^A01^ADT_A01|SL9|P|2.8\rPID|1||9^^^N^MR||ROE^RICHARD\r".to_vec(),
+        ),
     ]
 }
 
@@ -156,7 +163,10 @@ async fn enhanced_mode_honours_msh15() {
     let engine = Engine::start(dir.path(), "", "ack_policy = \"msh15\"");
     let mut conn = Sender::connect(&engine.mllp, T).await.unwrap();
     let with_ack_types = |id: &str, accept: &str, app: &str| {
-        String::from_utf8(adt(id)).unwrap().replacen("|P|2.5.1\r", &format!("|P|2.5.1|||{accept}|{app}\r"), 1).into_bytes()
+        String::from_utf8(adt(id))
+            .unwrap()
+            .replacen("|P|2.5.1\r", &format!("|P|2.5.1|||{accept}|{app}\r"), 1)
+            .into_bytes()
     };
     let ack = conn.send(&with_ack_types("ENH1", "AL", "NE")).await.unwrap();
     assert_eq!((ack.code.as_str(), ack.control_id.as_str()), ("CA", "ENH1"), "{}", ack.raw);
@@ -274,7 +284,11 @@ async fn serial_sigkill_loses_no_acknowledged_message() {
     }
     let lost: Vec<_> = acked.difference(&journaled).collect();
     assert!(lost.is_empty(), "{} acknowledged messages lost, e.g. {:?}", lost.len(), lost.first());
-    eprintln!("acknowledged {} before SIGKILL; journaled {} (unacknowledged extras are allowed)", acked.len(), journaled.len());
+    eprintln!(
+        "acknowledged {} before SIGKILL; journaled {} (unacknowledged extras are allowed)",
+        acked.len(),
+        journaled.len()
+    );
 }
 
 #[test]
@@ -333,7 +347,8 @@ async fn send_prints_each_ack_and_fails_when_one_is_refused() {
     assert!(out.status.success(), "{stdout}");
     assert_eq!(stdout.lines().filter(|l| l.contains("\tAA\t")).count(), 3, "three messages in the batch: {stdout}");
 
-    let out = Command::new(BIN).arg("send").arg(format!("mllp://{}", engine.mllp)).arg(&batch).arg(&bad).output().unwrap();
+    let out =
+        Command::new(BIN).arg("send").arg(format!("mllp://{}", engine.mllp)).arg(&batch).arg(&bad).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("\tAR\t"));
 
@@ -342,8 +357,12 @@ async fn send_prints_each_ack_and_fails_when_one_is_refused() {
 
     // Load mode prints a summary.
     let out = Command::new(BIN)
-        .arg("send").arg(format!("mllp://{}", engine.mllp)).args(["--concurrency", "4", "--repeat", "5"]).arg(&batch)
-        .output().unwrap();
+        .arg("send")
+        .arg(format!("mllp://{}", engine.mllp))
+        .args(["--concurrency", "4", "--repeat", "5"])
+        .arg(&batch)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("sent 15: 15 accepted"), "{stdout}");

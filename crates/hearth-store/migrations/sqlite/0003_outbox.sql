@@ -31,11 +31,13 @@ CREATE INDEX deliveries_lanes ON deliveries (destination, lane, id) WHERE status
 CREATE INDEX deliveries_message ON deliveries (message_id);
 CREATE INDEX deliveries_status ON deliveries (destination, status, id);
 
--- Every failed attempt, for "what happened to this delivery" (successes are `sent_at` on the row).
+-- Every failed attempt, for "what happened to this delivery" (successes are `sent_at` on the row). `seq` numbers
+-- them across resends; `attempt` is the attempt number within its retry budget (a resend starts it again at 1).
 CREATE TABLE delivery_failures (
     delivery_id INTEGER NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
+    seq         INTEGER NOT NULL,
     attempt     INTEGER NOT NULL,
     at          INTEGER NOT NULL,
     error       TEXT    NOT NULL,
-    PRIMARY KEY (delivery_id, attempt)
+    PRIMARY KEY (delivery_id, seq)
 ) WITHOUT ROWID;

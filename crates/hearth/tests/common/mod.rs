@@ -16,9 +16,9 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_hearth");
 /// The shared corpus, from `HEARTH_CORPUS` or `../shared/corpus` beside the workspace. Absent: panics under
 /// `CI=true`, otherwise says so on stderr and returns None (the caller returns early).
 pub fn corpus() -> Option<PathBuf> {
-    let dir = std::env::var_os("HEARTH_CORPUS").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus")
-    });
+    let dir = std::env::var_os("HEARTH_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"));
     if dir.is_dir() {
         return Some(dir);
     }
@@ -124,8 +124,7 @@ impl Engine {
     /// SIGTERM and wait for the exit status.
     pub fn terminate(&mut self) -> ExitStatus {
         let mut c = self.child.take().expect("running");
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM)
-            .unwrap();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(st) = c.try_wait().unwrap() {
@@ -141,9 +140,7 @@ impl Engine {
 
     /// Open the journal this engine wrote (call after stopping it).
     pub async fn journal(&self) -> Journal {
-        Journal::open(&JournalConfig::Sqlite(SqliteConfig::new(self.db.clone())))
-            .await
-            .unwrap()
+        Journal::open(&JournalConfig::Sqlite(SqliteConfig::new(self.db.clone()))).await.unwrap()
     }
 }
 
@@ -238,4 +235,123 @@ pub async fn wait_for_message(
         assert!(Instant::now() < deadline, "message {control_id} did not reach the expected state in {timeout:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Waits until the outbox of `destination` holds deliveries of at least `messages` messages and none pending;
+/// returns them all.
+pub async fn wait_outbox_drained(
+    journal: &Journal,
+    destination: &str,
+    messages: usize,
+    timeout: Duration,
+) -> Vec<hearth_store::DeliveryRecord> {
+    let deadline = Instant::now() + timeout;
+    let filter = hearth_store::DeliveryFilter { destination: Some(destination.to_owned()), ..Default::default() };
+    loop {
+        let all = all_deliveries(journal, &filter).await;
+        let distinct: std::collections::BTreeSet<i64> = all.iter().map(|d| d.message_id).collect();
+        let pending = all.iter().filter(|d| d.status == hearth_store::DeliveryStatus::Pending).count();
+        let unprocessed = journal.count_by_status(None).await.unwrap()[&hearth_core::MessageStatus::Received];
+        if distinct.len() >= messages && pending == 0 && unprocessed == 0 {
+            return all;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "outbox of {destination} not drained in {timeout:?}: {} messages, {pending} pending",
+            distinct.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until exactly `count` deliveries of `destination` have `status`; returns those.
+pub async fn wait_deliveries(
+    journal: &Journal,
+    destination: &str,
+    status: hearth_store::DeliveryStatus,
+    count: usize,
+    timeout: Duration,
+) -> Vec<hearth_store::DeliveryRecord> {
+    let deadline = Instant::now() + timeout;
+    let filter = hearth_store::DeliveryFilter {
+        destination: Some(destination.to_owned()),
+        status: Some(status),
+        ..Default::default()
+    };
+    loop {
+        let got = all_deliveries(journal, &filter).await;
+        if got.len() == count {
+            return got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{destination}: {} deliveries {status} after {timeout:?}, want {count}",
+            got.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn all_deliveries(
+    journal: &Journal,
+    filter: &hearth_store::DeliveryFilter,
+) -> Vec<hearth_store::DeliveryRecord> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = journal.list_deliveries(filter, after, 1000).await.unwrap();
+        let Some(last) = page.last() else { return out };
+        after = Some(last.id);
+        out.extend(page);
+    }
+}
+
+/// Consumes (and acks) from `queue` until `n` messages arrived; panics after `timeout`.
+pub async fn consume(uri: &str, queue: &str, n: usize, timeout: Duration) -> Vec<hearth_amqp::Delivery> {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let link = hearth_amqp::Link::start(hearth_amqp::LinkConfig::new(uri, "hearth e2e consumer"), stop.clone());
+    let mut consumer = link.consume(queue, 500).await.unwrap();
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while got.len() < n {
+        match tokio::time::timeout_at(deadline, consumer.next()).await {
+            Ok(Some(d)) => {
+                d.ack().await.unwrap();
+                got.push(d);
+            }
+            Ok(None) => panic!("consumer on {queue} ended after {} of {n}", got.len()),
+            Err(_) => panic!("only {} of {n} messages arrived on {queue} in {timeout:?}", got.len()),
+        }
+    }
+    consumer.close().await;
+    link.close().await;
+    stop.cancel();
+    got
+}
+
+/// Best effort: removes a queue a test declared.
+pub fn delete_queue(name: &str) {
+    let _ =
+        Command::new("rabbitmqctl").args(["delete_queue", name]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+}
+
+/// Consumes (and acks) whatever arrives on `queue` within `window`.
+pub async fn consume_available(uri: &str, queue: &str, window: Duration) -> Vec<hearth_amqp::Delivery> {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let link = hearth_amqp::Link::start(hearth_amqp::LinkConfig::new(uri, "hearth e2e consumer"), stop.clone());
+    let mut consumer = link.consume(queue, 500).await.unwrap();
+    let mut got = Vec::new();
+    while let Ok(Some(d)) = tokio::time::timeout(window, consumer.next()).await {
+        d.ack().await.unwrap();
+        got.push(d);
+    }
+    consumer.close().await;
+    link.close().await;
+    stop.cancel();
+    got
 }

@@ -1,0 +1,125 @@
+//! At-least-once delivery under faults, against the real RabbitMQ: the broker stopped and started in the middle
+//! of a run, and Hearth killed with SIGKILL in the middle of a run. Lost must be 0: every acknowledged message's
+//! deliveries reach the queue (duplicates are allowed, identified by `message_id`).
+//!
+//! These tests stop the broker, so `scripts/test.sh` runs them in a phase of their own (`disruptive_` names).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Engine, adt, mllp_send};
+use hearth_amqp::testing::{broker_or_skip, unique_name};
+use hearth_store::Journal;
+
+const T: Duration = Duration::from_secs(120);
+
+fn config(uri: &str, exchange: &str, queue: &str) -> String {
+    format!(
+        "[destinations.fhir]\ntype = \"amqp\"\nendpoint = \"{uri}\"\nexchange = \"{exchange}\"\n\
+         retry_initial_ms = 200\nretry_max_ms = 2000\nmax_attempts = 1000\n\
+         [[destinations.fhir.queues]]\nname = \"{queue}\"\nbind = [\"#\"]\n"
+    )
+}
+
+fn rabbitmqctl(args: &[&str]) {
+    let st = Command::new("rabbitmqctl").args(args).status().expect("rabbitmqctl");
+    assert!(st.success(), "rabbitmqctl {args:?} failed");
+}
+
+/// Every delivery of every message in the journal was sent, and arrived on the queue.
+async fn assert_nothing_lost(journal: &Journal, uri: &str, queue: &str, messages: usize) {
+    let all = common::wait_outbox_drained(journal, "fhir", messages, T).await;
+    assert!(all.iter().all(|d| d.status == hearth_store::DeliveryStatus::Sent), "every delivery sent");
+    let want: BTreeSet<String> = all.iter().map(|d| d.content_id.clone()).collect();
+    // Consume at least as many as were sent; duplicates may come on top, the set must be complete.
+    let got = common::consume(uri, queue, all.len(), T).await;
+    let mut ids: BTreeSet<String> = got.iter().filter_map(|d| d.message_id.clone()).collect();
+    // Duplicates may have taken some of the first `all.len()` places: drain what else is there.
+    let extra = common::consume_available(uri, queue, Duration::from_secs(2)).await;
+    ids.extend(extra.into_iter().filter_map(|d| d.message_id));
+    let missing: Vec<_> = want.difference(&ids).collect();
+    assert!(missing.is_empty(), "{} deliveries sent but not on the queue: {missing:?}", missing.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disruptive_broker_restart_mid_run_loses_nothing() {
+    let Some(uri) = broker_or_skip("broker_restart") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (exchange, queue) = (unique_name("hearth-restart-x"), unique_name("hearth-restart-q"));
+    let mut engine = Engine::start(dir.path(), "", &config(&uri, &exchange, &queue));
+    let addr = engine.mllp.clone();
+    let sender = std::thread::spawn(move || {
+        let mut acks = Vec::new();
+        for batch in 0..8 {
+            let msgs: Vec<Vec<u8>> = (0..40).map(|i| adt(&format!("RESTART-{batch}-{i}"))).collect();
+            acks.extend(mllp_send(&addr, &msgs));
+            std::thread::sleep(Duration::from_millis(400));
+        }
+        acks
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    rabbitmqctl(&["stop_app"]);
+    std::thread::sleep(Duration::from_secs(3));
+    rabbitmqctl(&["start_app"]);
+    let acks = sender.join().unwrap();
+    assert_eq!(acks.len(), 320);
+    assert!(acks.iter().all(|a| a.contains("|AA|")), "ingest does not depend on the broker");
+
+    let journal = engine.journal().await;
+    assert_nothing_lost(&journal, &uri, &queue, 320).await;
+    journal.close().await;
+    assert!(engine.terminate().success());
+    common::delete_queue(&queue);
+}
+
+/// Sends messages one by one until the connection fails; returns how many were acknowledged `AA`.
+fn send_until_error(addr: &str, prefix: &str, max: usize) -> usize {
+    let Ok(mut s) = TcpStream::connect(addr) else { return 0 };
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for i in 0..max {
+        let mut frame = vec![0x0b];
+        frame.extend_from_slice(&adt(&format!("{prefix}-{i}")));
+        frame.extend_from_slice(&[0x1c, 0x0d]);
+        if s.write_all(&frame).is_err() {
+            return i;
+        }
+        let mut ack = Vec::new();
+        let mut byte = [0u8; 1];
+        while !ack.ends_with(&[0x1c, 0x0d]) {
+            if s.read_exact(&mut byte).is_err() {
+                return i;
+            }
+            ack.push(byte[0]);
+        }
+        assert!(String::from_utf8_lossy(&ack).contains("|AA|"));
+    }
+    max
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disruptive_sigkill_mid_run_then_restart_loses_nothing() {
+    let Some(uri) = broker_or_skip("sigkill") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (exchange, queue) = (unique_name("hearth-kill-x"), unique_name("hearth-kill-q"));
+    let mut engine = Engine::start(dir.path(), "", &config(&uri, &exchange, &queue));
+    let addr = engine.mllp.clone();
+    let sender = std::thread::spawn(move || send_until_error(&addr, "KILL", 100_000));
+    std::thread::sleep(Duration::from_millis(1500));
+    engine.kill9();
+    let acked = sender.join().unwrap();
+    assert!(acked > 0, "some messages were acknowledged before the kill");
+
+    engine.restart();
+    let journal = engine.journal().await;
+    assert!(journal.count_all().await.unwrap() >= acked as u64, "every acknowledged message is in the journal");
+    assert_nothing_lost(&journal, &uri, &queue, acked).await;
+    journal.close().await;
+    assert!(engine.terminate().success());
+    common::delete_queue(&queue);
+}
