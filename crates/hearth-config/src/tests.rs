@@ -252,3 +252,14 @@ fn routes_and_destinations_problems_name_their_keys() {
     }
     assert!(paths.iter().any(|p| p.starts_with("routes.discharges.destinations")), "{paths:?}");
 }
+
+#[test]
+fn the_shipped_example_and_route_files_are_valid() {
+    let example = include_str!("../../../deploy/hearth.example.toml");
+    let plan = load_str(example, &[]).unwrap_or_else(|e| panic!("deploy/hearth.example.toml: {e}"));
+    assert_eq!(plan.destinations.len(), 2);
+    let followup = include_str!("../../../mappings/routes/discharge-followup.toml");
+    let with_outreach = format!("{followup}\n[destinations.fhir]\ntype = \"amqp\"\n[destinations.outreach]\ntype = \"amqp\"\nexchange = \"outreach\"\n");
+    let plan = load_str(&with_outreach, &[]).unwrap_or_else(|e| panic!("discharge-followup.toml: {e}"));
+    assert!(plan.topology().contains("discharge_followup"));
+}
