@@ -327,6 +327,7 @@ impl Plan {
             }
         }
         for line in self.routes.describe().lines() {
+            let line = line.strip_prefix("route ").unwrap_or(line);
             let _ = writeln!(s, "route    {line}");
         }
         s
