@@ -44,9 +44,13 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod audit;
 mod config;
 mod error;
 mod outbox;
+mod patients;
+mod retention;
+mod search;
 mod sqlite;
 mod types;
 mod writer;
@@ -67,6 +71,10 @@ pub use outbox::{
     DeliveryFilter, DeliveryOutcome, DeliveryRecord, DeliveryStatus, DueDelivery, NewDelivery, OutboxStats,
     ResendTarget,
 };
+pub use patients::{IndexedPatient, MAX_CANDIDATES, PatientIndexUpdate, PatientMerge, PhoneEntry};
+pub use audit::{AuditRecord, NewAuditEvent};
+pub use retention::PruneProgress;
+pub use search::{ChannelStats, ConversionOutcome, DestinationStats, RECENT_WINDOW, SearchPage, SearchQuery};
 pub use sqlite::MAX_PAGE;
 pub use types::{Appended, JournalStats, MessageFilter, MessageSummary, StoredMessage};
 use writer::{Command, Conversion, Stats, Write, Writer};
@@ -91,6 +99,8 @@ struct Inner {
     outbox: Arc<watch::Sender<u64>>,
     /// `Some(reason)` while new input must wait (a destination is blocked, the outbox is over its limit).
     ingest: watch::Sender<Option<String>>,
+    /// Channels an operator paused (channel → reason): their appends wait like a global pause.
+    channel_pauses: watch::Sender<BTreeMap<String, String>>,
 }
 
 impl Drop for Inner {
@@ -153,6 +163,7 @@ impl Journal {
                 appended,
                 outbox,
                 ingest: watch::channel(None).0,
+                channel_pauses: watch::channel(BTreeMap::new()).0,
             }),
         })
     }
@@ -162,6 +173,7 @@ impl Journal {
     /// ingest is paused (see [`Journal::pause_ingest`]): a source then holds its sender instead of acknowledging.
     pub async fn append(&self, env: Envelope) -> Result<Appended, StoreError> {
         self.ingest_open().await;
+        self.channel_open(&env.channel).await;
         self.send(|reply| Command::Write(Write::Append { env: Box::new(env), reply })).await
     }
 
@@ -230,8 +242,95 @@ impl Journal {
             report: report.map(str::to_owned),
             reason: reason.map(str::to_owned),
             deliveries,
+            patients: Vec::new(),
         });
         self.send(|reply| Command::Write(Write::SetConversion { conversion, reply })).await
+    }
+
+    /// [`Journal::set_outcome`] that also replaces the message's Patient identifiers in the search index, in the
+    /// same transaction.
+    pub async fn set_outcome_indexed(&self, id: i64, outcome: ConversionOutcome) -> Result<(), StoreError> {
+        let ConversionOutcome { status, bundle, report, reason, deliveries, patient_identifiers } = outcome;
+        let conversion =
+            Box::new(Conversion { id, status, bundle, report, reason, deliveries, patients: patient_identifiers });
+        self.send(|reply| Command::Write(Write::SetConversion { conversion, reply })).await
+    }
+
+    /// Makes appends for `channel` wait (like [`Journal::pause_ingest`], for one channel): an operator's pause.
+    /// Not persisted: a restart resumes every channel.
+    pub fn pause_channel(&self, channel: &str, reason: &str) {
+        self.inner.channel_pauses.send_if_modified(|m| {
+            m.insert(channel.to_owned(), reason.to_owned()).as_deref() != Some(reason)
+        });
+    }
+
+    /// Lets `channel`'s waiting and new appends through again.
+    pub fn resume_channel(&self, channel: &str) {
+        self.inner.channel_pauses.send_if_modified(|m| m.remove(channel).is_some());
+    }
+
+    /// Paused channels and why.
+    pub fn paused_channels(&self) -> BTreeMap<String, String> {
+        self.inner.channel_pauses.borrow().clone()
+    }
+
+    async fn channel_open(&self, channel: &str) {
+        let mut rx = self.inner.channel_pauses.subscribe();
+        let _ = rx.wait_for(|m| !m.contains_key(channel)).await;
+    }
+
+    /// Messages matching `query`, one page (see [`SearchPage`]). A patient identifier is answered from its index.
+    pub async fn search(&self, query: &SearchQuery, page: SearchPage) -> Result<Vec<MessageSummary>, StoreError> {
+        search::search(&self.inner.reads, query, page).await
+    }
+
+    /// The `system|value` Patient identifiers indexed for message `id`.
+    pub async fn patient_identifiers(&self, id: i64) -> Result<Vec<String>, StoreError> {
+        search::identifiers_of(&self.inner.reads, id).await
+    }
+
+    /// A channel at a glance: counts, last message, error rate and latency over its latest messages.
+    pub async fn channel_stats(&self, channel: &str) -> Result<ChannelStats, StoreError> {
+        search::channel_stats(&self.inner.reads, channel).await
+    }
+
+    /// Messages of `channel` that went to `error` at or after `since`.
+    pub async fn errors_since(&self, channel: &str, since: OffsetDateTime) -> Result<u64, StoreError> {
+        search::errors_since(&self.inner.reads, channel, since).await
+    }
+
+    /// A destination's outbox depth, dead count and oldest pending delivery (index reads only).
+    pub async fn destination_stats(&self, destination: &str) -> Result<DestinationStats, StoreError> {
+        search::destination_stats(&self.inner.reads, destination).await
+    }
+
+    /// Records an audit event (group committed); answers its id.
+    pub async fn audit(&self, event: NewAuditEvent) -> Result<u64, StoreError> {
+        let event = Box::new(event);
+        self.send(|reply| Command::Write(Write::Audit { event, reply })).await
+    }
+
+    /// Audit events, newest first, with id below `before_id`; only those about `message_id` when given.
+    pub async fn audit_events(
+        &self,
+        message_id: Option<i64>,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        audit::list(&self.inner.reads, message_id, before_id, limit).await
+    }
+
+    /// One retention batch: prunes the content of at most `limit` of `channel`'s messages with id above
+    /// `after_id` received before `older_than` (see the `retention` module). Group committed beside ingest.
+    pub async fn prune_content(
+        &self,
+        channel: &str,
+        older_than: OffsetDateTime,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<PruneProgress, StoreError> {
+        let prune = retention::Prune { channel: channel.to_owned(), older_than, after_id, limit };
+        self.send(|reply| Command::Write(Write::Prune { prune, reply })).await
     }
 
     /// Records a sink's outcomes for a batch of deliveries; answers how many rows changed (an outcome for a
@@ -252,6 +351,18 @@ impl Journal {
         self.send(|reply| Command::Write(Write::Reprocess { id, reply })).await?;
         self.inner.appended.notify_one();
         Ok(())
+    }
+
+    /// Adds or refreshes patient-index numbers and applies merges (numbers of a merged Patient move to the
+    /// survivor), in one group-committed write. Answers how many rows changed.
+    pub async fn index_patients(&self, update: PatientIndexUpdate) -> Result<u64, StoreError> {
+        let update = Box::new(update);
+        self.send(|reply| Command::Write(Write::IndexPatients { update, reply })).await
+    }
+
+    /// The Patients the index holds for `phone` (E.164): none, one, or several (then nobody may guess which).
+    pub async fn patients_by_phone(&self, phone: &str) -> Result<Vec<IndexedPatient>, StoreError> {
+        patients::by_phone(&self.inner.reads, phone).await
     }
 
     /// Changes whenever deliveries may have become due (new ones committed, resends). Sinks wait on it.

@@ -22,7 +22,10 @@ use sqlx::{Connection, Executor};
 use time::OffsetDateTime;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
+use crate::audit::{self, NewAuditEvent};
 use crate::outbox::{self, DeliveryOutcome, NewDelivery, ResendTarget};
+use crate::retention::{self, Prune, PruneProgress};
+use crate::patients::{self, PatientIndexUpdate};
 use crate::sqlite::{self, to_micros};
 use crate::{Appended, JournalStats, SqliteConfig, StoreError};
 
@@ -244,6 +247,21 @@ pub(crate) enum Write {
         id: i64,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// An audit event (operations surface); answers its id.
+    Audit {
+        event: Box<NewAuditEvent>,
+        reply: oneshot::Sender<Result<u64, StoreError>>,
+    },
+    /// One retention batch.
+    Prune {
+        prune: Prune,
+        reply: oneshot::Sender<Result<PruneProgress, StoreError>>,
+    },
+    /// Patient index entries and merges from one converted ADT Bundle. Answers how many rows changed.
+    IndexPatients {
+        update: Box<PatientIndexUpdate>,
+        reply: oneshot::Sender<Result<u64, StoreError>>,
+    },
 }
 
 /// The outcome of converting one message, as the processing stage stores it.
@@ -256,6 +274,8 @@ pub(crate) struct Conversion {
     pub(crate) reason: Option<String>,
     /// The router's deliveries, inserted in the same transaction as the status.
     pub(crate) deliveries: Vec<NewDelivery>,
+    /// `system|value` of the Bundle's Patient identifiers: they replace the message's rows in the search index.
+    pub(crate) patients: Vec<String>,
 }
 
 /// What a successful write did.
@@ -264,6 +284,7 @@ enum Done {
     Appended(Appended),
     StatusSet,
     Count(u64),
+    Pruned(PruneProgress),
 }
 
 fn sort(cmd: Command, batch: &mut Vec<Write>, probes: &mut Vec<oneshot::Sender<Result<(), StoreError>>>) {
@@ -285,6 +306,7 @@ impl Write {
                 for d in &conversion.deliveries {
                     outbox::insert(conn, conversion.id, d, now_us).await?;
                 }
+                crate::search::index_identifiers(conn, conversion.id, &conversion.patients).await?;
                 Ok(Done::StatusSet)
             }
             Write::RecordDeliveries { outcomes, .. } => {
@@ -296,6 +318,9 @@ impl Write {
             }
             Write::Resend { target, .. } => outbox::resend(conn, target, now_us).await.map(Done::Count),
             Write::Reprocess { id, .. } => outbox::reprocess(conn, *id, now_us).await.map(|()| Done::StatusSet),
+            Write::Audit { event, .. } => audit::insert(conn, event).await.map(Done::Count),
+            Write::Prune { prune, .. } => retention::prune(conn, prune).await.map(Done::Pruned),
+            Write::IndexPatients { update, .. } => patients::apply(conn, update, now_us).await.map(Done::Count),
         }
     }
 
@@ -307,7 +332,10 @@ impl Write {
             Write::Append { .. }
             | Write::SetStatus { .. }
             | Write::RecordDeliveries { .. }
-            | Write::Reprocess { .. } => false,
+            | Write::Reprocess { .. }
+            | Write::Audit { .. }
+            | Write::Prune { .. }
+            | Write::IndexPatients { .. } => false,
         }
     }
 
@@ -318,7 +346,7 @@ impl Write {
             Write::Append { reply, .. } => {
                 let result = result.and_then(|done| match done {
                     Done::Appended(a) => Ok(a),
-                    Done::StatusSet | Done::Count(_) => {
+                    Done::StatusSet | Done::Count(_) | Done::Pruned(_) => {
                         Err(StoreError::Database("writer answered an append with a status".into()))
                     }
                 });
@@ -333,11 +361,17 @@ impl Write {
             Write::SetStatus { reply, .. } | Write::SetConversion { reply, .. } | Write::Reprocess { reply, .. } => {
                 let _ = reply.send(result.map(|_| ()));
             }
-            Write::RecordDeliveries { reply, .. } | Write::Resend { reply, .. } => {
+            Write::RecordDeliveries { reply, .. } | Write::Resend { reply, .. } | Write::IndexPatients { reply, .. } => {
                 let _ = reply.send(result.map(|done| match done {
                     Done::Count(n) => n,
-                    Done::Appended(_) | Done::StatusSet => 0,
+                    Done::Appended(_) | Done::StatusSet | Done::Pruned(_) => 0,
                 }));
+            }
+            Write::Audit { reply, .. } => {
+                let _ = reply.send(result.map(|done| if let Done::Count(id) = done { id } else { 0 }));
+            }
+            Write::Prune { reply, .. } => {
+                let _ = reply.send(result.map(|done| if let Done::Pruned(p) = done { p } else { PruneProgress::default() }));
             }
         }
     }
