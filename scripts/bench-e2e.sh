@@ -9,7 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-20000}"
-cargo build --release -q -p hearth -p hearth-amqp --example ceiling
+cargo build --release -q -p hearth
+cargo build --release -q -p hearth-amqp --example ceiling
 BIN="${CARGO_TARGET_DIR:-target}/release/hearth"
 CEILING="${CARGO_TARGET_DIR:-target}/release/examples/ceiling"
 DIR="$(mktemp -d)"
