@@ -220,11 +220,11 @@ pub(crate) async fn probe_space(conn: &mut SqliteConnection) -> Result<(), Store
 
 // ---- reads ----
 
-const SELECT_SUMMARY: &str = "\
+pub(crate) const SELECT_SUMMARY: &str = "\
 SELECT m.id, m.channel, m.kind, m.received_at, m.status, m.reason, m.dedup_key, m.duplicates, m.message_code,
        m.trigger_event, m.structure, m.control_id, m.sending_application, m.sending_facility, m.updated_at,
        length(c.raw) AS raw_len";
-const FROM_MESSAGES: &str = " FROM messages m LEFT JOIN message_content c ON c.message_id = m.id";
+pub(crate) const FROM_MESSAGES: &str = " FROM messages m LEFT JOIN message_content c ON c.message_id = m.id";
 
 pub(crate) async fn get(pool: &SqlitePool, id: i64) -> Result<Option<StoredMessage>, StoreError> {
     let row = sqlx::query(&format!("{SELECT_SUMMARY}, c.raw, c.bundle, c.report{FROM_MESSAGES} WHERE m.id = ?"))
@@ -307,7 +307,7 @@ fn stored(row: &SqliteRow) -> Result<StoredMessage, StoreError> {
     })
 }
 
-fn summary(row: &SqliteRow) -> Result<MessageSummary, StoreError> {
+pub(crate) fn summary(row: &SqliteRow) -> Result<MessageSummary, StoreError> {
     let kind: String = row.try_get("kind")?;
     let status: String = row.try_get("status")?;
     let raw_len: Option<i64> = row.try_get("raw_len")?;
