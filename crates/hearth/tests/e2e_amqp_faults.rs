@@ -123,3 +123,60 @@ async fn disruptive_sigkill_mid_run_then_restart_loses_nothing() {
     assert!(engine.terminate().success());
     common::delete_queue(&queue);
 }
+
+/// Sends one message on a fresh connection and waits at most `wait` for its ACK; `None` if none came.
+fn ack_within(addr: &str, control_id: &str, wait: Duration) -> Option<String> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(wait)).unwrap();
+    let mut frame = vec![0x0b];
+    frame.extend_from_slice(&adt(control_id));
+    frame.extend_from_slice(&[0x1c, 0x0d]);
+    s.write_all(&frame).ok()?;
+    let mut ack = Vec::new();
+    let mut byte = [0u8; 1];
+    while !ack.ends_with(&[0x1c, 0x0d]) {
+        s.read_exact(&mut byte).ok()?;
+        ack.push(byte[0]);
+    }
+    Some(String::from_utf8_lossy(&ack).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disruptive_a_broker_memory_alarm_pauses_acknowledgements_until_it_clears() {
+    let Some(uri) = broker_or_skip("memory_alarm") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (exchange, queue) = (unique_name("hearth-alarm-x"), unique_name("hearth-alarm-q"));
+    let mut engine = Engine::start(dir.path(), "", &config(&uri, &exchange, &queue));
+    // Publish once, so that the broker counts the destination's connection as a publisher.
+    assert!(ack_within(&engine.mllp, "ALARM-0", Duration::from_secs(10)).unwrap().contains("|AA|"));
+    let journal = engine.journal().await;
+    common::wait_outbox_drained(&journal, "fhir", 1, T).await;
+
+    // A watermark this small is always exceeded: the broker raises its memory alarm and blocks publishers.
+    rabbitmqctl(&["set_vm_memory_high_watermark", "0.0000001"]);
+    let blocked = {
+        let mut seen = false;
+        for _ in 0..100 {
+            if common::http_get(&engine.http, "/readyz").is_some_and(|(c, b)| c == 503 && b.contains("ingest_paused")) {
+                seen = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        seen
+    };
+    // Whatever happens, restore the broker before asserting.
+    let addr = engine.mllp.clone();
+    let waiting = std::thread::spawn(move || ack_within(&addr, "ALARM-1", Duration::from_secs(30)));
+    std::thread::sleep(Duration::from_secs(2));
+    let answered_while_blocked = waiting.is_finished();
+    rabbitmqctl(&["set_vm_memory_high_watermark", "0.4"]);
+    assert!(blocked, "/readyz reports ingest_paused while the broker blocks publishers");
+    assert!(!answered_while_blocked, "no ACK while the destination's broker blocks publishers");
+    let ack = waiting.join().unwrap().expect("the ACK comes once the alarm clears");
+    assert!(ack.contains("|AA|"), "{ack}");
+    assert_nothing_lost(&journal, &uri, &queue, 2).await;
+    journal.close().await;
+    assert!(engine.terminate().success());
+    common::delete_queue(&queue);
+}
