@@ -31,7 +31,15 @@ impl Read for Generated {
                 let i = self.next;
                 let line = format!(
                     "C{i},MRN{:06},V{:07},A{:07},2025-0{}-1{},99213,25,,0510,{},125.{:02},{}.00,1234567893,PAYER{:02}\n",
-                    i % 50_000, i % 200_000, i % 100_000, 1 + i % 9, i % 10, 1 + i % 3, i % 100, 125 * (1 + i % 3), i % 20
+                    i % 50_000,
+                    i % 200_000,
+                    i % 100_000,
+                    1 + i % 9,
+                    i % 10,
+                    1 + i % 3,
+                    i % 100,
+                    125 * (1 + i % 3),
+                    i % 20
                 );
                 self.line.extend_from_slice(line.as_bytes());
             }
@@ -73,5 +81,9 @@ fn main() {
         assert_eq!(report.rows_converted, rows);
     }
     let secs = start.elapsed().as_secs_f64();
-    println!("{mode}: {rows} rows, {groups} groups, {:.0} rows/s, {}", rows as f64 / secs, peak_rss_kib());
+    println!(
+        "{mode}: {rows} rows, {groups} groups, {bytes} bytes or entries out, {:.0} rows/s (wall clock), {}",
+        rows as f64 / secs,
+        peak_rss_kib()
+    );
 }

@@ -141,7 +141,10 @@ impl Converter {
             _ => {
                 if rejected < n {
                     let reason = format!("rejected with its group ({rejected} of {n} rows bad)");
-                    push_error(&mut run.report, RowError { line: first_line, column: None, column_index: None, reason });
+                    push_error(
+                        &mut run.report,
+                        RowError { line: first_line, column: None, column_index: None, reason },
+                    );
                 }
                 run.report.rows_rejected += n;
                 return;

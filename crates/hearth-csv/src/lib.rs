@@ -62,6 +62,10 @@ pub enum CsvError {
     HeaderDrift(Box<HeaderReport>),
     #[error("line {line}: not valid UTF-8 (the file started as UTF-8)")]
     Encoding { line: u64 },
+    /// From the splitter: a group holding a non-UTF-8 line in a file that started as UTF-8. Its rows count as
+    /// rejected; iteration may go on.
+    #[error("lines {first_line}-{last_line}: not valid UTF-8 (the file started as UTF-8); {rows} rows not converted")]
+    UndecodableGroup { first_line: u64, last_line: u64, rows: u64 },
     #[error("line {line}: a record longer than {max} bytes (an unterminated quote?)")]
     RecordTooLarge { line: u64, max: u64 },
     #[error("line {line}: more than {max} fields")]

@@ -34,9 +34,12 @@ impl Encoding {
     }
 }
 
+/// The sniffed prefix followed by the rest of the stream.
+type Sniffed<R> = Chain<Cursor<Vec<u8>>, R>;
+
 /// Reads the first bytes, strips a UTF-8 BOM and decides the encoding: a BOM or a valid UTF-8 prefix (a character
 /// cut at the end of the prefix is fine) means UTF-8, anything else Windows-1252 (which decodes every byte).
-fn sniff<R: Read>(mut inner: R) -> io::Result<(Encoding, Chain<Cursor<Vec<u8>>, R>)> {
+fn sniff<R: Read>(mut inner: R) -> io::Result<(Encoding, Sniffed<R>)> {
     let mut head = Vec::with_capacity(SNIFF_BYTES);
     (&mut inner).take(SNIFF_BYTES as u64).read_to_end(&mut head)?;
     let encoding = if head.starts_with(b"\xEF\xBB\xBF") {
@@ -106,7 +109,7 @@ pub(crate) struct Record {
 
 /// A CSV stream positioned after its header.
 pub(crate) struct Input<R: Read> {
-    rdr: csv::Reader<Guard<Chain<Cursor<Vec<u8>>, R>>>,
+    rdr: csv::Reader<Guard<Sniffed<R>>>,
     pub(crate) encoding: Encoding,
     /// Preamble records (decoded), then nothing: the header is in `header`.
     pub(crate) preamble: Vec<Vec<String>>,
@@ -119,6 +122,8 @@ pub(crate) struct Input<R: Read> {
     pub(crate) header_end: u64,
     /// Physical lines taken by the preamble and the header.
     pub(crate) header_lines: u64,
+    /// Bytes and fields of the last record read.
+    last_size: (usize, usize),
 }
 
 impl<R: Read> Input<R> {
@@ -136,6 +141,7 @@ impl<R: Read> Input<R> {
             width: 0,
             header_end: 0,
             header_lines: 0,
+            last_size: (256, 32),
         };
         for _ in 0..profile.preamble_rows {
             let rec = input.next_record()?.ok_or(CsvError::NoHeader)?;
@@ -165,7 +171,8 @@ impl<R: Read> Input<R> {
 
     /// The next record, or `None` at the end.
     pub(crate) fn next_record(&mut self) -> Result<Option<Record>, CsvError> {
-        let mut fields = ByteRecord::new();
+        // Sized like the previous record: growing a fresh record field by field cost several reallocations a row.
+        let mut fields = ByteRecord::with_capacity(self.last_size.0, self.last_size.1);
         let start_pos = self.rdr.position().clone();
         let more = self.rdr.read_byte_record(&mut fields).map_err(|e| read_error(e, start_pos.line()))?;
         if !more {
@@ -177,17 +184,18 @@ impl<R: Read> Input<R> {
         // Blank lines before a record are skipped by the reader and belong to it: the record's own position tells
         // where its first field starts.
         let pos = fields.position().cloned().unwrap_or(start_pos);
+        self.last_size = (fields.as_slice().len(), fields.len());
         if fields.len() > MAX_FIELDS {
             return Err(CsvError::TooManyFields { line: pos.line(), max: MAX_FIELDS });
         }
         Ok(Some(Record { fields, line: pos.line(), start: pos.byte(), end }))
     }
 
-    pub(crate) fn guard(&self) -> &Guard<Chain<Cursor<Vec<u8>>, R>> {
+    pub(crate) fn guard(&self) -> &Guard<Sniffed<R>> {
         self.rdr.get_ref()
     }
 
-    pub(crate) fn guard_mut(&mut self) -> &mut Guard<Chain<Cursor<Vec<u8>>, R>> {
+    pub(crate) fn guard_mut(&mut self) -> &mut Guard<Sniffed<R>> {
         self.rdr.get_mut()
     }
 }
@@ -258,7 +266,8 @@ fn check_header(profile: &Profile, names: Vec<String>, line: u64) -> (HeaderRepo
 
 /// Names that differ only in case, punctuation or a few letters (`service_date` vs `Service Date`, `svc_date`).
 fn similar(a: &str, b: &str) -> bool {
-    let squash = |s: &str| s.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect::<String>();
+    let squash =
+        |s: &str| s.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect::<String>();
     let (sa, sb) = (squash(a), squash(b));
     if sa == sb || (sa.len() >= 4 && sb.len() >= 4 && (sa.contains(&sb) || sb.contains(&sa))) {
         return true;

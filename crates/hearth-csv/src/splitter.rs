@@ -21,8 +21,8 @@ pub struct Chunk {
 }
 
 /// Reads a CSV file and yields its row groups as [`Chunk`]s. The header is checked in [`Splitter::new`], before
-/// any row. An `Err` item covers one group (a non-UTF-8 line in a UTF-8 file, with its lines): iteration may go on
-/// after it; an I/O error or an oversized record ends the iteration.
+/// any row. An [`CsvError::UndecodableGroup`] item covers one group (a non-UTF-8 line in a UTF-8 file): iteration
+/// may go on after it; any other error (I/O, an oversized record) ends the iteration.
 #[derive(Debug)]
 pub struct Splitter<R: Read> {
     input: Input<R>,
@@ -103,8 +103,8 @@ impl<R: Read> Splitter<R> {
         let bytes = self.input.guard().slice(start, end);
         let last_line = first_line + count_lines(bytes);
         let body = to_utf8(self.input.encoding, bytes);
-        self.input.guard_mut().forget_before(end.min(self.pending.as_ref().map_or(u64::MAX, |p| p.0.start)));
-        let body = body.ok_or(CsvError::Encoding { line: first_line })?;
+        self.input.guard_mut().forget_before(end);
+        let body = body.ok_or(CsvError::UndecodableGroup { first_line, last_line, rows })?;
         let mut raw = Vec::with_capacity(self.header_raw.len() + body.len());
         raw.extend_from_slice(&self.header_raw);
         raw.extend_from_slice(&body);
@@ -125,7 +125,7 @@ impl<R: Read> Iterator for Splitter<R> {
                 self.done = true;
                 None
             }
-            Err(e @ CsvError::Encoding { .. }) => Some(Err(e)),
+            Err(e @ CsvError::UndecodableGroup { .. }) => Some(Err(e)),
             Err(e) => {
                 self.done = true;
                 Some(Err(e))

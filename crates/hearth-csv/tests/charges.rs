@@ -62,9 +62,10 @@ fn golden(case: &str) {
         std::fs::write(&path, serde_json::to_string_pretty(&actual).unwrap() + "\n").unwrap();
         return;
     }
-    let expected: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("{}: {e} (run with BLESS=1 to create it)", path.display())
-    }))
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (run with BLESS=1 to create it)", path.display())),
+    )
     .unwrap();
     assert_eq!(actual, expected, "{case} differs from {} (BLESS=1 rewrites)", path.display());
 }
@@ -95,12 +96,7 @@ fn golden_quoted() {
 }
 
 fn err(line: u64, col: Option<(&str, usize)>, reason: &str) -> RowError {
-    RowError {
-        line,
-        column: col.map(|c| c.0.to_owned()),
-        column_index: col.map(|c| c.1),
-        reason: reason.to_owned(),
-    }
+    RowError { line, column: col.map(|c| c.0.to_owned()), column_index: col.map(|c| c.1), reason: reason.to_owned() }
 }
 
 #[test]
@@ -186,10 +182,8 @@ fn header_extra_column_ignored_or_refused() {
     let (report, outputs) = convert("drift_extra.csv");
     assert_eq!(report.header.extra, vec!["cost_center"]);
     assert_eq!((report.rows_converted, outputs.len()), (1, 1));
-    let strict = include_str!("../../../mappings/csv/charges.toml").replace(
-        "extra_columns = \"ignore\"",
-        "extra_columns = \"reject\"",
-    );
+    let strict = include_str!("../../../mappings/csv/charges.toml")
+        .replace("extra_columns = \"ignore\"", "extra_columns = \"reject\"");
     let strict = Profile::from_toml(&strict).unwrap();
     match convert_with(&strict, &read("drift_extra.csv")) {
         Err(CsvError::HeaderDrift(h)) => assert_eq!(h.extra, vec!["cost_center"]),
@@ -224,12 +218,16 @@ fn quoted_commas_quotes_and_newlines() {
     let (report, outputs) = convert("quoted.csv");
     assert_eq!(report.rows_converted, 1, "{:?}", report.errors);
     // The payer with a newline is an identifier, so that row is refused at the line where it starts.
-    assert_eq!(report.errors, vec![err(2, Some(("payer", 14)), "identifier contains a line break or control character")]);
+    assert_eq!(
+        report.errors,
+        vec![err(2, Some(("payer", 14)), "identifier contains a line break or control character")]
+    );
     let r = &outputs[0].bundle["entry"][0]["resource"];
     assert_eq!((outputs[0].first_line, outputs[0].last_line), (4, 4));
     assert_eq!(r["context"]["reference"], "Encounter?identifier=urn:hearth:id:visit-number|V%2C51");
     assert_eq!(r["supportingInformation"][0]["identifier"]["value"], "Plan \"A\", East");
-    let chunks: Vec<_> = Splitter::new(&charges(), read("quoted.csv").as_slice()).unwrap().map(Result::unwrap).collect();
+    let chunks: Vec<_> =
+        Splitter::new(&charges(), read("quoted.csv").as_slice()).unwrap().map(Result::unwrap).collect();
     let spans: Vec<(u64, u64, &str)> = chunks.iter().map(|c| (c.first_line, c.last_line, c.key.as_str())).collect();
     assert_eq!(spans, vec![(2, 3, "2"), (4, 4, "4")]);
 }
@@ -266,4 +264,26 @@ fn all_or_nothing_file() {
     assert!(report.errors.last().unwrap().reason.contains("all-or-nothing"));
     let (report, outputs) = convert_with(&profile, &read("good.csv")).unwrap();
     assert_eq!((report.rows_converted, outputs.len()), (5, 5));
+}
+
+#[test]
+fn a_late_non_utf8_line_in_a_utf8_file() {
+    let mut bytes = read("good.csv");
+    let row = "CHG-9,MRN9,V9,A9,2025-03-01,99213,,,0510,1,10.00,10.00,1234567893,PAYER01\n";
+    while bytes.len() < 70_000 {
+        bytes.extend_from_slice(row.as_bytes());
+    }
+    let bad_line = bytes.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+    bytes.extend_from_slice(b"CHG-X,MRN9,V9,A9,2025-03-01,99213,,,0510,1,10.00,10.00,1234567893,PAY\xC9R\n");
+    bytes.extend_from_slice(row.as_bytes());
+    let (report, _) = convert_with(&charges(), &bytes).unwrap();
+    assert_eq!(report.encoding.as_deref(), Some("Utf8"));
+    assert_eq!(report.rows_rejected, 1);
+    assert_eq!(report.errors, vec![err(bad_line, Some(("payer", 14)), "not valid UTF-8 (the file started as UTF-8)")]);
+    let items: Vec<_> = Splitter::new(&charges(), bytes.as_slice()).unwrap().collect();
+    assert_eq!(items.len() as u64, report.rows_read);
+    let bad: Vec<_> = items.iter().filter_map(|i| i.as_ref().err()).collect();
+    assert_eq!(bad.len(), 1);
+    assert!(matches!(bad[0], CsvError::UndecodableGroup { first_line, rows: 1, .. } if *first_line == bad_line));
+    assert!(items.last().unwrap().is_ok(), "iteration goes on after the bad group");
 }

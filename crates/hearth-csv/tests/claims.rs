@@ -40,8 +40,10 @@ fn groups_are_contiguous_runs() {
             (c.key, c.rows)
         })
         .collect();
-    let expected: Vec<(String, u64)> =
-        [("2:A1", 2), ("4:B2", 1), ("5:A1", 1), ("6:C3", 2), ("8:D4", 2)].iter().map(|(k, n)| (k.to_string(), *n)).collect();
+    let expected: Vec<(String, u64)> = [("2:A1", 2), ("4:B2", 1), ("5:A1", 1), ("6:C3", 2), ("8:D4", 2)]
+        .iter()
+        .map(|(k, n)| (k.to_string(), *n))
+        .collect();
     assert_eq!(chunks, expected);
 }
 
@@ -54,10 +56,19 @@ fn claim_and_eob() {
     assert_eq!(claim["resourceType"], "Claim");
     assert_eq!(claim["identifier"][0]["value"], "A1");
     assert_eq!(claim["type"]["coding"][0]["code"], "institutional");
-    assert_eq!(claim["diagnosis"][0]["diagnosisCodeableConcept"]["coding"][0], json!({"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "M16.11"}));
-    assert_eq!(claim["procedure"][0]["procedureCodeableConcept"]["coding"][0]["system"], "http://www.cms.gov/Medicare/Coding/ICD10");
+    assert_eq!(
+        claim["diagnosis"][0]["diagnosisCodeableConcept"]["coding"][0],
+        json!({"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "M16.11"})
+    );
+    assert_eq!(
+        claim["procedure"][0]["procedureCodeableConcept"]["coding"][0]["system"],
+        "http://www.cms.gov/Medicare/Coding/ICD10"
+    );
     assert_eq!(claim["supportingInfo"][0]["code"]["coding"][0]["code"], "470");
-    assert_eq!(claim["item"][0]["modifier"][0]["coding"][0], json!({"system": "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "code": "RT"}));
+    assert_eq!(
+        claim["item"][0]["modifier"][0]["coding"][0],
+        json!({"system": "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "code": "RT"})
+    );
     assert_eq!(claim["item"][1]["productOrService"]["coding"][0]["code"], "not-applicable");
     assert_eq!(claim["total"]["value"].to_string(), "30120.45");
     assert_eq!(eob["resourceType"], "ExplanationOfBenefit");

@@ -44,7 +44,10 @@ fn convert_chunks(profile: &str, bytes: &[u8], source: &str) -> (u64, u64, u64, 
         let mut n = 0;
         let r = converter
             .convert(chunk.raw.as_slice(), &ctx(source, chunk.first_line - 1), |o| {
-                assert_eq!((o.first_line, o.last_line, o.group.as_str()), (chunk.first_line, chunk.last_line, chunk.key.as_str()));
+                assert_eq!(
+                    (o.first_line, o.last_line, o.group.as_str()),
+                    (chunk.first_line, chunk.last_line, chunk.key.as_str())
+                );
                 n += 1;
                 out.push(o);
             })

@@ -69,8 +69,20 @@ fn charge_row() -> impl Strategy<Value = (Vec<String>, bool)> {
         .prop_map(|(id, mrn, visit, date, code, units, amount, payer)| {
             let ok = [&id, &mrn, &visit, &date, &code, &units, &amount, &payer].iter().all(|c| c.1);
             let fields = vec![
-                id.0, mrn.0, visit.0, "A1".into(), date.0, code.0, String::new(), String::new(), "0510".into(),
-                units.0, "1.00".into(), amount.0, "1234567893".into(), payer.0,
+                id.0,
+                mrn.0,
+                visit.0,
+                "A1".into(),
+                date.0,
+                code.0,
+                String::new(),
+                String::new(),
+                "0510".into(),
+                units.0,
+                "1.00".into(),
+                amount.0,
+                "1234567893".into(),
+                payer.0,
             ];
             (fields, ok)
         })

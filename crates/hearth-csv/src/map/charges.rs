@@ -1,8 +1,8 @@
 //! Charge lines to ChargeItem (one row, one Bundle).
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use super::{Mapped, Mapper, Row, conditional_ref, identifier_ref, put, row_error};
+use super::{Mapped, Mapper, Row, conditional_ref, identifier_ref, obj, put, row_error, system_code, system_value};
 use crate::ConvertContext;
 use crate::map::{Cell, NPI};
 use crate::profile::Field;
@@ -40,7 +40,7 @@ fn charge_item(m: &Mapper, row: &Row, ctx: &ConvertContext, key: &str) -> Result
     o.insert("id".into(), m.id("ChargeItem", ctx, key).into());
     put(&mut o, "extension", extensions(m, row));
     if let Some(id) = m.text(row, Field::ChargeId) {
-        o.insert("identifier".into(), json!([{"system": m.system("charge"), "value": id}]));
+        o.insert("identifier".into(), Value::Array(vec![system_value(m.system("charge"), id)]));
     }
     o.insert("status".into(), "billable".into());
     o.insert("code".into(), code);
@@ -52,21 +52,21 @@ fn charge_item(m: &Mapper, row: &Row, ctx: &ConvertContext, key: &str) -> Result
         o.insert("occurrenceDateTime".into(), d.into());
     }
     if let Some(npi) = m.text(row, Field::PerformerNpi) {
-        o.insert("performer".into(), json!([{"actor": identifier_ref("Practitioner", NPI, npi)}]));
+        o.insert("performer".into(), Value::Array(vec![obj([("actor", identifier_ref("Practitioner", NPI, npi))])]));
     }
     if let Some(q) = m.get(row, Field::Units).num() {
-        o.insert("quantity".into(), json!({"value": q.to_json()}));
+        o.insert("quantity".into(), obj([("value", q.to_json())]));
     }
     if let Some(a) = m.get(row, Field::Amount).num() {
         o.insert("priceOverride".into(), m.money(a));
     }
     if let Some(a) = m.text(row, Field::AccountNumber) {
-        o.insert("account".into(), json!([conditional_ref("Account", m.system("account"), a)]));
+        o.insert("account".into(), Value::Array(vec![conditional_ref("Account", m.system("account"), a)]));
     }
     if let Some(p) = m.text(row, Field::Payer) {
         let mut coverage = identifier_ref("Coverage", m.system("payer"), p);
         coverage["display"] = format!("coverage by payer {p}").into();
-        o.insert("supportingInformation".into(), json!([coverage]));
+        o.insert("supportingInformation".into(), Value::Array(vec![coverage]));
     }
     Ok(Value::Object(o))
 }
@@ -75,16 +75,17 @@ fn charge_item(m: &Mapper, row: &Row, ctx: &ConvertContext, key: &str) -> Result
 fn extensions(m: &Mapper, row: &Row) -> Value {
     let mut ext = Vec::new();
     if let Some(p) = m.get(row, Field::UnitPrice).num() {
-        ext.push(json!({"url": EXT_UNIT_PRICE, "valueMoney": m.money(p)}));
+        ext.push(obj([("url", EXT_UNIT_PRICE.into()), ("valueMoney", m.money(p))]));
     }
     for (_, c) in m.all(row, Field::Modifier) {
         if let Cell::Code { system, code } = c {
-            ext.push(json!({"url": EXT_MODIFIER, "valueCoding": {"system": system, "code": code}}));
+            ext.push(obj([("url", EXT_MODIFIER.into()), ("valueCoding", system_code(system, code))]));
         }
     }
-    if let (false, Cell::Code { system, code }) = (m.get(row, Field::ProcedureCode).is_empty(), m.get(row, Field::RevenueCode))
+    if let (false, Cell::Code { system, code }) =
+        (m.get(row, Field::ProcedureCode).is_empty(), m.get(row, Field::RevenueCode))
     {
-        ext.push(json!({"url": EXT_REVENUE_CODE, "valueCoding": {"system": system, "code": code}}));
+        ext.push(obj([("url", EXT_REVENUE_CODE.into()), ("valueCoding", system_code(system, code))]));
     }
     Value::Array(ext)
 }

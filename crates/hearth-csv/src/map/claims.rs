@@ -51,7 +51,14 @@ pub(super) fn map(m: &Mapper, rows: &[(u64, Row)], ctx: &ConvertContext, key: &s
 
 /// Elements Claim and ExplanationOfBenefit share, from the claim's first line (claim-level columns repeat on
 /// every line in the Tuva layout).
-fn common(m: &Mapper, head: &Row, lines: &[Line], ctx: &ConvertContext, resource_type: &str, id: &str) -> Map<String, Value> {
+fn common(
+    m: &Mapper,
+    head: &Row,
+    lines: &[Line],
+    ctx: &ConvertContext,
+    resource_type: &str,
+    id: &str,
+) -> Map<String, Value> {
     let mut o = Map::with_capacity(24);
     o.insert("resourceType".into(), resource_type.into());
     o.insert("id".into(), id.into());
@@ -113,7 +120,9 @@ fn eob(m: &Mapper, head: &Row, lines: &[Line], ctx: &ConvertContext, key: &str, 
         .collect();
     o.insert("item".into(), Value::Array(items));
     let mut total = Vec::new();
-    for (field, category) in [(Field::ChargeAmount, "submitted"), (Field::AllowedAmount, "eligible"), (Field::PaidAmount, "benefit")] {
+    for (field, category) in
+        [(Field::ChargeAmount, "submitted"), (Field::AllowedAmount, "eligible"), (Field::PaidAmount, "benefit")]
+    {
         if let Some(s) = sum(m, lines, field) {
             total.push(json!({"category": coding(ADJUDICATION, category), "amount": m.money(s)}));
         }
@@ -189,7 +198,9 @@ fn item(m: &Mapper, l: &Line) -> Map<String, Value> {
 
 fn adjudication(m: &Mapper, row: &Row) -> Value {
     let mut out = Vec::new();
-    for (field, category) in [(Field::ChargeAmount, "submitted"), (Field::AllowedAmount, "eligible"), (Field::PaidAmount, "benefit")] {
+    for (field, category) in
+        [(Field::ChargeAmount, "submitted"), (Field::AllowedAmount, "eligible"), (Field::PaidAmount, "benefit")]
+    {
         if let Some(a) = m.get(row, field).num() {
             out.push(json!({"category": coding(ADJUDICATION, category), "amount": m.money(a)}));
         }

@@ -154,7 +154,7 @@ impl Mapper {
     }
 
     pub(crate) fn money(&self, d: Decimal) -> Value {
-        json!({"value": d.to_json(), "currency": self.currency})
+        obj([("value", d.to_json()), ("currency", Value::from(self.currency.as_str()))])
     }
 
     /// A transaction Bundle that PUTs each resource at its deterministic id (a re-run changes nothing).
@@ -165,28 +165,58 @@ impl Mapper {
                 let rt = r["resourceType"].as_str().unwrap_or_default().to_owned();
                 let id = r["id"].as_str().unwrap_or_default().to_owned();
                 if let Some(obj) = r.as_object_mut() {
-                    obj.insert("meta".to_owned(), json!({"tag": self.tag.clone()}));
+                    obj.insert("meta".to_owned(), obj_tag(&self.tag));
                 }
-                json!({"fullUrl": format!("urn:uuid:{id}"), "resource": r,
-                       "request": {"method": "PUT", "url": format!("{rt}/{id}")}})
+                let request = obj([("method", Value::from("PUT")), ("url", format!("{rt}/{id}").into())]);
+                obj([("fullUrl", format!("urn:uuid:{id}").into()), ("resource", r), ("request", request)])
             })
             .collect();
-        json!({"resourceType": "Bundle", "type": "transaction", "meta": {"tag": self.tag.clone()}, "entry": entry})
+        obj([
+            ("resourceType", Value::from("Bundle")),
+            ("type", Value::from("transaction")),
+            ("meta", obj_tag(&self.tag)),
+            ("entry", Value::Array(entry)),
+        ])
     }
 }
 
 /// A reference the server resolves by business identifier inside the transaction.
 pub(crate) fn conditional_ref(resource_type: &str, system: &str, value: &str) -> Value {
-    json!({"reference": format!("{resource_type}?identifier={}|{}", query_escape(system), query_escape(value))})
+    let url = format!("{resource_type}?identifier={}|{}", query_escape(system), query_escape(value));
+    obj([("reference", url.into())])
 }
 
 /// A logical reference (no server lookup): type plus identifier.
 pub(crate) fn identifier_ref(resource_type: &str, system: &str, value: &str) -> Value {
-    json!({"type": resource_type, "identifier": {"system": system, "value": value}})
+    obj([("type", resource_type.into()), ("identifier", system_value(system, value))])
 }
 
 pub(crate) fn coding(system: &str, code: &str) -> Value {
-    json!({"coding": [{"system": system, "code": code}]})
+    obj([("coding", Value::Array(vec![system_code(system, code)]))])
+}
+
+/// `{"system", "code"}` (a Coding).
+pub(crate) fn system_code(system: &str, code: &str) -> Value {
+    obj([("system", system.into()), ("code", code.into())])
+}
+
+/// `{"system", "value"}` (an Identifier).
+pub(crate) fn system_value(system: &str, value: &str) -> Value {
+    obj([("system", system.into()), ("value", value.into())])
+}
+
+/// A JSON object built at its final size: the `json!` macro grows its map and serialises every value again,
+/// which dominated the cost of a charge row.
+pub(crate) fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
+    let mut m = Map::with_capacity(N);
+    for (k, v) in pairs {
+        m.insert(k.to_owned(), v);
+    }
+    Value::Object(m)
+}
+
+fn obj_tag(tag: &Value) -> Value {
+    obj([("tag", tag.clone())])
 }
 
 /// Percent-encodes what is not safe in a search parameter value (`|`, `&`, `#`, spaces, non-ASCII...).

@@ -152,11 +152,9 @@ fn standard_group(m: &Mapper, rows: &[(u64, Row)]) -> Option<Value> {
 fn payer_group(m: &Mapper, row: &Row) -> Option<Value> {
     let payer = m.text(row, Field::PayerName)?;
     let mut conditions = vec![format!("payer: {payer}")];
-    for (field, label) in [
-        (Field::PlanName, "plan"),
-        (Field::Methodology, "methodology"),
-        (Field::NegotiatedAlgorithm, "algorithm"),
-    ] {
+    for (field, label) in
+        [(Field::PlanName, "plan"), (Field::Methodology, "methodology"), (Field::NegotiatedAlgorithm, "algorithm")]
+    {
         if let Some(v) = m.text(row, field) {
             conditions.push(format!("{label}: {v}"));
         }
