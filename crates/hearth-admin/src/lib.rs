@@ -1,17 +1,49 @@
-//! Hearth's HTTP surface: `GET /healthz` (alive), `GET /readyz` (the journal is writable, required destinations
-//! are connected, ingest is not paused), `GET /metrics`
-//! (Prometheus text). The admin API and the dashboard (issue 7) and HTTP ingest (issues 5 and 6) join this one
-//! listener later. Errors are `{"error":{"code","message"}}` and never expose internals.
+//! Hearth's HTTP surface on the one listener: `GET /healthz` (alive), `GET /readyz` (the journal is writable,
+//! required destinations are connected, ingest is not paused), `GET /metrics` (Prometheus text), the admin API
+//! under `/api/v1` (JSON, bearer tokens with roles, OpenAPI document at `/api/v1/openapi.json`) and the
+//! operations dashboard at `/` (a page with embedded assets that polls the API). HTTP ingest (issues 5 and 6)
+//! joins this listener later. Errors are `{"error":{"code","message"}}` and never expose internals.
 //!
-//! ```no_run
-//! # async fn demo(journal: hearth_store::Journal) {
-//! let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder().handle();
-//! let app = hearth_admin::router(hearth_admin::AdminState::new(journal, metrics));
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await.unwrap();
-//! axum::serve(listener, app).await.unwrap();
+//! Roles: `viewer` sees counts, states and alerts; `operator` also sees message content and acts (reprocess,
+//! resend, pause); `admin` also reads the audit trail. Every view of message content and every action is
+//! written to the journal as a FHIR AuditEvent before the answer goes out. With no token configured, every
+//! `/api/v1` path answers 404 `api_disabled`.
+//!
+//! ```
+//! use axum::body::Body;
+//! use axum::http::{Request, StatusCode};
+//! use hearth_admin::{AdminState, ApiToken, Role};
+//! use tower::ServiceExt;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = std::env::temp_dir().join(format!("hearth-admin-doc-{}", std::process::id()));
+//! let rt = tokio::runtime::Runtime::new()?;
+//! rt.block_on(async {
+//!     let cfg = hearth_store::JournalConfig::Sqlite(hearth_store::SqliteConfig::new(dir.join("j.db")));
+//!     let journal = hearth_store::Journal::open(&cfg).await?;
+//!     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder().handle();
+//!     let token = ApiToken::new("wall", Role::Viewer, "s3cret").expect("not empty");
+//!     let app = hearth_admin::router(AdminState::new(journal.clone(), metrics).with_tokens(vec![token]).with_channel("adt"));
+//!
+//!     let ask = |auth: &'static str| Request::get("/api/v1/channels").header("authorization", auth).body(Body::empty());
+//!     assert_eq!(app.clone().oneshot(ask("Bearer s3cret")?).await?.status(), StatusCode::OK);
+//!     assert_eq!(app.clone().oneshot(ask("Bearer wrong")?).await?.status(), StatusCode::UNAUTHORIZED);
+//!     journal.close().await;
+//!     Ok::<_, Box<dyn std::error::Error>>(())
+//! })?;
+//! std::fs::remove_dir_all(&dir)?;
+//! # Ok(())
 //! # }
 //! ```
 #![forbid(unsafe_code)]
+
+pub mod alerts;
+mod api;
+mod audit;
+mod auth;
+mod dashboard;
+
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
@@ -21,10 +53,14 @@ use axum::routing::get;
 use hearth_store::Journal;
 use metrics_exporter_prometheus::PrometheusHandle;
 
+pub use alerts::{Alert, AlertBoard, AlertChange, AlertKind};
+pub use auth::{ApiToken, Caller};
+pub use hearth_config::admin::Role;
+
 const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Whether a required destination is usable: `None` when it is, else why not (no message content).
-pub type DestinationProbe = std::sync::Arc<dyn Fn() -> Option<String> + Send + Sync>;
+/// Whether a destination is usable: `None` when it is, else why not (no message content).
+pub type DestinationProbe = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
 /// What the HTTP handlers share.
 #[derive(Clone)]
@@ -33,23 +69,67 @@ pub struct AdminState {
     metrics: PrometheusHandle,
     /// Required destinations, by name: `/readyz` fails while one of them is down.
     required: Vec<(String, DestinationProbe)>,
+    /// Every destination the API and the dashboard show, with its probe.
+    destinations: Vec<(String, DestinationProbe)>,
+    /// Configured channels, in display order.
+    channels: Vec<String>,
+    tokens: Arc<[ApiToken]>,
+    alerts: AlertBoard,
 }
 
 impl std::fmt::Debug for AdminState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<&str> = self.required.iter().map(|(n, _)| n.as_str()).collect();
-        f.debug_struct("AdminState").field("journal", &self.journal).field("required", &names).finish()
+        let names = |v: &[(String, DestinationProbe)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        f.debug_struct("AdminState")
+            .field("journal", &self.journal)
+            .field("required", &names(&self.required))
+            .field("destinations", &names(&self.destinations))
+            .field("channels", &self.channels)
+            .field("tokens", &self.tokens.len())
+            .finish_non_exhaustive()
     }
 }
 
 impl AdminState {
     pub fn new(journal: Journal, metrics: PrometheusHandle) -> Self {
-        Self { journal, metrics, required: Vec::new() }
+        Self {
+            journal,
+            metrics,
+            required: Vec::new(),
+            destinations: Vec::new(),
+            channels: Vec::new(),
+            tokens: Arc::from(Vec::new()),
+            alerts: AlertBoard::default(),
+        }
     }
 
     /// Makes `/readyz` depend on a destination too.
     pub fn require_destination(mut self, name: &str, probe: DestinationProbe) -> Self {
         self.required.push((name.to_owned(), probe));
+        self
+    }
+
+    /// Shows a destination (connection state, outbox figures) in the API and on the dashboard.
+    pub fn with_destination(mut self, name: &str, probe: DestinationProbe) -> Self {
+        self.destinations.push((name.to_owned(), probe));
+        self
+    }
+
+    /// Shows a channel in the API and on the dashboard, and lets operators pause it.
+    pub fn with_channel(mut self, name: &str) -> Self {
+        self.channels.push(name.to_owned());
+        self
+    }
+
+    /// The API's tokens. None: the API is off.
+    pub fn with_tokens(mut self, tokens: Vec<ApiToken>) -> Self {
+        self.tokens = Arc::from(tokens);
+        self
+    }
+
+    /// The board the alert evaluator writes to.
+    pub fn with_alerts(mut self, board: AlertBoard) -> Self {
+        self.alerts = board;
         self
     }
 }
@@ -60,14 +140,42 @@ pub fn router(state: AdminState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .merge(dashboard::routes())
+        .merge(api::routes(&state))
         .fallback(not_found)
         .with_state(state)
+}
+
+/// An API failure as the client sees it: a status, a stable code and a message without internals.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status} {code}: {message}")]
+pub struct AdminError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl AdminError {
+    pub fn new(status: StatusCode, code: &'static str, message: &str) -> Self {
+        AdminError { status, code, message: message.to_owned() }
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        error_response(self.status, self.code, &self.message)
+    }
 }
 
 /// `{"error":{"code","message"}}` with a status.
 pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
     let body = serde_json::json!({ "error": { "code": code, "message": message } });
     (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+/// RFC 3339 with the journal's microseconds.
+pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 async fn healthz() -> &'static str {

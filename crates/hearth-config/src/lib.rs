@@ -21,6 +21,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod admin;
 mod raw;
 
 use std::collections::BTreeMap;
@@ -77,6 +78,8 @@ pub struct Plan {
     pub max_outbox_pending: u64,
     /// How long a graceful shutdown waits for in-flight messages.
     pub shutdown_timeout: Duration,
+    /// API tokens, alerts and retention (`[admin]`, `[alerts]`, `[retention]`).
+    pub ops: admin::OpsPlan,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -508,6 +511,9 @@ pub fn validate(raw: RawConfig) -> Result<Plan, ConfigError> {
     if max_outbox_pending == 0 {
         bad("outbox.max_pending".into(), "must be at least 1".into());
     }
+    let channel_names: Vec<&str> = channels.iter().map(|c| c.name.as_str()).collect();
+    let destination_names: Vec<&str> = destinations.iter().map(|d| d.name.as_str()).collect();
+    let ops = admin::validate(raw.admin, raw.alerts, raw.retention, (&channel_names, &destination_names), &mut bad);
 
     match routes {
         Some(routes) if problems.is_empty() => Ok(Plan {
@@ -518,6 +524,7 @@ pub fn validate(raw: RawConfig) -> Result<Plan, ConfigError> {
             routes: std::sync::Arc::new(routes),
             max_outbox_pending,
             shutdown_timeout,
+            ops,
         }),
         _ => Err(ConfigError::Invalid(problems)),
     }
@@ -538,7 +545,7 @@ fn validate_charset(name: Option<String>, key: &str, bad: &mut impl FnMut(String
 /// The broker of DESIGN.md's built-in default.
 pub const DEFAULT_AMQP_ENDPOINT: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
-fn validate_endpoint(
+pub(crate) fn validate_endpoint(
     uri: Option<String>,
     password_env: Option<String>,
     password_file: Option<PathBuf>,

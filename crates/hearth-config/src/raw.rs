@@ -16,6 +16,9 @@ pub struct RawConfig {
     pub routes: Option<BTreeMap<String, hearth_route::RawRoute>>,
     pub outbox: Option<RawOutbox>,
     pub shutdown_timeout_ms: Option<u64>,
+    pub admin: Option<crate::admin::RawAdmin>,
+    pub alerts: Option<crate::admin::RawAlerts>,
+    pub retention: Option<crate::admin::RawRetention>,
 }
 
 /// `[outbox]`: limits shared by every destination.

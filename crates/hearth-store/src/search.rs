@@ -187,13 +187,12 @@ fn percentile_ms(sorted_us: &[i64], pct: usize) -> Option<f64> {
 
 /// Messages of `channel` whose status became `error` at or after `since`.
 pub(crate) async fn errors_since(pool: &SqlitePool, channel: &str, since: OffsetDateTime) -> Result<u64, StoreError> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM messages WHERE channel = ? AND status = 'error' AND updated_at >= ?",
-    )
-    .bind(channel)
-    .bind(to_micros(since))
-    .fetch_one(pool)
-    .await?;
+    let n: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM messages WHERE channel = ? AND status = 'error' AND updated_at >= ?")
+            .bind(channel)
+            .bind(to_micros(since))
+            .fetch_one(pool)
+            .await?;
     non_negative(n, "count")
 }
 

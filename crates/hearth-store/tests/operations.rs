@@ -6,9 +6,7 @@ mod common;
 use std::time::Duration;
 
 use hearth_core::MessageStatus;
-use hearth_store::{
-    ConversionOutcome, DeliveryOutcome, Journal, NewAuditEvent, NewDelivery, SearchPage, SearchQuery,
-};
+use hearth_store::{ConversionOutcome, DeliveryOutcome, Journal, NewAuditEvent, NewDelivery, SearchPage, SearchQuery};
 use time::OffsetDateTime;
 
 fn delivery(key: &str) -> NewDelivery {

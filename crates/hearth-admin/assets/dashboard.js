@@ -1,0 +1,210 @@
+// Hearth operations dashboard. Polls /api/v1 every 2 s with the token kept in sessionStorage (a `#token=`
+// fragment is taken once and removed from the address bar). Everything is rendered with textContent: nothing
+// from the API is ever parsed as HTML.
+"use strict";
+
+const POLL_MS = 2000;
+const KEY = "hearth.token";
+const STATUSES = ["received", "processed", "filtered", "error", "rejected"];
+let role = null;
+let scope = null; // the channel whose messages are listed
+let timer = null;
+
+function $(id) { return document.getElementById(id); }
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") e.className = v;
+    else if (k.startsWith("data-")) e.setAttribute(k, v);
+    else if (k === "onclick") e.addEventListener("click", v);
+    else e[k] = v;
+  }
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(c == null ? "" : String(c)));
+  return e;
+}
+
+function takeToken() {
+  const m = location.hash.match(/token=([^&]+)/);
+  if (m) {
+    sessionStorage.setItem(KEY, decodeURIComponent(m[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return sessionStorage.getItem(KEY);
+}
+
+class ApiError extends Error {
+  constructor(status, body) { super((body && body.error && body.error.message) || ("HTTP " + status)); this.status = status; }
+}
+
+async function api(path, method) {
+  const res = await fetch("/api/v1" + path, {
+    method: method || "GET",
+    headers: { "Authorization": "Bearer " + sessionStorage.getItem(KEY) },
+    cache: "no-store",
+  });
+  const body = await res.json().catch(() => null);
+  if (res.status === 401) { logout(); throw new ApiError(401, body); }
+  if (!res.ok) throw new ApiError(res.status, body);
+  return body;
+}
+
+function logout() {
+  sessionStorage.removeItem(KEY);
+  $("main").hidden = true;
+  $("logout").hidden = true;
+  $("login").hidden = false;
+}
+
+function age(iso) {
+  if (!iso) return "never";
+  const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+  if (s < 90) return Math.round(s) + " s ago";
+  if (s < 5400) return Math.round(s / 60) + " min ago";
+  if (s < 172800) return Math.round(s / 3600) + " h ago";
+  return Math.round(s / 86400) + " d ago";
+}
+
+function num(field, value) { return el("td", { class: "num", "data-field": field }, value); }
+
+function channelRow(c) {
+  const failing = c.error_rate > 0.1 || (c.counts.error || 0) > 0;
+  const state = c.paused ? ["paused", "warn"] : c.alerts > 0 ? ["alert", "bad"] : failing ? ["errors", "warn"] : ["ok", ""];
+  const tr = el("tr", { "data-channel": c.name, class: c.alerts > 0 ? "alert" : failing ? "failing" : "" });
+  tr.append(el("td", {}, el("button", { class: "link", onclick: () => showMessages(c.name) }, c.name)));
+  tr.append(el("td", { "data-field": "state" }, el("span", { class: "badge " + state[1] }, state[0])));
+  tr.append(num("total", c.total));
+  for (const s of STATUSES) tr.append(num(s, c.counts[s] || 0));
+  tr.append(el("td", { "data-field": "last_received", title: c.last_received_at || "" }, age(c.last_received_at)));
+  tr.append(num("error_rate", (c.error_rate * 100).toFixed(1) + " %"));
+  const lat = (v) => (v == null ? "–" : v.toFixed(1));
+  tr.append(num("latency", lat(c.latency_p50_ms) + " / " + lat(c.latency_p99_ms)));
+  const actions = el("td", {});
+  if (role !== "viewer") {
+    const verb = c.paused ? "resume" : "pause";
+    actions.append(el("button", { type: "button", onclick: () => act("/channels/" + encodeURIComponent(c.name) + "/" + verb) }, verb));
+  }
+  tr.append(actions);
+  return tr;
+}
+
+function destinationRow(d) {
+  const stalled = d.oldest_pending_age_s != null && d.oldest_pending_age_s > 60;
+  const cls = !d.connected || d.alerts > 0 ? "down" : stalled || d.dead > 0 ? "failing" : "";
+  const tr = el("tr", { "data-destination": d.name, class: cls });
+  tr.append(el("td", {}, d.name));
+  const badge = d.connected ? ["connected", ""] : ["disconnected", "bad"];
+  tr.append(el("td", { "data-field": "state", title: d.state }, el("span", { class: "badge " + badge[1] }, badge[0])));
+  tr.append(num("pending", d.pending));
+  tr.append(el("td", { "data-field": "oldest_pending" }, d.oldest_pending_at ? age(d.oldest_pending_at) : "–"));
+  tr.append(num("dead", d.dead));
+  const actions = el("td", {});
+  if (role !== "viewer" && d.dead > 0) {
+    actions.append(el("button", { type: "button", onclick: () => act("/destinations/" + encodeURIComponent(d.name) + "/resend-dead") }, "resend dead"));
+  }
+  tr.append(actions);
+  return tr;
+}
+
+function renderAlerts(a) {
+  const ul = $("alerts");
+  ul.replaceChildren();
+  if (a.active.length === 0) { ul.append(el("li", { class: "none" }, "none")); return; }
+  for (const x of a.active) {
+    ul.append(el("li", { "data-alert-kind": x.kind, "data-alert-subject": x.subject },
+      el("strong", {}, x.kind.replace("_", " ")), " · " + x.scope + " " + x.subject + " · " + x.message + " · since " + age(x.raised_at)));
+  }
+}
+
+async function refresh() {
+  try {
+    const [ch, de, al] = await Promise.all([api("/channels"), api("/destinations"), api("/alerts")]);
+    $("channels").tBodies[0].replaceChildren(...ch.channels.map(channelRow));
+    $("destinations").tBodies[0].replaceChildren(...de.destinations.map(destinationRow));
+    $("ingest").textContent = ch.ingest_paused ? "ingest paused: " + ch.ingest_paused : "";
+    renderAlerts(al);
+    $("status").textContent = "updated " + new Date().toLocaleTimeString();
+    $("status").className = "";
+    document.body.dataset.updated = String(Date.now());
+    document.body.dataset.ready = "1";
+  } catch (e) {
+    $("status").textContent = "not updated: " + e.message;
+    $("status").className = "stale";
+  }
+}
+
+async function act(path) {
+  try { await api(path, "POST"); } catch (e) { alert(e.message); }
+  refresh();
+  if (!$("message-panel").hidden) showMessage($("message-id").textContent);
+}
+
+async function showMessages(channel) {
+  if (role === "viewer") { alert("Message lists need the operator role."); return; }
+  scope = channel;
+  $("messages-panel").hidden = false;
+  $("messages-scope").textContent = channel ? "channel " + channel : "";
+  const q = new URLSearchParams({ limit: "50" });
+  if (channel) q.set("channel", channel);
+  if ($("q-patient").value) q.set("patient", $("q-patient").value);
+  if ($("q-control").value) q.set("control_id", $("q-control").value);
+  if ($("q-status").value) q.set("status", $("q-status").value);
+  try {
+    const r = await api("/messages?" + q.toString());
+    $("messages").tBodies[0].replaceChildren(...r.messages.map((m) => el("tr", { "data-message": m.id },
+      el("td", {}, el("button", { class: "link", onclick: () => showMessage(m.id) }, m.id)),
+      el("td", {}, m.received_at), el("td", {}, m.channel), el("td", {}, m.event), el("td", {}, m.control_id),
+      el("td", { "data-field": "status" }, m.status))));
+  } catch (e) { alert(e.message); }
+}
+
+async function showMessage(id) {
+  try {
+    const r = await api("/messages/" + encodeURIComponent(id));
+    const m = r.message;
+    $("message-panel").hidden = false;
+    $("message-id").textContent = m.id;
+    const meta = $("message-meta");
+    meta.replaceChildren();
+    for (const k of ["channel", "status", "reason", "received_at", "event", "control_id", "sending_application", "sending_facility", "duplicates"]) {
+      meta.append(el("dt", {}, k), el("dd", { "data-field": k }, m[k] == null ? "–" : m[k]));
+    }
+    meta.append(el("dt", {}, "patients"), el("dd", {}, r.patient_identifiers.join(", ") || "–"));
+    $("message-actions").replaceChildren(el("button", { type: "button", onclick: () => act("/messages/" + m.id + "/reprocess") }, "reprocess"));
+    $("deliveries").tBodies[0].replaceChildren(...r.deliveries.map((d) => el("tr", { "data-delivery": d.id },
+      el("td", {}, d.id), el("td", {}, d.destination), el("td", {}, d.routing_key), el("td", {}, d.status),
+      el("td", { class: "num" }, d.attempts), el("td", {}, d.last_error || ""),
+      el("td", {}, d.status === "pending" ? "" : el("button", { type: "button", onclick: () => act("/deliveries/" + d.id + "/resend") }, "resend")))));
+    $("message-raw").textContent = r.raw == null ? "(pruned)" : r.raw.replace(/\r/g, "\n");
+    $("message-bundle").textContent = r.bundle == null ? "–" : JSON.stringify(r.bundle, null, 2);
+    $("message-report").textContent = r.report == null ? "–" : JSON.stringify(r.report, null, 2);
+  } catch (e) { alert(e.message); }
+}
+
+async function start() {
+  if (!takeToken()) { logout(); return; }
+  try {
+    const me = await api("/whoami");
+    role = me.role;
+    $("who").textContent = me.name + " (" + me.role + ")";
+  } catch (e) {
+    if (e.status !== 401) { $("status").textContent = e.message; $("status").className = "stale"; }
+    return;
+  }
+  $("login").hidden = true;
+  $("main").hidden = false;
+  $("logout").hidden = false;
+  await refresh();
+  if (!timer) timer = setInterval(refresh, POLL_MS);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("save-token").addEventListener("click", () => {
+    sessionStorage.setItem(KEY, $("token").value.trim());
+    $("token").value = "";
+    start();
+  });
+  $("logout").addEventListener("click", logout);
+  $("q-go").addEventListener("click", () => showMessages(scope));
+  start();
+});
