@@ -23,6 +23,7 @@
 
 pub mod admin;
 mod raw;
+pub mod webhook;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -33,6 +34,7 @@ use std::time::Duration;
 pub use hearth_core::PayloadKind;
 pub use hearth_hl7v2::{AckPolicy, Charset};
 pub use raw::RawConfig;
+pub use webhook::{WebhookAuth, WebhookPlan, WebhookProfile};
 
 /// Prefix of environment overrides: `HEARTH__JOURNAL__PATH=/var/lib/hearth/journal.db`.
 pub const ENV_PREFIX: &str = "HEARTH";
@@ -103,6 +105,8 @@ pub struct ChannelPlan {
 pub enum SourcePlan {
     Mllp(MllpPlan),
     Amqp(AmqpSourcePlan),
+    /// `POST /webhooks/<name>` on the HTTP listener.
+    Webhook(WebhookPlan),
 }
 
 impl SourcePlan {
@@ -112,9 +116,15 @@ impl SourcePlan {
         match self {
             SourcePlan::Mllp(m) => (PayloadKind::Hl7v2, m.default_charset, &m.mapping),
             SourcePlan::Amqp(a) => (a.payload, a.default_charset, &a.mapping),
+            // Webhooks map under their profile; the HL7 v2 options do not apply.
+            SourcePlan::Webhook(_) => (PayloadKind::Webhook, Charset::Ascii, &NO_MAPPING),
         }
     }
 }
+
+/// The mapping options of a channel that has none (webhooks).
+static NO_MAPPING: MappingPlan =
+    MappingPlan { bundle_type: BundleKind::Transaction, facility_timezone: None, vocabulary: None };
 
 /// Where a secret comes from (never the TOML itself). Resolved by the engine when it starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -278,6 +288,21 @@ impl Plan {
                         m.ack_policy
                     );
                 }
+                SourcePlan::Webhook(w) => {
+                    let _ = writeln!(
+                        s,
+                        "channel  {:<12} webhook POST /webhooks/{} (profile {}, auth {}, max body {} bytes)",
+                        c.name,
+                        c.name,
+                        match &w.profile {
+                            WebhookProfile::Builtin(n) => n.clone(),
+                            WebhookProfile::File(p) => p.display().to_string(),
+                        },
+                        w.auth.name(),
+                        w.max_body_bytes
+                    );
+                }
+                SourcePlan::File(_) | SourcePlan::Http(_) => csv::topology(&mut s, c),
                 SourcePlan::Amqp(a) => {
                     let _ = writeln!(
                         s,
@@ -423,6 +448,10 @@ pub fn validate(raw: RawConfig) -> Result<Plan, ConfigError> {
             bad(key.clone(), "channel names use lowercase letters, digits, '-' and '_' (max 64)".into());
         }
         match ch {
+            raw::RawChannel::Webhook(w) => {
+                let source = webhook::validate(w, &key, &mut bad);
+                channels.push(ChannelPlan { name: name.clone(), source: SourcePlan::Webhook(source) });
+            }
             raw::RawChannel::Amqp(a) => {
                 let source = validate_amqp_source(a, &key, &mut bad);
                 channels.push(ChannelPlan { name: name.clone(), source: SourcePlan::Amqp(source) });

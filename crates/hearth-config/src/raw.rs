@@ -121,6 +121,7 @@ pub struct RawHttp {
 pub enum RawChannel {
     Mllp(RawMllp),
     Amqp(RawAmqpSource),
+    Webhook(crate::webhook::RawWebhook),
 }
 
 /// `[channels.<name>] type = "amqp"`: consume messages another engine put on a queue.

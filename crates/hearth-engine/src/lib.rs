@@ -13,10 +13,11 @@
 
 pub mod outbound;
 pub mod process;
+pub mod webhook;
 
 use std::net::SocketAddr;
 
-use hearth_config::{AmqpSourcePlan, JournalPlan, Plan, SourcePlan};
+use hearth_config::{AmqpSourcePlan, JournalPlan, Plan, SecretSource, SourcePlan, WebhookAuth};
 use hearth_core::MessageStatus;
 use hearth_sources::mllp::MllpSource;
 use hearth_store::{Journal, JournalConfig, SqliteConfig};
@@ -97,6 +98,14 @@ pub async fn run(plan: Plan, shutdown: CancellationToken) -> Result<(), EngineEr
         }
     }
 
+    let hooks = match webhook_channels(&plan) {
+        Ok(hooks) => hooks,
+        Err(e) => {
+            outbound_stop.cancel();
+            journal.close().await;
+            return Err(e);
+        }
+    };
     let http = bind(plan.http.listen, "http").await?;
     let mut tasks = JoinSet::new();
     for ch in &plan.channels {
@@ -107,6 +116,9 @@ pub async fn run(plan: Plan, shutdown: CancellationToken) -> Result<(), EngineEr
                 let src = MllpSource::new(&ch.name, m.clone(), listener, journal.clone());
                 tracing::info!(channel = %ch.name, listen = %m.listen, "mllp channel listening");
                 tasks.spawn(async move { src.run(token).await.map_err(|e| EngineError::Task(e.to_string())) });
+            }
+            SourcePlan::Webhook(_) => {
+                tracing::info!(channel = %ch.name, path = %format!("/webhooks/{}", ch.name), "webhook channel listening");
             }
             SourcePlan::Amqp(a) => {
                 let src = amqp_source(&ch.name, a, &journal)?;
@@ -138,7 +150,7 @@ pub async fn run(plan: Plan, shutdown: CancellationToken) -> Result<(), EngineEr
         tracing::info!(destination = %d.name, required = d.required, "destination sink started");
         sink_tasks.spawn(d.sink.run(outbound_stop.clone()));
     }
-    let app = hearth_admin::router(admin);
+    let app = hearth_admin::router(admin).merge(hearth_sources::webhook::router(hooks, journal.clone()));
     tracing::info!(listen = %plan.http.listen, "http listening");
     let http_shutdown = shutdown.clone();
     let http_task = tokio::spawn(async move {
@@ -197,6 +209,53 @@ fn amqp_source(
     let mut cfg = hearth_sources::amqp::AmqpSourceConfig::new(link, a.queue.clone(), a.payload);
     cfg.prefetch = a.prefetch;
     Ok(hearth_sources::amqp::AmqpSource::new(name, cfg, journal.clone()))
+}
+
+/// Every webhook channel with its secret read (environment or file) and its profile loaded: a missing secret or a
+/// bad profile fails start-up, not the first request.
+fn webhook_channels(plan: &Plan) -> Result<Vec<hearth_sources::webhook::WebhookChannel>, EngineError> {
+    let mut out = Vec::new();
+    for ch in &plan.channels {
+        let SourcePlan::Webhook(w) = &ch.source else { continue };
+        let fail = |reason: String| EngineError::Channel { name: ch.name.clone(), reason };
+        let secret = match &w.secret {
+            SecretSource::Env(var) => {
+                std::env::var(var).map_err(|_| fail(format!("secret_env: environment variable {var} is not set")))?
+            }
+            SecretSource::File(path) => std::fs::read_to_string(path)
+                .map_err(|e| fail(format!("secret_file {}: {e}", path.display())))?
+                .trim_end_matches(['\r', '\n'])
+                .to_owned(),
+            SecretSource::None => return Err(fail("no secret configured".into())),
+        };
+        if secret.is_empty() {
+            return Err(fail("the secret is empty".into()));
+        }
+        let secret = hearth_webhooks::Secret::new(secret);
+        let auth = match &w.auth {
+            WebhookAuth::TwilioSignature => hearth_webhooks::AuthConfig::TwilioSignature { auth_token: secret },
+            WebhookAuth::HubSignature256 => hearth_webhooks::AuthConfig::HubSignature256 { secret },
+            WebhookAuth::TimestampHmac { timestamp_header, signature_header, window } => {
+                hearth_webhooks::AuthConfig::TimestampHmac {
+                    secret,
+                    timestamp_header: timestamp_header.clone(),
+                    signature_header: signature_header.clone(),
+                    window: *window,
+                }
+            }
+            WebhookAuth::SharedSecretHeader { header } => {
+                hearth_webhooks::AuthConfig::SharedSecretHeader { header: header.clone(), secret }
+            }
+        };
+        out.push(hearth_sources::webhook::WebhookChannel {
+            name: ch.name.clone(),
+            auth,
+            profile: webhook::load_profile(w).map_err(fail)?,
+            public_base_url: w.public_base_url.clone(),
+            max_body_bytes: w.max_body_bytes,
+        });
+    }
+    Ok(out)
 }
 
 async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, EngineError> {

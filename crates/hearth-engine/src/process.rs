@@ -72,6 +72,8 @@ pub struct Stage {
     channels: Arc<HashMap<String, ChannelMapping>>,
     /// For messages of a channel no longer configured (the journal outlives configuration changes).
     fallback: ChannelMapping,
+    /// Webhook channels' profiles, and the patient index's country code.
+    webhooks: Arc<crate::webhook::Webhooks>,
 }
 
 impl Stage {
@@ -84,7 +86,14 @@ impl Stage {
             channels.insert(ch.name.clone(), ChannelMapping { parse, mapper: Arc::new(Hl7v2Mapper::new(opts)) });
         }
         let fallback = ChannelMapping { parse: ParseOptions::default(), mapper: Arc::new(Hl7v2Mapper::default()) };
-        Ok(Stage { journal, routes: Arc::clone(&plan.routes), channels: Arc::new(channels), fallback })
+        let webhooks = crate::webhook::Webhooks::new(plan).map_err(|(channel, reason)| SetupError { channel, reason })?;
+        Ok(Stage {
+            journal,
+            routes: Arc::clone(&plan.routes),
+            channels: Arc::new(channels),
+            fallback,
+            webhooks: Arc::new(webhooks),
+        })
     }
 
     /// Runs until `shutdown` is cancelled and the backlog is empty.
@@ -139,6 +148,24 @@ impl Stage {
         }
     }
 
+    /// A webhook's parse and patient lookup (async: the index is in the journal). A failed lookup keeps the
+    /// message as error (reprocessable) rather than mapping it unlinked: "unknown" would be a guess.
+    async fn prepare_webhook(
+        &self,
+        summary: &hearth_store::MessageSummary,
+        raw: &[u8],
+    ) -> Option<Result<crate::webhook::Prepared, String>> {
+        if summary.kind != PayloadKind::Webhook {
+            return None;
+        }
+        let mapping = self.webhooks.channels.get(&summary.channel);
+        Some(
+            crate::webhook::prepare(&self.journal, mapping, raw)
+                .await
+                .unwrap_or_else(|e| Err(format!("patient index: {e}"))),
+        )
+    }
+
     async fn process(&self, msg: StoredMessage) -> Result<(), hearth_store::StoreError> {
         let StoredMessage { summary, raw, .. } = msg;
         let id = summary.id;
@@ -154,6 +181,8 @@ impl Stage {
             trigger_event: summary.meta.trigger_event.clone(),
             // Stable per source message, so a Task made for it keeps its id when the message is resent.
             message_key: summary.dedup_key.clone().unwrap_or_else(|| format!("journal:{id}")),
+            webhook: self.prepare_webhook(&summary, &raw).await,
+            index_country_code: self.webhooks.index_country_code.clone(),
         };
         // Parsing, mapping and routing are CPU work on input of any size: keep them off the async workers.
         let started = Instant::now();
@@ -166,13 +195,19 @@ impl Stage {
         };
         MessageConverted { channel: &summary.channel, status, duration: started.elapsed() }.emit();
         match outcome {
-            Outcome::Routed { bundle, report, deliveries } => {
+            Outcome::Routed { bundle, report, deliveries, patients } => {
                 let reason = deliveries.is_empty().then_some("no route matched");
                 for d in &deliveries {
                     metrics::counter!(Metric::DeliveriesPlannedTotal.name(), "destination" => d.destination.clone())
                         .increment(1);
                 }
-                self.journal.set_outcome(id, status, Some(&bundle), Some(&report), reason, deliveries).await
+                // Queued together (joined, not one after the other) so the outcome keeps its place in journal order.
+                let index = async {
+                    if patients.is_empty() { Ok(0) } else { self.journal.index_patients(patients).await }
+                };
+                let outcome = self.journal.set_outcome(id, status, Some(&bundle), Some(&report), reason, deliveries);
+                let (indexed, stored) = tokio::join!(index, outcome);
+                indexed.and(stored)
             }
             Outcome::Failed(reason) => {
                 // The reason stays in the journal only: a parser error may quote up to 40 characters of input,
@@ -185,7 +220,8 @@ impl Stage {
 }
 
 enum Outcome {
-    Routed { bundle: String, report: String, deliveries: Vec<NewDelivery> },
+    /// `patients`: what an HL7 v2 Bundle tells the patient index (empty otherwise).
+    Routed { bundle: String, report: String, deliveries: Vec<NewDelivery>, patients: hearth_store::PatientIndexUpdate },
     Failed(String),
 }
 
@@ -198,6 +234,9 @@ struct Job {
     message_code: Option<String>,
     trigger_event: Option<String>,
     message_key: String,
+    /// `Some` for a webhook: parsed and looked up, or why not.
+    webhook: Option<Result<crate::webhook::Prepared, String>>,
+    index_country_code: String,
 }
 
 impl Job {
@@ -213,8 +252,18 @@ impl Job {
                 Ok(b) => (b, serde_json::json!({ "source": "fhir", "passed_through": true })),
                 Err(reason) => return Outcome::Failed(reason),
             },
+            PayloadKind::Webhook => match &self.webhook {
+                Some(Ok(prepared)) => crate::webhook::convert(prepared, now),
+                Some(Err(reason)) => return Outcome::Failed(reason.clone()),
+                None => return Outcome::Failed("webhook not prepared".into()),
+            },
             other => return Outcome::Failed(format!("no mapping for {} payloads yet", other.as_str())),
         };
+        let patients = match self.kind {
+            PayloadKind::Hl7v2 => crate::webhook::index_update(&bundle, &self.index_country_code),
+            _ => hearth_store::PatientIndexUpdate::default(),
+        };
+
         let ctx = MessageContext {
             channel: &self.channel_name,
             message_code: self.message_code.as_deref(),
@@ -259,7 +308,7 @@ impl Job {
                 body: d.body,
             })
             .collect();
-        Outcome::Routed { bundle, report, deliveries }
+        Outcome::Routed { bundle, report, deliveries, patients }
     }
 }
 

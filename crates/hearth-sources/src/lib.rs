@@ -1,6 +1,7 @@
 //! Sources: the components that receive messages from outside, journal them, and only then answer.
 //!
 //! - [`mllp`]: HL7 v2 over MLLP/TCP, many concurrent connections, ACK after the journal commit.
+//! - [`webhook`]: contact-center webhooks on `POST /webhooks/{channel}`, 2xx after the journal commit.
 //!
 //! HTTP ingest, webhooks and the file inbox join here in later issues. Every source follows
 //! `docs/specs/component.md`: journal before acknowledging, bound what the peer controls, apply backpressure,
@@ -9,3 +10,4 @@
 
 pub mod amqp;
 pub mod mllp;
+pub mod webhook;

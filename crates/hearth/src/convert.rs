@@ -58,9 +58,12 @@ pub fn run(args: ConvertArgs) -> ExitCode {
 fn convert(args: &ConvertArgs) -> Result<(), String> {
     match args.from {
         From::Hl7v2 => {}
-        From::Csv | From::Webhook => {
-            let name = if args.from == From::Csv { "csv" } else { "webhook" };
-            return Err(format!("--from {name} is not supported yet (only --from hl7v2)"));
+        From::Webhook => {
+            let out = crate::convert_webhook::convert(args.profile.as_deref(), args.mapping.as_deref(), &args.input)?;
+            return print_all(&[out], args.report).map_err(|e| format!("cannot write the output: {e}"));
+        }
+        From::Csv => {
+            return Err("--from csv is not supported yet (only --from hl7v2)".to_owned());
         }
     }
     if args.profile.is_some() {
