@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod csv;
 mod raw;
 pub mod webhook;
 
@@ -35,6 +36,7 @@ pub use hearth_core::PayloadKind;
 pub use hearth_hl7v2::{AckPolicy, Charset};
 pub use raw::RawConfig;
 pub use webhook::{WebhookAuth, WebhookPlan, WebhookProfile};
+pub use csv::{CsvProfileRef, FilePlan, HttpIngestPlan, HttpPayload};
 
 /// Prefix of environment overrides: `HEARTH__JOURNAL__PATH=/var/lib/hearth/journal.db`.
 pub const ENV_PREFIX: &str = "HEARTH";
@@ -107,6 +109,10 @@ pub enum SourcePlan {
     Amqp(AmqpSourcePlan),
     /// `POST /webhooks/<name>` on the HTTP listener.
     Webhook(WebhookPlan),
+    /// A CSV billing inbox (a directory polled for files).
+    File(FilePlan),
+    /// `POST /ingest/<name>` on the HTTP listener: a CSV upload or one HL7 v2 message.
+    Http(HttpIngestPlan),
 }
 
 impl SourcePlan {
@@ -118,6 +124,21 @@ impl SourcePlan {
             SourcePlan::Amqp(a) => (a.payload, a.default_charset, &a.mapping),
             // Webhooks map under their profile; the HL7 v2 options do not apply.
             SourcePlan::Webhook(_) => (PayloadKind::Webhook, Charset::Ascii, &NO_MAPPING),
+            // CSV maps under its profile (`csv_profile`); the HL7 v2 options do not apply.
+            SourcePlan::File(_) => (PayloadKind::Csv, Charset::Ascii, &NO_MAPPING),
+            SourcePlan::Http(h) => match &h.payload {
+                HttpPayload::Csv { .. } => (PayloadKind::Csv, Charset::Ascii, &NO_MAPPING),
+                HttpPayload::Hl7v2 { default_charset, mapping, .. } => (PayloadKind::Hl7v2, *default_charset, mapping),
+            },
+        }
+    }
+
+    /// The CSV profile of a channel that takes CSV (a file inbox, a CSV HTTP upload).
+    pub fn csv_profile(&self) -> Option<&CsvProfileRef> {
+        match self {
+            SourcePlan::File(f) => Some(&f.profile),
+            SourcePlan::Http(HttpIngestPlan { payload: HttpPayload::Csv { profile }, .. }) => Some(profile),
+            _ => None,
         }
     }
 }
@@ -451,6 +472,14 @@ pub fn validate(raw: RawConfig) -> Result<Plan, ConfigError> {
             raw::RawChannel::Webhook(w) => {
                 let source = webhook::validate(w, &key, &mut bad);
                 channels.push(ChannelPlan { name: name.clone(), source: SourcePlan::Webhook(source) });
+            }
+            raw::RawChannel::File(f) => {
+                let source = csv::validate_file(f, &key, &mut bad);
+                channels.push(ChannelPlan { name: name.clone(), source: SourcePlan::File(source) });
+            }
+            raw::RawChannel::Http(h) => {
+                let source = csv::validate_http(h, &key, &mut bad);
+                channels.push(ChannelPlan { name: name.clone(), source: SourcePlan::Http(source) });
             }
             raw::RawChannel::Amqp(a) => {
                 let source = validate_amqp_source(a, &key, &mut bad);

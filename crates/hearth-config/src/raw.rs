@@ -122,6 +122,8 @@ pub enum RawChannel {
     Mllp(RawMllp),
     Amqp(RawAmqpSource),
     Webhook(crate::webhook::RawWebhook),
+    File(crate::csv::RawFile),
+    Http(crate::csv::RawHttpIngest),
 }
 
 /// `[channels.<name>] type = "amqp"`: consume messages another engine put on a queue.

@@ -11,6 +11,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod csv;
 pub mod outbound;
 pub mod process;
 pub mod webhook;
@@ -106,6 +107,14 @@ pub async fn run(plan: Plan, shutdown: CancellationToken) -> Result<(), EngineEr
             return Err(e);
         }
     };
+    let (inboxes, ingest) = match csv::ingest_sources(&plan, &journal) {
+        Ok(sources) => sources,
+        Err(e) => {
+            outbound_stop.cancel();
+            journal.close().await;
+            return Err(e);
+        }
+    };
     let http = bind(plan.http.listen, "http").await?;
     let mut tasks = JoinSet::new();
     for ch in &plan.channels {
@@ -120,12 +129,18 @@ pub async fn run(plan: Plan, shutdown: CancellationToken) -> Result<(), EngineEr
             SourcePlan::Webhook(_) => {
                 tracing::info!(channel = %ch.name, path = %format!("/webhooks/{}", ch.name), "webhook channel listening");
             }
+            // Started below from `inboxes`; HTTP ingest runs on the HTTP listener.
+            SourcePlan::File(_) | SourcePlan::Http(_) => {}
             SourcePlan::Amqp(a) => {
                 let src = amqp_source(&ch.name, a, &journal)?;
                 tracing::info!(channel = %ch.name, queue = %a.queue, "amqp channel consuming");
                 tasks.spawn(async move { src.run(token).await.map_err(|e| EngineError::Task(e.to_string())) });
             }
         }
+    }
+    for inbox in inboxes {
+        let token = shutdown.clone();
+        tasks.spawn(async move { inbox.run(token).await.map_err(|e| EngineError::Task(e.to_string())) });
     }
     // The stage drains the backlog on shutdown; it has its own token so that it stops only after the sources
     // (which may still journal the message in hand) have.
@@ -151,6 +166,7 @@ pub async fn run(plan: Plan, shutdown: CancellationToken) -> Result<(), EngineEr
         sink_tasks.spawn(d.sink.run(outbound_stop.clone()));
     }
     let app = hearth_admin::router(admin).merge(hearth_sources::webhook::router(hooks, journal.clone()));
+    let app = app.merge(hearth_sources::http_ingest::router(ingest, journal.clone(), shutdown.clone()));
     tracing::info!(listen = %plan.http.listen, "http listening");
     let http_shutdown = shutdown.clone();
     let http_task = tokio::spawn(async move {

@@ -34,6 +34,8 @@ const RETRY: Duration = Duration::from_secs(1);
 pub struct ChannelMapping {
     pub parse: ParseOptions,
     pub mapper: Arc<Hl7v2Mapper>,
+    /// CSV channels: the converter for the channel's profile.
+    pub csv: Option<Arc<hearth_csv::Converter>>,
 }
 
 /// Why the stage could not be set up (a bad vocabulary file, an unknown time zone).
@@ -83,9 +85,16 @@ impl Stage {
             let (_, default_charset, mapping) = ch.source.conversion();
             let opts = map_options(mapping).map_err(|reason| SetupError { channel: ch.name.clone(), reason })?;
             let parse = ParseOptions { default_charset, ..ParseOptions::default() };
-            channels.insert(ch.name.clone(), ChannelMapping { parse, mapper: Arc::new(Hl7v2Mapper::new(opts)) });
+            let csv = match ch.source.csv_profile() {
+                Some(p) => Some(Arc::new(hearth_csv::Converter::new(
+                    &crate::csv::load_profile(p).map_err(|reason| SetupError { channel: ch.name.clone(), reason })?,
+                ))),
+                None => None,
+            };
+            channels.insert(ch.name.clone(), ChannelMapping { parse, mapper: Arc::new(Hl7v2Mapper::new(opts)), csv });
         }
-        let fallback = ChannelMapping { parse: ParseOptions::default(), mapper: Arc::new(Hl7v2Mapper::default()) };
+        let fallback =
+            ChannelMapping { parse: ParseOptions::default(), mapper: Arc::new(Hl7v2Mapper::default()), csv: None };
         let webhooks = crate::webhook::Webhooks::new(plan).map_err(|(channel, reason)| SetupError { channel, reason })?;
         Ok(Stage {
             journal,
@@ -181,6 +190,9 @@ impl Stage {
             trigger_event: summary.meta.trigger_event.clone(),
             // Stable per source message, so a Task made for it keeps its id when the message is resent.
             message_key: summary.dedup_key.clone().unwrap_or_else(|| format!("journal:{id}")),
+            dedup_key: summary.dedup_key.clone(),
+            control_id: summary.meta.control_id.clone(),
+            received_at: summary.received_at,
             webhook: self.prepare_webhook(&summary, &raw).await,
             index_country_code: self.webhooks.index_country_code.clone(),
         };
@@ -234,6 +246,10 @@ struct Job {
     message_code: Option<String>,
     trigger_event: Option<String>,
     message_key: String,
+    /// CSV chunks: where the chunk comes from (see `crate::csv`).
+    dedup_key: Option<String>,
+    control_id: Option<String>,
+    received_at: time::OffsetDateTime,
     /// `Some` for a webhook: parsed and looked up, or why not.
     webhook: Option<Result<crate::webhook::Prepared, String>>,
     index_country_code: String,
@@ -257,7 +273,17 @@ impl Job {
                 Some(Err(reason)) => return Outcome::Failed(reason.clone()),
                 None => return Outcome::Failed("webhook not prepared".into()),
             },
-            other => return Outcome::Failed(format!("no mapping for {} payloads yet", other.as_str())),
+            PayloadKind::Csv => {
+                let meta = crate::csv::ChunkMeta {
+                    dedup_key: self.dedup_key.as_deref(),
+                    control_id: self.control_id.as_deref(),
+                    received_at: self.received_at,
+                };
+                match crate::csv::convert_chunk(self.channel.csv.as_ref(), raw, meta) {
+                    Ok(c) => c,
+                    Err(reason) => return Outcome::Failed(reason),
+                }
+            }
         };
         let patients = match self.kind {
             PayloadKind::Hl7v2 => crate::webhook::index_update(&bundle, &self.index_country_code),

@@ -62,9 +62,7 @@ fn convert(args: &ConvertArgs) -> Result<(), String> {
             let out = crate::convert_webhook::convert(args.profile.as_deref(), args.mapping.as_deref(), &args.input)?;
             return print_all(&[out], args.report).map_err(|e| format!("cannot write the output: {e}"));
         }
-        From::Csv => {
-            return Err("--from csv is not supported yet (only --from hl7v2)".to_owned());
-        }
+        From::Csv => return crate::convert_csv::convert(args.profile.as_deref(), args.mapping.as_deref(), &args.input),
     }
     if args.profile.is_some() {
         return Err("--profile applies to csv and webhook input, not hl7v2".into());

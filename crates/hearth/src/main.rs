@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod convert;
+mod convert_csv;
 mod convert_webhook;
 mod messages;
 mod send;
