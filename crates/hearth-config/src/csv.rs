@@ -256,11 +256,14 @@ mod tests {
 
     #[test]
     fn file_channel_defaults() {
-        let plan = load_str("[channels.billing]\ntype = \"file\"\ninbox = \"/srv/in\"\nprofile = \"charges\"\n", &[])
-            .unwrap();
+        let plan =
+            load_str("[channels.billing]\ntype = \"file\"\ninbox = \"/srv/in\"\nprofile = \"charges\"\n", &[]).unwrap();
         let SourcePlan::File(f) = &plan.channels[0].source else { panic!("not a file channel") };
         assert_eq!(f.profile, CsvProfileRef::Builtin("charges".into()));
-        assert_eq!((f.done_dir.as_path(), f.error_dir.as_path()), (Path::new("/srv/in/done"), Path::new("/srv/in/error")));
+        assert_eq!(
+            (f.done_dir.as_path(), f.error_dir.as_path()),
+            (Path::new("/srv/in/done"), Path::new("/srv/in/error"))
+        );
         assert_eq!((f.poll, f.settle, f.max_file_bytes), (Duration::from_secs(1), Duration::from_secs(2), 1 << 32));
         assert_eq!(plan.channels[0].source.conversion().0, crate::PayloadKind::Csv);
         assert!(plan.topology().contains("channel  billing      file /srv/in (profile charges"), "{}", plan.topology());
@@ -299,7 +302,8 @@ mod tests {
             ]
         );
         assert!(p[0].1.contains("charges, claims, price-transparency"), "{}", p[0].1);
-        let unknown = load_str("[channels.b]\ntype = \"file\"\ninbox = \"in\"\nprofile = \"charges\"\nwatch = 1\n", &[]);
+        let unknown =
+            load_str("[channels.b]\ntype = \"file\"\ninbox = \"in\"\nprofile = \"charges\"\nwatch = 1\n", &[]);
         assert!(matches!(unknown, Err(ConfigError::Load(m)) if m.contains("watch")));
     }
 
@@ -318,7 +322,9 @@ mod tests {
         let lab = by_name("lab");
         assert_eq!(lab.conversion().0, crate::PayloadKind::Hl7v2);
         let SourcePlan::Http(lab) = lab else { panic!("not http") };
-        assert!(matches!(lab.payload, HttpPayload::Hl7v2 { ref ack_sending_application, .. } if ack_sending_application == "HEARTH"));
+        assert!(
+            matches!(lab.payload, HttpPayload::Hl7v2 { ref ack_sending_application, .. } if ack_sending_application == "HEARTH")
+        );
         assert_eq!(lab.max_body_bytes, 2048);
         assert!(plan.topology().contains("POST /ingest/upload (csv, profile claims"), "{}", plan.topology());
     }

@@ -21,13 +21,12 @@ pub fn convert(profile: Option<&str>, mapping: Option<&Path>, input: &str) -> Re
     if mapping.is_some() {
         return Err("--mapping does not apply to csv (give the profile with --profile)".into());
     }
-    let profile = load_profile(profile.ok_or("--from csv needs --profile NAME (charges, claims, price-transparency, or a .toml file)")?)?;
+    let profile = load_profile(
+        profile.ok_or("--from csv needs --profile NAME (charges, claims, price-transparency, or a .toml file)")?,
+    )?;
     let converter = Converter::new(&profile);
-    let (label, source) = if input == "-" {
-        ("stdin".to_owned(), "stdin".to_owned())
-    } else {
-        (input.to_owned(), file_hash(input)?)
-    };
+    let (label, source) =
+        if input == "-" { ("stdin".to_owned(), "stdin".to_owned()) } else { (input.to_owned(), file_hash(input)?) };
     let reader: Box<dyn Read> = if input == "-" {
         Box::new(std::io::stdin().lock())
     } else {

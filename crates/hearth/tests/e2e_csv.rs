@@ -91,7 +91,10 @@ async fn an_inbox_file_with_bad_rows_gives_an_exact_report_and_the_good_rows_on_
     wait_for_file(&inbox.join("done/feb.csv"), T);
 
     let r = report(&inbox.join("done/feb.csv.report.json"));
-    assert_eq!((r["rows_read"].as_u64(), r["rows_converted"].as_u64(), r["rows_rejected"].as_u64()), (Some(10), Some(2), Some(8)));
+    assert_eq!(
+        (r["rows_read"].as_u64(), r["rows_converted"].as_u64(), r["rows_rejected"].as_u64()),
+        (Some(10), Some(2), Some(8))
+    );
     let errors: Vec<(u64, Option<&str>, Option<u64>)> = r["errors"]
         .as_array()
         .unwrap()
@@ -218,13 +221,18 @@ async fn http_upload_answers_with_the_report_refuses_drift_and_oversized_bodies(
         unique_name("hearth-csv-upload-x")
     );
     let engine = Engine::start(dir.path(), "", &upload);
-    let (status, body) = http_post(&engine.http, "/ingest/upload?file=feb.csv", &std::fs::read(fixture("bad_rows.csv")).unwrap());
+    let (status, body) =
+        http_post(&engine.http, "/ingest/upload?file=feb.csv", &std::fs::read(fixture("bad_rows.csv")).unwrap());
     assert_eq!(status, 200, "{body}");
     let r: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!((r["rows_read"].as_u64(), r["rows_rejected"].as_u64(), r["chunks"].as_u64()), (Some(10), Some(8), Some(10)));
+    assert_eq!(
+        (r["rows_read"].as_u64(), r["rows_rejected"].as_u64(), r["chunks"].as_u64()),
+        (Some(10), Some(8), Some(10))
+    );
     assert_eq!(r["errors"][0]["line"], 3);
 
-    let (status, body) = http_post(&engine.http, "/ingest/upload", &std::fs::read(fixture("drift_renamed.csv")).unwrap());
+    let (status, body) =
+        http_post(&engine.http, "/ingest/upload", &std::fs::read(fixture("drift_renamed.csv")).unwrap());
     assert_eq!(status, 400, "{body}");
     let r: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(r["header"]["renamed"][1]["found"], "insurance_plan", "{r}");
@@ -236,7 +244,11 @@ async fn http_upload_answers_with_the_report_refuses_drift_and_oversized_bodies(
 
 #[test]
 fn cli_converts_a_charges_file_to_ndjson_and_reports_bad_rows() {
-    let good = Command::new(BIN).args(["convert", "--from", "csv", "--profile", "charges"]).arg(fixture("good.csv")).output().unwrap();
+    let good = Command::new(BIN)
+        .args(["convert", "--from", "csv", "--profile", "charges"])
+        .arg(fixture("good.csv"))
+        .output()
+        .unwrap();
     assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
     let lines: Vec<serde_json::Value> =
         String::from_utf8(good.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -244,17 +256,29 @@ fn cli_converts_a_charges_file_to_ndjson_and_reports_bad_rows() {
     assert_eq!(lines.len(), rows);
     assert!(lines.iter().all(|b| b["resourceType"] == "Bundle" && b["type"] == "transaction"));
 
-    let bad = Command::new(BIN).args(["convert", "--from", "csv", "--profile", "charges"]).arg(fixture("bad_rows.csv")).output().unwrap();
+    let bad = Command::new(BIN)
+        .args(["convert", "--from", "csv", "--profile", "charges"])
+        .arg(fixture("bad_rows.csv"))
+        .output()
+        .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert_eq!(String::from_utf8(bad.stdout).unwrap().lines().count(), 2, "the good rows are still on stdout");
     let stderr = String::from_utf8(bad.stderr).unwrap();
     assert!(stderr.contains("bad_rows.csv: line 3, column 5 (service_date): \"2025-02-30\" is not a date"), "{stderr}");
     assert!(stderr.contains("10 rows read, 2 converted, 8 rejected"), "{stderr}");
 
-    let drift = Command::new(BIN).args(["convert", "--from", "csv", "--profile", "charges"]).arg(fixture("drift_missing.csv")).output().unwrap();
+    let drift = Command::new(BIN)
+        .args(["convert", "--from", "csv", "--profile", "charges"])
+        .arg(fixture("drift_missing.csv"))
+        .output()
+        .unwrap();
     assert_eq!(drift.status.code(), Some(2));
     assert!(drift.stdout.is_empty());
-    assert!(String::from_utf8_lossy(&drift.stderr).contains("missing [\"units\"]"), "{}", String::from_utf8_lossy(&drift.stderr));
+    assert!(
+        String::from_utf8_lossy(&drift.stderr).contains("missing [\"units\"]"),
+        "{}",
+        String::from_utf8_lossy(&drift.stderr)
+    );
 
     let no_profile = Command::new(BIN).args(["convert", "--from", "csv"]).arg(fixture("good.csv")).output().unwrap();
     assert_eq!(no_profile.status.code(), Some(2));

@@ -49,8 +49,11 @@ impl FileInbox {
     /// start-up rather than every poll).
     pub fn new(ch: CsvChannel, plan: FilePlan, journal: Journal) -> Result<FileInbox, InboxError> {
         for dir in [&plan.inbox, &plan.done_dir, &plan.error_dir] {
-            std::fs::create_dir_all(dir)
-                .map_err(|source| InboxError { channel: ch.name.clone(), path: dir.clone(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| InboxError {
+                channel: ch.name.clone(),
+                path: dir.clone(),
+                source,
+            })?;
         }
         Ok(FileInbox { ch, plan, journal })
     }

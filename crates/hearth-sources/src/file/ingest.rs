@@ -81,7 +81,11 @@ pub enum IngestError {
 enum Item {
     Chunk(Chunk),
     /// A group that could not be decoded: its rows count as rejected.
-    Undecodable { first_line: u64, rows: u64, reason: String },
+    Undecodable {
+        first_line: u64,
+        rows: u64,
+        reason: String,
+    },
 }
 
 /// Journals a whole CSV input as chunks and returns its report. `open` is called twice (hash, then split), on
@@ -175,7 +179,8 @@ fn split<R: Read, F: Fn() -> std::io::Result<R>>(
     tx: &mpsc::Sender<Item>,
 ) -> Result<Totals, SplitEnd> {
     let mut totals = Totals::default();
-    let refused = |header, e: &dyn std::fmt::Display, totals| SplitEnd::Refused { header, reason: e.to_string(), totals };
+    let refused =
+        |header, e: &dyn std::fmt::Display, totals| SplitEnd::Refused { header, reason: e.to_string(), totals };
     let reader = match (*open)() {
         Ok(r) => r,
         Err(e) => return Err(refused(None, &format!("cannot read the file: {e}"), totals)),
@@ -190,7 +195,11 @@ fn split<R: Read, F: Fn() -> std::io::Result<R>>(
     for item in splitter {
         let item = match item {
             Ok(chunk) => {
-                let ctx = ConvertContext { source: hash, line_offset: chunk.first_line.saturating_sub(1), now: OffsetDateTime::now_utc() };
+                let ctx = ConvertContext {
+                    source: hash,
+                    line_offset: chunk.first_line.saturating_sub(1),
+                    now: OffsetDateTime::now_utc(),
+                };
                 match converter.convert(&chunk.raw[..], &ctx, |_| {}) {
                     Ok(r) => add(&mut totals.report, r),
                     Err(e) => add_rejected(&mut totals.report, chunk.first_line, chunk.rows, e.to_string()),

@@ -73,7 +73,10 @@ async fn inbox_journals_every_chunk_and_files_the_report_with_exact_errors() {
     assert_eq!(report["rows_rejected"], 8);
     assert_eq!((report["status"].as_str(), report["chunks"].as_u64()), (Some("done"), Some(10)));
     let first = &report["errors"][0];
-    assert_eq!((first["line"].as_u64(), first["column"].as_str(), first["column_index"].as_u64()), (Some(3), Some("service_date"), Some(5)));
+    assert_eq!(
+        (first["line"].as_u64(), first["column"].as_str(), first["column_index"].as_u64()),
+        (Some(3), Some("service_date"), Some(5))
+    );
     assert!(!plan.inbox.join("feb.csv").exists());
 
     let drift = read_report(&plan.error_dir.join("mar.csv.report.json"));
@@ -81,7 +84,8 @@ async fn inbox_journals_every_chunk_and_files_the_report_with_exact_errors() {
     assert_eq!(drift["header"]["renamed"][0]["found"], "Service Date", "{drift}");
     assert_eq!(drift["rows_read"], 0, "no row is read after header drift");
 
-    let stored = journal.list(&MessageFilter { channel: Some("billing".into()), ..Default::default() }, None, 100).await;
+    let stored =
+        journal.list(&MessageFilter { channel: Some("billing".into()), ..Default::default() }, None, 100).await;
     let stored = stored.unwrap();
     assert_eq!(stored.len(), 10, "one journal message per row group, none for the refused file");
     let m = &stored[0];
@@ -89,7 +93,10 @@ async fn inbox_journals_every_chunk_and_files_the_report_with_exact_errors() {
     assert_eq!((m.meta.message_code.as_deref(), m.meta.trigger_event.as_deref()), (Some("CSV"), Some("charges")));
     let sha = report["sha256"].as_str().unwrap();
     assert!(stored.iter().any(|m| m.dedup_key.as_deref() == Some(&dedup_key("billing", sha, "2")[..])));
-    assert!(stored.iter().any(|m| m.meta.control_id.as_deref() == Some("feb.csv:7")), "the quoted newline starts at line 7");
+    assert!(
+        stored.iter().any(|m| m.meta.control_id.as_deref() == Some("feb.csv:7")),
+        "the quoted newline starts at line 7"
+    );
     journal.close().await;
 }
 

@@ -1,8 +1,8 @@
 //! One HL7 v2 message over HTTP: the same guard and dedup as the MLLP listener (parse, dedup key over MSH-3,
 //! MSH-4, MSH-10 and the bytes; unparseable input journaled as rejected), answered with the ACK text.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
