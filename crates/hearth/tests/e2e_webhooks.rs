@@ -257,10 +257,11 @@ async fn a_call_from_a_registered_number_references_the_patient_and_an_unknown_o
     let sent = common::wait_outbox_drained(&journal, "fhir", 3, T).await;
     let got = common::consume(&uri, &queue, sent.len(), T).await;
 
+    let journal_ref = &journal;
     let report = |answer: &Value| {
         let id = answer["journal_id"].as_i64().unwrap();
         async move {
-            let m = journal.get(id).await.unwrap().unwrap();
+            let m = journal_ref.get(id).await.unwrap().unwrap();
             assert_eq!(m.summary.status, MessageStatus::Processed, "{:?}", m.summary);
             serde_json::from_str::<Value>(m.report.as_deref().unwrap()).unwrap()
         }
@@ -286,4 +287,36 @@ async fn a_call_from_a_registered_number_references_the_patient_and_an_unknown_o
     journal.close().await;
     drop(engine);
     common::delete_queue(&queue);
+}
+
+#[test]
+fn convert_from_webhook_prints_an_unlinked_bundle_offline() {
+    let Some(corpus) = common::corpus() else { return };
+    let twilio = corpus.join("webhooks/twilio/voice_status_callback_completed.form");
+    let out = std::process::Command::new(common::BIN)
+        .args(["convert", "--from", "webhook", "--profile", "twilio-voice", "--report"])
+        .arg(&twilio)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bundle: Value = serde_json::from_slice(&out.stdout).unwrap();
+    hearth_fhir::schema::R4Schema::shared().unwrap().validate(&bundle).unwrap();
+    assert_eq!(bundle["entry"][0]["resource"]["resourceType"], "Communication");
+    let report: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(report["report"]["patient"], "unknown");
+
+    let agent = corpus.join("webhooks/amazon-connect/agent-event-stream_determine-acw-time-01.json");
+    let out = std::process::Command::new(common::BIN)
+        .args(["convert", "--from", "webhook", "--profile", "amazon-connect"])
+        .arg(&agent)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a call, SMS or chat"));
+    let out = std::process::Command::new(common::BIN)
+        .args(["convert", "--from", "webhook", "--profile", "nobody"])
+        .arg(&agent)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }
