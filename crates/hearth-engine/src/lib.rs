@@ -12,8 +12,11 @@
 #![forbid(unsafe_code)]
 
 pub mod csv;
+pub mod alerts;
+pub mod ops;
 pub mod outbound;
 pub mod process;
+pub mod retention;
 pub mod webhook;
 
 use std::net::SocketAddr;
@@ -40,6 +43,9 @@ pub enum EngineError {
     Mapping(#[from] process::SetupError),
     #[error("destinations.{name}: {reason}")]
     Destination { name: String, reason: String },
+    /// `[admin]`, `[alerts]`: a token that cannot be read, an alert destination that cannot start.
+    #[error("{0}")]
+    Admin(String),
     #[error("channels.{name}: {reason}")]
     Channel { name: String, reason: String },
 }
@@ -115,6 +121,16 @@ pub async fn run(plan: Plan, shutdown: CancellationToken) -> Result<(), EngineEr
             return Err(e);
         }
     };
+    let ops_setup = ops::resolve_tokens(&plan.ops.tokens)
+        .and_then(|tokens| Ok((tokens, alerts::Notifier::start(&plan.ops.alerts, &outbound_stop)?)));
+    let (tokens, notifier) = match ops_setup {
+        Ok(setup) => setup,
+        Err(e) => {
+            outbound_stop.cancel();
+            journal.close().await;
+            return Err(e);
+        }
+    };
     let http = bind(plan.http.listen, "http").await?;
     let mut tasks = JoinSet::new();
     for ch in &plan.channels {
@@ -147,17 +163,19 @@ pub async fn run(plan: Plan, shutdown: CancellationToken) -> Result<(), EngineEr
     let stage_stop = CancellationToken::new();
     let mut stage_task = tokio::spawn(stage.run(stage_stop.clone()));
     let links: Vec<_> = destinations.iter().map(|d| (d.name.clone(), d.link.clone())).collect();
-    let mut admin = hearth_admin::AdminState::new(journal.clone(), metrics);
-    for d in destinations.iter().filter(|d| d.required) {
-        let link = d.link.clone();
-        admin = admin.require_destination(
-            &d.name,
-            std::sync::Arc::new(move || match &*link.state().borrow() {
-                hearth_amqp::LinkState::Connected => None,
-                other => Some(format!("{other:?}")),
-            }),
-        );
-    }
+    let dest_links: Vec<_> = destinations.iter().map(|d| (d.name.clone(), d.required, d.link.clone())).collect();
+    let board = hearth_admin::AlertBoard::default();
+    let admin = hearth_admin::AdminState::new(journal.clone(), metrics);
+    let admin = ops::admin_state(admin, &plan, &dest_links, tokens, board.clone());
+    let evaluator = alerts::Evaluator {
+        journal: journal.clone(),
+        board,
+        plan: plan.ops.alerts.clone(),
+        destinations: dest_links.iter().map(|(n, _, l)| (n.clone(), ops::link_probe(l))).collect(),
+    };
+    let alert_task = tokio::spawn(evaluator.run(notifier, outbound_stop.clone()));
+    let retention_task =
+        tokio::spawn(retention::run(journal.clone(), plan.ops.retention.clone(), outbound_stop.clone()));
     let monitor =
         tokio::spawn(outbound::monitor(journal.clone(), links, plan.max_outbox_pending, outbound_stop.clone()));
     let mut sink_tasks = JoinSet::new();
@@ -203,6 +221,8 @@ pub async fn run(plan: Plan, shutdown: CancellationToken) -> Result<(), EngineEr
         sink_tasks.abort_all();
     }
     let _ = monitor.await;
+    let _ = alert_task.await;
+    let _ = retention_task.await;
     journal.close().await;
     // The HTTP listener stops with the same token; don't let a slow client hold the exit.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), http_task).await;

@@ -1,0 +1,287 @@
+//! The alert evaluator: every `alerts.interval` it checks each channel's and destination's thresholds, reports
+//! them to the [`AlertBoard`] (which turns a condition that holds into one "raised" and later one "cleared"),
+//! logs each change, and hands it to the notifier (webhook and/or AMQP exchange).
+//!
+//! Notifications go through a bounded queue to their own task, so a slow webhook never delays evaluation; if
+//! the queue is full the change is logged and dropped from notification only (it stays on the board).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use hearth_admin::{AlertBoard, AlertChange, AlertKind, DestinationProbe};
+use hearth_amqp::{ExchangeKind, ExchangeSpec, Link, LinkConfig, Outgoing};
+use hearth_config::admin::{AlertsPlan, ChannelAlerts, DestinationAlerts, split_http_url};
+use hearth_store::Journal;
+use time::OffsetDateTime;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::EngineError;
+
+/// Changes waiting for the notifier.
+const QUEUE: usize = 256;
+/// One webhook call, connect to answer.
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where raised and cleared alerts are sent besides the log and the board.
+#[derive(Clone, Default)]
+pub struct Notifier {
+    /// (`host:port`, path)
+    webhook: Option<(String, String)>,
+    amqp: Option<(Link, String)>,
+}
+
+impl Notifier {
+    /// Resolves the AMQP password and starts the alert link if one is configured.
+    pub fn start(plan: &AlertsPlan, shutdown: &CancellationToken) -> Result<Notifier, EngineError> {
+        let webhook = plan.webhook_url.as_deref().and_then(split_http_url);
+        let amqp = match &plan.amqp {
+            None => None,
+            Some((endpoint, exchange)) => {
+                let uri = crate::outbound::resolve_uri(endpoint, "alerts")?;
+                let mut cfg = LinkConfig::new(uri, "hearth alerts");
+                cfg.topology.exchanges.push(ExchangeSpec::durable(exchange.clone(), ExchangeKind::Topic));
+                cfg.validate().map_err(|e| EngineError::Admin(format!("alerts.amqp_endpoint: {e}")))?;
+                Some((Link::start(cfg, shutdown.clone()), exchange.clone()))
+            }
+        };
+        Ok(Notifier { webhook, amqp })
+    }
+
+    async fn send(&self, change: &AlertChange) {
+        let body = change.alert().to_json().to_string();
+        if let Some((authority, path)) = &self.webhook {
+            match tokio::time::timeout(WEBHOOK_TIMEOUT, post(authority, path, &body)).await {
+                Ok(Ok(status)) if (200..300).contains(&status) => {}
+                Ok(Ok(status)) => tracing::warn!(status, "alert webhook answered with an error"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "alert webhook unreachable"),
+                Err(_) => tracing::warn!("alert webhook timed out"),
+            }
+        }
+        if let Some((link, exchange)) = &self.amqp {
+            let msg = Outgoing {
+                exchange: exchange.clone(),
+                routing_key: format!("alert.{}", change.alert().kind.as_str()),
+                body: body.into_bytes(),
+                content_type: "application/json".into(),
+                ..Outgoing::default()
+            };
+            if let Err(e) = link.publish(msg).await {
+                tracing::warn!(error = %e, "alert not published to the alert exchange");
+            }
+        }
+    }
+}
+
+/// A plain HTTP/1.1 POST with tokio alone; answers the status code.
+async fn post(authority: &str, path: &str, body: &str) -> std::io::Result<u16> {
+    let mut s = tokio::net::TcpStream::connect(authority).await?;
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         User-Agent: hearth\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await?;
+    s.write_all(body.as_bytes()).await?;
+    let mut buf = vec![0u8; 256];
+    let mut n = 0;
+    // Only the status line matters; read until it is complete or the peer closes.
+    while n < buf.len() && !buf[..n].contains(&b'\n') {
+        let got = s.read(&mut buf[n..]).await?;
+        if got == 0 {
+            break;
+        }
+        n += got;
+    }
+    let line = String::from_utf8_lossy(&buf[..n]);
+    line.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "no HTTP status line"))
+}
+
+/// Evaluates the thresholds until `shutdown`.
+pub struct Evaluator {
+    pub journal: Journal,
+    pub board: AlertBoard,
+    pub plan: AlertsPlan,
+    /// Every destination with its connectivity probe.
+    pub destinations: Vec<(String, DestinationProbe)>,
+}
+
+impl std::fmt::Debug for Evaluator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.destinations.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("Evaluator").field("plan", &self.plan).field("destinations", &names).finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier").field("webhook", &self.webhook).field("amqp", &self.amqp.is_some()).finish()
+    }
+}
+
+impl Evaluator {
+    pub async fn run(self, notifier: Notifier, shutdown: CancellationToken) {
+        let (tx, mut rx) = mpsc::channel::<AlertChange>(QUEUE);
+        let sender = tokio::spawn(async move {
+            while let Some(change) = rx.recv().await {
+                notifier.send(&change).await;
+            }
+        });
+        let started = Instant::now();
+        let mut down_since: HashMap<String, Instant> = HashMap::new();
+        let mut tick = tokio::time::interval(self.plan.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = shutdown.cancelled() => break,
+            }
+            let mut changes = Vec::new();
+            self.round(started, &mut down_since, &mut changes).await;
+            for change in changes {
+                log(&change);
+                if tx.try_send(change).is_err() {
+                    tracing::warn!("alert notifier is behind: a change was not sent (it is on the dashboard)");
+                }
+            }
+        }
+        drop(tx);
+        let _ = tokio::time::timeout(WEBHOOK_TIMEOUT, sender).await;
+    }
+
+    async fn round(&self, started: Instant, down_since: &mut HashMap<String, Instant>, out: &mut Vec<AlertChange>) {
+        let now = OffsetDateTime::now_utc();
+        for (name, cfg) in &self.plan.channels {
+            match self.channel_conditions(name, cfg, now, started).await {
+                Ok(conds) => {
+                    for (kind, cond) in conds {
+                        out.extend(self.board.report(kind, name, cond, now));
+                    }
+                }
+                Err(e) => tracing::warn!(channel = %name, error = %e, "alerts: cannot read channel figures"),
+            }
+        }
+        for (name, probe) in &self.destinations {
+            let cfg = self.plan.destinations.get(name).cloned().unwrap_or_default();
+            let down = probe();
+            let since = match &down {
+                Some(_) => *down_since.entry(name.clone()).or_insert_with(Instant::now),
+                None => {
+                    down_since.remove(name);
+                    Instant::now()
+                }
+            };
+            let disconnected = down.filter(|_| since.elapsed() >= cfg.disconnected_after);
+            out.extend(self.board.report(AlertKind::Disconnected, name, disconnected, now));
+            match self.outbox_conditions(name, &cfg, now).await {
+                Ok(conds) => {
+                    for (kind, cond) in conds {
+                        out.extend(self.board.report(kind, name, cond, now));
+                    }
+                }
+                Err(e) => tracing::warn!(destination = %name, error = %e, "alerts: cannot read outbox figures"),
+            }
+        }
+    }
+
+    async fn channel_conditions(
+        &self,
+        name: &str,
+        cfg: &ChannelAlerts,
+        now: OffsetDateTime,
+        started: Instant,
+    ) -> Result<Vec<(AlertKind, Option<String>)>, hearth_store::StoreError> {
+        let mut out = Vec::new();
+        if let Some((threshold, window)) = cfg.errors {
+            let n = self.journal.errors_since(name, now - window).await?;
+            let cond = (n >= threshold).then(|| format!("{n} errors in the last {} s", window.as_secs()));
+            out.push((AlertKind::Errors, cond));
+        }
+        if let Some(idle) = cfg.idle {
+            let last = self.journal.channel_stats(name).await?.last_received_at;
+            // Never received anything: idle counts from start-up.
+            let quiet = match last {
+                Some(t) => (now - t).try_into().unwrap_or(Duration::ZERO),
+                None => started.elapsed(),
+            };
+            let cond = (quiet >= idle).then(|| format!("nothing received for {} s", quiet.as_secs()));
+            out.push((AlertKind::Idle, cond));
+        }
+        Ok(out)
+    }
+
+    async fn outbox_conditions(
+        &self,
+        name: &str,
+        cfg: &DestinationAlerts,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(AlertKind, Option<String>)>, hearth_store::StoreError> {
+        if cfg.outbox_depth.is_none() && cfg.oldest_pending.is_none() {
+            return Ok(Vec::new());
+        }
+        let s = self.journal.destination_stats(name).await?;
+        let mut out = Vec::new();
+        if let Some(max) = cfg.outbox_depth {
+            let cond = (s.pending >= max).then(|| format!("{} deliveries pending (threshold {max})", s.pending));
+            out.push((AlertKind::OutboxDepth, cond));
+        }
+        if let Some(max) = cfg.oldest_pending {
+            let age: Duration = s.oldest_pending.map_or(Duration::ZERO, |t| (now - t).try_into().unwrap_or_default());
+            let cond = (age >= max).then(|| format!("oldest pending delivery is {} s old", age.as_secs()));
+            out.push((AlertKind::OldestPending, cond));
+        }
+        Ok(out)
+    }
+}
+
+fn log(change: &AlertChange) {
+    let a = change.alert();
+    match change {
+        AlertChange::Raised(_) => {
+            tracing::warn!(kind = a.kind.as_str(), subject = %a.subject, message = %a.message, "alert raised");
+        }
+        AlertChange::Cleared(_) => tracing::info!(kind = a.kind.as_str(), subject = %a.subject, "alert cleared"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A one-shot HTTP server: answers 204 and hands back what it received.
+    async fn one_request_server() -> (String, tokio::task::JoinHandle<String>) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let h = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let mut got = Vec::new();
+            while !String::from_utf8_lossy(&got).contains("}") {
+                let n = s.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            s.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").await.unwrap();
+            String::from_utf8_lossy(&got).into_owned()
+        });
+        (addr, h)
+    }
+
+    #[tokio::test]
+    async fn webhook_posts_the_alert_as_json() {
+        let (addr, server) = one_request_server().await;
+        assert_eq!(post(&addr, "/hook", "{\"kind\":\"idle\"}").await.unwrap(), 204);
+        let req = server.await.unwrap();
+        assert!(req.starts_with("POST /hook HTTP/1.1\r\n"), "{req}");
+        assert!(req.contains("Content-Length: 15\r\n") && req.ends_with("{\"kind\":\"idle\"}"), "{req}");
+        // Nothing listening: an error, not a hang.
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+        assert!(post(&closed.to_string(), "/", "{}").await.is_err());
+    }
+}
