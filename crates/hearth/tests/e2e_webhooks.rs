@@ -282,7 +282,7 @@ async fn a_call_from_a_registered_number_references_the_patient_and_an_unknown_o
     assert_eq!(linked["subject"]["identifier"]["value"], "MRN777");
     let unlinked = by_call("CAUNKNOWN");
     assert!(unlinked.get("subject").is_none(), "never guessed: {unlinked}");
-    let encounter = got.iter().find(|d| d.routing_key.ends_with(".Encounter")).is_some();
+    let encounter = got.iter().any(|d| d.routing_key.ends_with(".Encounter"));
     assert!(encounter, "a completed call is an Encounter of class VR");
     journal.close().await;
     drop(engine);
