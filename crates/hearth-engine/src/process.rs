@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use hearth_config::{BundleKind, MappingPlan, Plan};
 use hearth_core::events::{MessageConverted, Metric};
 use hearth_core::{MessageStatus, PayloadKind};
@@ -70,6 +71,8 @@ pub fn map_options(plan: &MappingPlan) -> Result<MapOptions, String> {
 #[derive(Debug, Clone)]
 pub struct Stage {
     journal: Journal,
+    /// Messages converted at once (the machine's cores).
+    parallelism: usize,
     routes: Arc<RouteSet>,
     channels: Arc<HashMap<String, ChannelMapping>>,
     /// For messages of a channel no longer configured (the journal outlives configuration changes).
@@ -95,9 +98,11 @@ impl Stage {
         }
         let fallback =
             ChannelMapping { parse: ParseOptions::default(), mapper: Arc::new(Hl7v2Mapper::default()), csv: None };
+        let parallelism = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         let webhooks = crate::webhook::Webhooks::new(plan).map_err(|(channel, reason)| SetupError { channel, reason })?;
         Ok(Stage {
             journal,
+            parallelism,
             routes: Arc::clone(&plan.routes),
             channels: Arc::new(channels),
             fallback,
@@ -147,39 +152,59 @@ impl Stage {
             if page.is_empty() {
                 return true;
             }
+            after = page.last().map_or(after, |m| m.summary.id);
+            // Convert the page on every core, results kept in journal order; then queue the writes in that same
+            // order without waiting for each commit (they group-commit together). Journal order matters: it is
+            // the order of the outbox rows, hence of ordered lanes.
+            // A webhook looks its caller up in the patient index, which the messages before it feed: everything
+            // before a webhook is committed before the webhook is prepared.
+            let mut run = Vec::new();
             for msg in page {
-                after = msg.summary.id;
-                if let Err(e) = self.process(msg).await {
-                    tracing::warn!(error = %e, "processing stage: cannot store a conversion");
+                let after_run = msg.summary.kind == PayloadKind::Webhook;
+                run.push(msg);
+                if after_run && !self.prepare_and_commit(std::mem::take(&mut run)).await {
                     return false;
                 }
+            }
+            if !self.prepare_and_commit(run).await {
+                return false;
             }
         }
     }
 
-    /// A webhook's parse and patient lookup (async: the index is in the journal). A failed lookup keeps the
-    /// message as error (reprocessable) rather than mapping it unlinked: "unknown" would be a guess.
-    async fn prepare_webhook(
-        &self,
-        summary: &hearth_store::MessageSummary,
-        raw: &[u8],
-    ) -> Option<Result<crate::webhook::Prepared, String>> {
-        if summary.kind != PayloadKind::Webhook {
-            return None;
+    /// Prepares `msgs` concurrently (results in journal order), then queues their writes in that order. `false`
+    /// if the journal failed.
+    async fn prepare_and_commit(&self, msgs: Vec<StoredMessage>) -> bool {
+        if msgs.is_empty() {
+            return true;
         }
-        let mapping = self.webhooks.channels.get(&summary.channel);
-        Some(
-            crate::webhook::prepare(&self.journal, mapping, raw)
-                .await
-                .unwrap_or_else(|e| Err(format!("patient index: {e}"))),
-        )
+        // A webhook in the run is last (see `drain`): the ones before it are committed before its lookup.
+        let (head, last) = match msgs.last().map(|m| m.summary.kind) {
+            Some(PayloadKind::Webhook) if msgs.len() > 1 => {
+                let mut msgs = msgs;
+                let last = msgs.pop();
+                (msgs, last)
+            }
+            _ => (msgs, None),
+        };
+        for part in [head, last.into_iter().collect()] {
+            let prepared: Vec<Prepared> =
+                futures::stream::iter(part.into_iter().map(|m| self.prepare(m))).buffered(self.parallelism).collect().await;
+            let written = futures::future::join_all(prepared.into_iter().map(|p| self.commit(p))).await;
+            if let Some(e) = written.into_iter().find_map(Result::err) {
+                tracing::warn!(error = %e, "processing stage: cannot store a conversion");
+                return false;
+            }
+        }
+        true
     }
 
-    async fn process(&self, msg: StoredMessage) -> Result<(), hearth_store::StoreError> {
+    /// Converts and routes one message (CPU work on a blocking thread); writes nothing.
+    async fn prepare(&self, msg: StoredMessage) -> Prepared {
         let StoredMessage { summary, raw, .. } = msg;
         let id = summary.id;
         let Some(raw) = raw else {
-            return self.journal.set_conversion(id, MessageStatus::Error, None, None, Some("raw bytes pruned")).await;
+            return Prepared { summary, outcome: Outcome::Failed("raw bytes pruned".into()) };
         };
         let job = Job {
             channel: self.channels.get(&summary.channel).unwrap_or(&self.fallback).clone(),
@@ -200,14 +225,36 @@ impl Stage {
         let started = Instant::now();
         let outcome = tokio::task::spawn_blocking(move || job.run(&raw)).await;
         let outcome = outcome.unwrap_or_else(|e| Outcome::Failed(format!("conversion task failed: {e}")));
-        let status = match &outcome {
-            Outcome::Routed { deliveries, .. } if deliveries.is_empty() => MessageStatus::Filtered,
-            Outcome::Routed { .. } => MessageStatus::Processed,
-            Outcome::Failed(_) => MessageStatus::Error,
-        };
+        let status = outcome.status();
         MessageConverted { channel: &summary.channel, status, duration: started.elapsed() }.emit();
+        Prepared { summary, outcome }
+    }
+
+    /// A webhook's parse and patient lookup (async: the index is in the journal). A failed lookup keeps the
+    /// message as error (reprocessable) rather than mapping it unlinked: "unknown" would be a guess.
+    async fn prepare_webhook(
+        &self,
+        summary: &hearth_store::MessageSummary,
+        raw: &[u8],
+    ) -> Option<Result<crate::webhook::Prepared, String>> {
+        if summary.kind != PayloadKind::Webhook {
+            return None;
+        }
+        let mapping = self.webhooks.channels.get(&summary.channel);
+        Some(
+            crate::webhook::prepare(&self.journal, mapping, raw)
+                .await
+                .unwrap_or_else(|e| Err(format!("patient index: {e}"))),
+        )
+    }
+
+    /// Stores a prepared outcome: the conversion, the report and the deliveries in one journal write.
+    async fn commit(&self, prepared: Prepared) -> Result<(), hearth_store::StoreError> {
+        let Prepared { summary, outcome } = prepared;
+        let id = summary.id;
+        let status = outcome.status();
         match outcome {
-            Outcome::Routed { bundle, report, deliveries, patients } => {
+            Outcome::Routed { bundle, report, deliveries, patients, identifiers } => {
                 let reason = deliveries.is_empty().then_some("no route matched");
                 for d in &deliveries {
                     metrics::counter!(Metric::DeliveriesPlannedTotal.name(), "destination" => d.destination.clone())
@@ -217,7 +264,18 @@ impl Stage {
                 let index = async {
                     if patients.is_empty() { Ok(0) } else { self.journal.index_patients(patients).await }
                 };
-                let outcome = self.journal.set_outcome(id, status, Some(&bundle), Some(&report), reason, deliveries);
+                // The Patient identifiers go into the search index in the same transaction as the conversion.
+                let outcome = self.journal.set_outcome_indexed(
+                    id,
+                    hearth_store::ConversionOutcome {
+                        status,
+                        bundle: Some(bundle),
+                        report: Some(report),
+                        reason: reason.map(str::to_owned),
+                        deliveries,
+                        patient_identifiers: identifiers,
+                    },
+                );
                 let (indexed, stored) = tokio::join!(index, outcome);
                 indexed.and(stored)
             }
@@ -231,9 +289,32 @@ impl Stage {
     }
 }
 
+/// A converted message waiting for its journal write.
+struct Prepared {
+    summary: hearth_store::MessageSummary,
+    outcome: Outcome,
+}
+
+impl Outcome {
+    fn status(&self) -> MessageStatus {
+        match self {
+            Outcome::Routed { deliveries, .. } if deliveries.is_empty() => MessageStatus::Filtered,
+            Outcome::Routed { .. } => MessageStatus::Processed,
+            Outcome::Failed(_) => MessageStatus::Error,
+        }
+    }
+}
+
 enum Outcome {
     /// `patients`: what an HL7 v2 Bundle tells the patient index (empty otherwise).
-    Routed { bundle: String, report: String, deliveries: Vec<NewDelivery>, patients: hearth_store::PatientIndexUpdate },
+    /// `identifiers`: `system|value` of the Bundle's Patients, for message search.
+    Routed {
+        bundle: String,
+        report: String,
+        deliveries: Vec<NewDelivery>,
+        patients: hearth_store::PatientIndexUpdate,
+        identifiers: Vec<String>,
+    },
     Failed(String),
 }
 
@@ -285,11 +366,11 @@ impl Job {
                 }
             }
         };
+        let identifiers = crate::ops::patient_identifiers(&bundle);
         let patients = match self.kind {
             PayloadKind::Hl7v2 => crate::webhook::index_update(&bundle, &self.index_country_code),
             _ => hearth_store::PatientIndexUpdate::default(),
         };
-
         let ctx = MessageContext {
             channel: &self.channel_name,
             message_code: self.message_code.as_deref(),
@@ -334,7 +415,7 @@ impl Job {
                 body: d.body,
             })
             .collect();
-        Outcome::Routed { bundle, report, deliveries, patients }
+        Outcome::Routed { bundle, report, deliveries, patients, identifiers }
     }
 }
 
