@@ -51,8 +51,14 @@ ensure_postgres() {
   wait_port 5432 PostgreSQL
 }
 
+# The dashboard test drives Debian's headless Chromium.
+ensure_chromium() {
+  command -v chromium >/dev/null 2>&1 || apt_install chromium
+}
+
 ensure_rabbitmq
 ensure_postgres
+ensure_chromium
 
 if [ ! -d "$HEARTH_CORPUS" ]; then
   if [ "${CI:-}" = true ]; then log "FAIL: corpus not found at $HEARTH_CORPUS (set HEARTH_CORPUS)"; exit 1; fi
