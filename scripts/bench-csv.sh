@@ -17,18 +17,16 @@ mkdir -p "$BENCH_DIR"
 FILE="$BENCH_DIR/charges-${SIZE_MB}mb.csv"
 
 if [[ ! -s "$FILE" ]]; then
-  echo "generating $FILE (~${SIZE_MB} MB)..." >&2
-  python3 - "$FILE" "$SIZE_MB" <<'PY'
+  echo "generating $FILE (~${SIZE_MB} MB: a 16 MB block of rows, repeated)..." >&2
+  python3 - "$BENCH_DIR/block.csv" <<'PY'
 import sys
-path, size_mb = sys.argv[1], int(sys.argv[2])
-limit = size_mb * 1024 * 1024
 header = ("charge_id,mrn,visit_number,account_number,service_date,cpt_hcpcs,modifier_1,modifier_2,"
           "revenue_code,units,unit_price,amount,performing_npi,payer\n")
 codes = ["99213", "99214", "J1100", "73030", "80053", "36415"]
-with open(path, "w", buffering=1 << 22) as f:
+with open(sys.argv[1], "w", buffering=1 << 22) as f:
     f.write(header)
     written, i = len(header), 0
-    while written < limit:
+    while written < 16 * 1024 * 1024:
         line = (f"CHG-{i:010d},MRN{i % 250000:07d},V{i % 900000:08d},ACCT{i % 400000:07d},"
                 f"2025-{i % 12 + 1:02d}-{i % 28 + 1:02d},{codes[i % 6]},{'25' if i % 3 == 0 else ''},,0510,"
                 f"{i % 4 + 1},125.00,{(i % 4 + 1) * 125}.00,1234567893,PAYER{i % 40:02d}\n")
@@ -36,6 +34,8 @@ with open(path, "w", buffering=1 << 22) as f:
         written += len(line)
         i += 1
 PY
+  head -n 1 "$BENCH_DIR/block.csv" > "$FILE"
+  for _ in $(seq $(( (SIZE_MB + 15) / 16 ))); do tail -n +2 "$BENCH_DIR/block.csv"; done >> "$FILE"
 fi
 
 ROWS=$(( $(wc -l < "$FILE") - 1 ))
