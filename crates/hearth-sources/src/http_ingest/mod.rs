@@ -15,13 +15,13 @@ mod integration_tests;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::http_body::{BodyError, error, read_body};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use futures::StreamExt;
 use hearth_store::Journal;
 use tokio_util::sync::CancellationToken;
 
@@ -111,34 +111,4 @@ fn json(status: StatusCode, report: &IngestReport) -> Response {
         Ok(body) => (status, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the report could not be written"),
     }
-}
-
-enum BodyError {
-    TooLarge,
-    Broken,
-}
-
-/// Reads at most `limit` bytes: a declared length above it is refused before reading, a chunked body as soon as
-/// it grows past it.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, BodyError> {
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(BodyError::TooLarge);
-    }
-    let mut buf = Vec::with_capacity(declared.map_or(0, |n| n as usize));
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| BodyError::Broken)?;
-        if buf.len() + chunk.len() > limit {
-            return Err(BodyError::TooLarge);
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf)
-}
-
-/// `{"error":{"code","message"}}`, as every Hearth HTTP error.
-fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = serde_json::json!({ "error": { "code": code, "message": message } });
-    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }

@@ -15,13 +15,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::http_body::{BodyError, error, read_body};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use futures::StreamExt;
 use hearth_core::events::{JournalFailed, MessageReceived, ReceiveOutcome};
 use hearth_core::{Envelope, MessageMeta, MessageStatus, PayloadKind};
 use hearth_store::Journal;
@@ -165,36 +165,6 @@ fn event_name(status: &str) -> String {
         .take(MAX_EVENT_LEN)
         .collect();
     if name.is_empty() { "event".to_owned() } else { name }
-}
-
-enum BodyError {
-    TooLarge,
-    Broken,
-}
-
-/// Reads at most `limit` bytes: a declared length above it is refused before reading, a body that grows past it
-/// (chunked) as soon as it does.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, BodyError> {
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(BodyError::TooLarge);
-    }
-    let mut buf = Vec::with_capacity(declared.map_or(0, |n| n as usize));
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| BodyError::Broken)?;
-        if buf.len() + chunk.len() > limit {
-            return Err(BodyError::TooLarge);
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf)
-}
-
-/// `{"error":{"code","message"}}`, as every Hearth HTTP error.
-fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = serde_json::json!({ "error": { "code": code, "message": message } });
-    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
 #[cfg(test)]
