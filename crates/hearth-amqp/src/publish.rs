@@ -113,14 +113,20 @@ impl PubChan {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let props = msg.properties(id)?;
         let options = BasicPublishOptions { mandatory: true, immediate: false };
-        let confirm = self
-            .channel
-            .basic_publish(exchange, routing_key, options, &msg.body, props)
-            .await
-            .map_err(|e| PublishError::from_lapin(&e, true))?;
+        // The entry exists before the frames leave: the broker's return (and a neighbour's ack carrying it) can
+        // be read by lapin before `basic_publish` hands control back to this task.
         let (tx, rx) = oneshot::channel();
-        self.tracker.register(id, confirm, tx, permit);
-        Ok(rx)
+        self.tracker.reserve(id, tx, permit);
+        match self.channel.basic_publish(exchange, routing_key, options, &msg.body, props).await {
+            Ok(confirm) => {
+                self.tracker.attach(id, confirm);
+                Ok(rx)
+            }
+            Err(e) => {
+                self.tracker.forget(id);
+                Err(PublishError::from_lapin(&e, true))
+            }
+        }
     }
 
     pub(crate) async fn close(&self) {
@@ -154,6 +160,8 @@ struct Entry {
 
 #[derive(Debug)]
 enum Slot {
+    /// Reserved, the frames not yet handed to lapin.
+    Publishing,
     Waiting(PublisherConfirm),
     Done(Box<Result<Confirmation, lapin::Error>>),
 }
@@ -180,18 +188,30 @@ impl Tracker {
         Waker::from(Arc::new(IdWaker { id, ready: self.ready.clone() }))
     }
 
-    /// First poll under the map lock, so the collector cannot see the wake before the entry exists.
-    fn register(&self, id: u64, mut confirm: PublisherConfirm, reply: Reply, permit: OwnedSemaphorePermit) {
+    /// Registers a publish before its frames are sent, so that a return naming it always finds it pending.
+    fn reserve(&self, id: u64, reply: Reply, permit: OwnedSemaphorePermit) {
+        self.lock().insert(id, Entry { slot: Slot::Publishing, reply, _permit: permit });
+    }
+
+    /// The publish failed before reaching the wire: nobody waits for it.
+    fn forget(&self, id: u64) {
+        self.lock().remove(&id);
+    }
+
+    /// First poll under the map lock, so the collector cannot see the wake before the confirmation is stored.
+    /// When the channel died meanwhile the entry is gone (its caller was told `Lost`) and the confirmation is
+    /// dropped.
+    fn attach(&self, id: u64, mut confirm: PublisherConfirm) {
         let mut pending = self.lock();
+        let Some(entry) = pending.get_mut(&id) else { return };
         let waker = self.waker(id);
-        let slot = match Pin::new(&mut confirm).poll(&mut Context::from_waker(&waker)) {
+        entry.slot = match Pin::new(&mut confirm).poll(&mut Context::from_waker(&waker)) {
             Poll::Ready(result) => {
                 let _ = self.ready.send(id);
                 Slot::Done(Box::new(result))
             }
             Poll::Pending => Slot::Waiting(confirm),
         };
-        pending.insert(id, Entry { slot, reply, _permit: permit });
     }
 
     /// Settles confirmations in completion order until the channel is dead, then fails what is left.
@@ -228,13 +248,17 @@ impl Tracker {
     fn settle(&self, id: u64, returned: &mut HashMap<u64, (u16, String)>) {
         let mut pending = self.lock();
         let Some(entry) = pending.get_mut(&id) else { return };
-        if let Slot::Waiting(confirm) = &mut entry.slot {
-            let waker = self.waker(id);
-            let polled = Pin::new(confirm).poll(&mut Context::from_waker(&waker));
-            match polled {
-                Poll::Pending => return, // a spurious wake; the real one queues the id again
-                Poll::Ready(r) => entry.slot = Slot::Done(Box::new(r)),
+        match &mut entry.slot {
+            Slot::Publishing => return, // woken before `attach`; `attach` polls it again
+            Slot::Waiting(confirm) => {
+                let waker = self.waker(id);
+                let polled = Pin::new(confirm).poll(&mut Context::from_waker(&waker));
+                match polled {
+                    Poll::Pending => return, // a spurious wake; the real one queues the id again
+                    Poll::Ready(r) => entry.slot = Slot::Done(Box::new(r)),
+                }
             }
+            Slot::Done(_) => {}
         }
         let Some(Entry { slot: Slot::Done(result), reply, .. }) = pending.remove(&id) else { return };
         let outcome = match *result {

@@ -190,7 +190,6 @@ async fn publish_consume_round_trip_keeps_properties() {
     fx.cleanup(&[]).await;
 }
 
-#[ignore = "KNOWN DEFECT (issue 4, open): under concurrent publishes a returned (unroutable) message can be confirmed as Ok; see the issue note"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unroutable_publish_is_returned_to_the_right_caller() {
     let Some(uri) = broker_or_skip("unroutable_publish_is_returned_to_the_right_caller") else { return };
