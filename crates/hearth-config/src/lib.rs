@@ -32,11 +32,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use csv::{CsvProfileRef, FilePlan, HttpIngestPlan, HttpPayload};
 pub use hearth_core::PayloadKind;
 pub use hearth_hl7v2::{AckPolicy, Charset};
 pub use raw::RawConfig;
 pub use webhook::{WebhookAuth, WebhookPlan, WebhookProfile};
-pub use csv::{CsvProfileRef, FilePlan, HttpIngestPlan, HttpPayload};
 
 /// Prefix of environment overrides: `HEARTH__JOURNAL__PATH=/var/lib/hearth/journal.db`.
 pub const ENV_PREFIX: &str = "HEARTH";

@@ -259,7 +259,9 @@ fn the_shipped_example_and_route_files_are_valid() {
     let plan = load_str(example, &[]).unwrap_or_else(|e| panic!("deploy/hearth.example.toml: {e}"));
     assert_eq!(plan.destinations.len(), 2);
     let followup = include_str!("../../../mappings/routes/discharge-followup.toml");
-    let with_outreach = format!("{followup}\n[destinations.fhir]\ntype = \"amqp\"\n[destinations.outreach]\ntype = \"amqp\"\nexchange = \"outreach\"\n");
+    let with_outreach = format!(
+        "{followup}\n[destinations.fhir]\ntype = \"amqp\"\n[destinations.outreach]\ntype = \"amqp\"\nexchange = \"outreach\"\n"
+    );
     let plan = load_str(&with_outreach, &[]).unwrap_or_else(|e| panic!("discharge-followup.toml: {e}"));
     assert!(plan.topology().contains("discharge_followup"));
 }

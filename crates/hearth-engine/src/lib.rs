@@ -11,8 +11,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
-pub mod csv;
 pub mod alerts;
+pub mod csv;
 pub mod ops;
 pub mod outbound;
 pub mod process;

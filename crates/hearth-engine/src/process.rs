@@ -99,7 +99,8 @@ impl Stage {
         let fallback =
             ChannelMapping { parse: ParseOptions::default(), mapper: Arc::new(Hl7v2Mapper::default()), csv: None };
         let parallelism = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-        let webhooks = crate::webhook::Webhooks::new(plan).map_err(|(channel, reason)| SetupError { channel, reason })?;
+        let webhooks =
+            crate::webhook::Webhooks::new(plan).map_err(|(channel, reason)| SetupError { channel, reason })?;
         Ok(Stage {
             journal,
             parallelism,
@@ -188,8 +189,10 @@ impl Stage {
             _ => (msgs, None),
         };
         for part in [head, last.into_iter().collect()] {
-            let prepared: Vec<Prepared> =
-                futures::stream::iter(part.into_iter().map(|m| self.prepare(m))).buffered(self.parallelism).collect().await;
+            let prepared: Vec<Prepared> = futures::stream::iter(part.into_iter().map(|m| self.prepare(m)))
+                .buffered(self.parallelism)
+                .collect()
+                .await;
             let written = futures::future::join_all(prepared.into_iter().map(|p| self.commit(p))).await;
             if let Some(e) = written.into_iter().find_map(Result::err) {
                 tracing::warn!(error = %e, "processing stage: cannot store a conversion");
@@ -261,9 +264,8 @@ impl Stage {
                         .increment(1);
                 }
                 // Queued together (joined, not one after the other) so the outcome keeps its place in journal order.
-                let index = async {
-                    if patients.is_empty() { Ok(0) } else { self.journal.index_patients(patients).await }
-                };
+                let index =
+                    async { if patients.is_empty() { Ok(0) } else { self.journal.index_patients(patients).await } };
                 // The Patient identifiers go into the search index in the same transaction as the conversion.
                 let outcome = self.journal.set_outcome_indexed(
                     id,

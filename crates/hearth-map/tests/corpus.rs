@@ -21,7 +21,8 @@ fn samples() -> Option<Vec<PathBuf>> {
         eprintln!("skipped: corpus not found at {} (set HEARTH_CORPUS)", dir.display());
         return None;
     };
-    let mut files: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "hl7")).collect();
+    let mut files: Vec<PathBuf> =
+        rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "hl7")).collect();
     files.sort();
     Some(files)
 }
@@ -98,7 +99,9 @@ fn collect_refs(v: &Value, out: &mut Vec<String>) {
     match v {
         Value::Object(o) => {
             for (k, x) in o {
-                if k == "reference" && let Some(s) = x.as_str() {
+                if k == "reference"
+                    && let Some(s) = x.as_str()
+                {
                     out.push(s.to_owned());
                 }
                 collect_refs(x, out);
@@ -135,7 +138,9 @@ fn every_sample_converts_to_a_valid_bundle() {
             }
         };
         match mapper.map(&msg, t1) {
-            Err(MapError::UnsupportedStructure { structure, event }) => unsupported.push(format!("{name} {structure} {event}")),
+            Err(MapError::UnsupportedStructure { structure, event }) => {
+                unsupported.push(format!("{name} {structure} {event}"))
+            }
             Err(e) => failures.push(format!("{name}: {e}")),
             Ok(conv) => {
                 let mut errs = schema.validate(&conv.bundle).err().unwrap_or_default();
@@ -161,7 +166,12 @@ fn every_sample_converts_to_a_valid_bundle() {
             }
         }
     }
-    eprintln!("corpus: {} samples, {ok} valid bundles, {} unsupported, {} failed", files.len(), unsupported.len(), failures.len());
+    eprintln!(
+        "corpus: {} samples, {ok} valid bundles, {} unsupported, {} failed",
+        files.len(),
+        unsupported.len(),
+        failures.len()
+    );
     for u in &unsupported {
         eprintln!("  unsupported: {u}");
     }

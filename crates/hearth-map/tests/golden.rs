@@ -123,7 +123,13 @@ fn golden() {
 
 /// Each expected Bundle also holds what the IG tables say, checked field by field here (so a bad bless shows).
 fn resource<'a>(bundle: &'a Value, rtype: &str) -> Vec<&'a Value> {
-    bundle["entry"].as_array().into_iter().flatten().map(|e| &e["resource"]).filter(|r| r["resourceType"] == rtype).collect()
+    bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| &e["resource"])
+        .filter(|r| r["resourceType"] == rtype)
+        .collect()
 }
 
 #[test]
@@ -160,7 +166,11 @@ fn adt_a01_fields_follow_the_ig() {
     // One Practitioner for one person named in PV1-7 and DG1-16.
     let cond = resource(b, "Condition");
     assert_eq!(cond[0]["asserter"], e["participant"][0]["individual"]);
-    assert_eq!(resource(b, "Practitioner").len(), 3, "the attending (PV1-7 = DG1-16), the clerk (EVN-5), the PCP (ROL-4)");
+    assert_eq!(
+        resource(b, "Practitioner").len(),
+        3,
+        "the attending (PV1-7 = DG1-16), the clerk (EVN-5), the PCP (ROL-4)"
+    );
     let unmapped = got["report"]["unmapped"].as_array().unwrap();
     assert!(unmapped.contains(&json!("PID-10")), "{unmapped:?}");
     assert!(got["report"]["warnings"].as_array().unwrap().iter().any(|w| w["kind"] == "z_segment"));

@@ -15,9 +15,8 @@ fn fixtures() -> PathBuf {
 }
 
 fn cases() -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(fixtures())
-        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
+    let mut out: Vec<PathBuf> =
+        std::fs::read_dir(fixtures()).map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect()).unwrap_or_default();
     out.retain(|p| {
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         name.ends_with(".hl7") && PREFIXES.iter().any(|pre| name.starts_with(pre))
@@ -68,7 +67,8 @@ fn references_resolve_inside_the_bundle() {
     }
     for case in cases() {
         let b = convert(&case).bundle;
-        let urls: Vec<&str> = b["entry"].as_array().into_iter().flatten().filter_map(|e| e["fullUrl"].as_str()).collect();
+        let urls: Vec<&str> =
+            b["entry"].as_array().into_iter().flatten().filter_map(|e| e["fullUrl"].as_str()).collect();
         let mut found = Vec::new();
         refs(&b, &mut found);
         for r in found {
@@ -161,7 +161,10 @@ fn mdm_document_has_content_and_related_order() {
     assert_eq!(d["masterIdentifier"]["value"], "DOC-123");
     assert_eq!(d["content"][0]["attachment"]["contentType"], "text/plain");
     // base64("Patient seen for follow-up.\nPlan: continue therapy.")
-    assert_eq!(d["content"][0]["attachment"]["data"], "UGF0aWVudCBzZWVuIGZvciBmb2xsb3ctdXAuClBsYW46IGNvbnRpbnVlIHRoZXJhcHku");
+    assert_eq!(
+        d["content"][0]["attachment"]["data"],
+        "UGF0aWVudCBzZWVuIGZvciBmb2xsb3ctdXAuClBsYW46IGNvbnRpbnVlIHRoZXJhcHku"
+    );
     assert_eq!(d["context"]["related"].as_array().map(Vec::len), Some(1));
 }
 
@@ -180,7 +183,10 @@ fn vxu_immunization_route_site_and_observations() {
     assert_eq!(i["route"]["coding"][0]["system"], "http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration");
     assert!(i["site"]["coding"].as_array().is_some_and(|c| c.iter().any(|x| x["code"] == "LA")));
     let obs = entries(&b, "Observation");
-    assert_eq!(obs[0]["partOf"][0]["reference"], Value::from(format!("urn:uuid:{}", i["id"].as_str().unwrap_or_default())));
+    assert_eq!(
+        obs[0]["partOf"][0]["reference"],
+        Value::from(format!("urn:uuid:{}", i["id"].as_str().unwrap_or_default()))
+    );
 }
 
 #[test]

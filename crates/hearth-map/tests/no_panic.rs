@@ -23,7 +23,8 @@ fn load() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for d in dirs {
         let Ok(rd) = std::fs::read_dir(&d) else { continue };
-        let mut files: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "hl7")).collect();
+        let mut files: Vec<PathBuf> =
+            rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "hl7")).collect();
         files.sort();
         for f in files {
             if let Ok(b) = std::fs::read(&f)
@@ -36,7 +37,25 @@ fn load() -> Vec<Vec<u8>> {
     out
 }
 
-const PIECES: &[&[u8]] = &[b"|", b"^", b"~", b"&", b"\\", b"\\X0A\\", b"\"\"", b"20241399", b"2024", b"+9999", b"-", b".", b"\xc3\xa9", b"0", b"ZZZ|1", b"", b"99999999999999999999"];
+const PIECES: &[&[u8]] = &[
+    b"|",
+    b"^",
+    b"~",
+    b"&",
+    b"\\",
+    b"\\X0A\\",
+    b"\"\"",
+    b"20241399",
+    b"2024",
+    b"+9999",
+    b"-",
+    b".",
+    b"\xc3\xa9",
+    b"0",
+    b"ZZZ|1",
+    b"",
+    b"99999999999999999999",
+];
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, .. ProptestConfig::default() })]

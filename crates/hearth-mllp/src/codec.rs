@@ -78,11 +78,7 @@ impl MllpCodec {
     /// A codec that accepts payloads of at most `max_frame_bytes` bytes.
     #[must_use]
     pub fn new(max_frame_bytes: usize) -> Self {
-        Self {
-            max_frame_bytes,
-            state: State::Seeking,
-            junk_bytes: 0,
-        }
+        Self { max_frame_bytes, state: State::Seeking, junk_bytes: 0 }
     }
 
     /// The maximum payload size this codec accepts.
@@ -125,9 +121,7 @@ impl MllpCodec {
                 self.state = State::Seeking;
                 if at > self.max_frame_bytes {
                     buf.advance(at + 2);
-                    return Step::Yield(Frame::Oversized {
-                        discarded_bytes: at,
-                    });
+                    return Step::Yield(Frame::Oversized { discarded_bytes: at });
                 }
                 let payload = buf.split_to(at).freeze();
                 buf.advance(2);
@@ -156,9 +150,7 @@ impl MllpCodec {
             Scan::End(at) => {
                 buf.advance(at + 2);
                 self.state = State::Seeking;
-                Step::Yield(Frame::Oversized {
-                    discarded_bytes: discarded.saturating_add(at),
-                })
+                Step::Yield(Frame::Oversized { discarded_bytes: discarded.saturating_add(at) })
             }
             Scan::Restart(at) => {
                 self.add_junk(discarded.saturating_add(1 + at));
@@ -168,9 +160,7 @@ impl MllpCodec {
             }
             Scan::NeedMore(upto) => {
                 buf.advance(upto);
-                self.state = State::Discarding {
-                    discarded: discarded.saturating_add(upto),
-                };
+                self.state = State::Discarding { discarded: discarded.saturating_add(upto) };
                 Step::NeedMore
             }
         }
@@ -209,9 +199,9 @@ impl Decoder for MllpCodec {
         let frame = match self.state {
             State::Seeking => None,
             State::InFrame { .. } => Some(Frame::Truncated(buf.split().freeze())),
-            State::Discarding { discarded } => Some(Frame::Oversized {
-                discarded_bytes: discarded.saturating_add(buf.len()),
-            }),
+            State::Discarding { discarded } => {
+                Some(Frame::Oversized { discarded_bytes: discarded.saturating_add(buf.len()) })
+            }
         };
         buf.clear();
         self.state = State::Seeking;
@@ -269,10 +259,7 @@ fn find_control(hay: &[u8]) -> Option<usize> {
         }
         base += BLOCK;
     }
-    hay.get(base..)?
-        .iter()
-        .position(|&b| is_control(b))
-        .map(|off| base + off)
+    hay.get(base..)?.iter().position(|&b| is_control(b)).map(|off| base + off)
 }
 
 #[cfg(test)]

@@ -37,11 +37,7 @@ fn decode_reads(max: usize, reads: &[&[u8]]) -> Result<Decoded, TestCaseError> {
     let mut frames = Vec::new();
     for read in reads {
         buf.extend_from_slice(read);
-        prop_assert!(
-            buf.len() <= max + 1 + read.len(),
-            "buffer {} before decode",
-            buf.len()
-        );
+        prop_assert!(buf.len() <= max + 1 + read.len(), "buffer {} before decode", buf.len());
         while let Some(frame) = codec.decode(&mut buf).unwrap() {
             frames.push(frame);
         }
@@ -53,11 +49,7 @@ fn decode_reads(max: usize, reads: &[&[u8]]) -> Result<Decoded, TestCaseError> {
     }
     prop_assert!(at_eof.len() <= 1);
     prop_assert!(buf.is_empty());
-    Ok(Decoded {
-        frames,
-        at_eof,
-        codec,
-    })
+    Ok(Decoded { frames, at_eof, codec })
 }
 
 fn payload() -> impl Strategy<Value = Vec<u8>> {
@@ -79,9 +71,7 @@ fn junk() -> impl Strategy<Value = Vec<u8>> {
 
 fn expected_frame(payload: &[u8]) -> Frame {
     if payload.len() > MAX {
-        Frame::Oversized {
-            discarded_bytes: payload.len(),
-        }
+        Frame::Oversized { discarded_bytes: payload.len() }
     } else {
         Frame::Message(Bytes::copy_from_slice(payload))
     }

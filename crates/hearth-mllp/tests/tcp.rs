@@ -47,35 +47,20 @@ async fn frames_flow_both_ways_over_tcp() {
     }
     SinkExt::<&[u8]>::flush(&mut client).await.unwrap();
     for m in messages {
-        let reply = timeout(LIMIT, client.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        let reply = timeout(LIMIT, client.next()).await.unwrap().unwrap().unwrap();
         assert_eq!(reply, Frame::Message(Bytes::from([b"ACK:", m].concat())));
     }
 
     // An oversized frame is refused and the connection stays usable.
-    let reply = timeout(LIMIT, send_and_receive(&mut client, &big[..]))
-        .await
-        .unwrap()
-        .unwrap();
+    let reply = timeout(LIMIT, send_and_receive(&mut client, &big[..])).await.unwrap().unwrap();
     assert_eq!(&reply[..], b"NAK:too large");
-    let reply = timeout(LIMIT, send_and_receive(&mut client, "MSH|6"))
-        .await
-        .unwrap()
-        .unwrap();
+    let reply = timeout(LIMIT, send_and_receive(&mut client, "MSH|6")).await.unwrap().unwrap();
     assert_eq!(&reply[..], b"ACK:MSH|6");
 
     drop(client);
     let seen = timeout(LIMIT, server).await.unwrap().unwrap();
     assert_eq!(seen.len(), 6);
-    assert_eq!(
-        seen.get(4),
-        Some(&Frame::Oversized {
-            discarded_bytes: big.len()
-        })
-    );
+    assert_eq!(seen.get(4), Some(&Frame::Oversized { discarded_bytes: big.len() }));
 }
 
 #[tokio::test]
@@ -90,13 +75,8 @@ async fn send_and_receive_reports_a_closed_peer() {
     });
     let socket = TcpStream::connect(addr).await.unwrap();
     let mut client = Framed::new(socket, MllpCodec::default());
-    let result = timeout(LIMIT, send_and_receive(&mut client, "MSH|1"))
-        .await
-        .unwrap();
-    assert!(
-        matches!(result, Err(MllpError::ConnectionClosed)),
-        "{result:?}"
-    );
+    let result = timeout(LIMIT, send_and_receive(&mut client, "MSH|1")).await.unwrap();
+    assert!(matches!(result, Err(MllpError::ConnectionClosed)), "{result:?}");
     assert!(result.unwrap_err().is_transient());
     server.await.unwrap();
 }

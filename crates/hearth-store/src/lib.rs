@@ -65,6 +65,7 @@ use time::OffsetDateTime;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+pub use audit::{AuditRecord, NewAuditEvent};
 pub use config::{JournalConfig, SqliteConfig};
 pub use error::StoreError;
 pub use outbox::{
@@ -72,7 +73,6 @@ pub use outbox::{
     ResendTarget,
 };
 pub use patients::{IndexedPatient, MAX_CANDIDATES, PatientIndexUpdate, PatientMerge, PhoneEntry};
-pub use audit::{AuditRecord, NewAuditEvent};
 pub use retention::PruneProgress;
 pub use search::{ChannelStats, ConversionOutcome, DestinationStats, RECENT_WINDOW, SearchPage, SearchQuery};
 pub use sqlite::MAX_PAGE;
@@ -259,9 +259,9 @@ impl Journal {
     /// Makes appends for `channel` wait (like [`Journal::pause_ingest`], for one channel): an operator's pause.
     /// Not persisted: a restart resumes every channel.
     pub fn pause_channel(&self, channel: &str, reason: &str) {
-        self.inner.channel_pauses.send_if_modified(|m| {
-            m.insert(channel.to_owned(), reason.to_owned()).as_deref() != Some(reason)
-        });
+        self.inner
+            .channel_pauses
+            .send_if_modified(|m| m.insert(channel.to_owned(), reason.to_owned()).as_deref() != Some(reason));
     }
 
     /// Lets `channel`'s waiting and new appends through again.

@@ -24,8 +24,8 @@ use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::audit::{self, NewAuditEvent};
 use crate::outbox::{self, DeliveryOutcome, NewDelivery, ResendTarget};
-use crate::retention::{self, Prune, PruneProgress};
 use crate::patients::{self, PatientIndexUpdate};
+use crate::retention::{self, Prune, PruneProgress};
 use crate::sqlite::{self, to_micros};
 use crate::{Appended, JournalStats, SqliteConfig, StoreError};
 
@@ -361,7 +361,9 @@ impl Write {
             Write::SetStatus { reply, .. } | Write::SetConversion { reply, .. } | Write::Reprocess { reply, .. } => {
                 let _ = reply.send(result.map(|_| ()));
             }
-            Write::RecordDeliveries { reply, .. } | Write::Resend { reply, .. } | Write::IndexPatients { reply, .. } => {
+            Write::RecordDeliveries { reply, .. }
+            | Write::Resend { reply, .. }
+            | Write::IndexPatients { reply, .. } => {
                 let _ = reply.send(result.map(|done| match done {
                     Done::Count(n) => n,
                     Done::Appended(_) | Done::StatusSet | Done::Pruned(_) => 0,
@@ -371,7 +373,8 @@ impl Write {
                 let _ = reply.send(result.map(|done| if let Done::Count(id) = done { id } else { 0 }));
             }
             Write::Prune { reply, .. } => {
-                let _ = reply.send(result.map(|done| if let Done::Pruned(p) = done { p } else { PruneProgress::default() }));
+                let _ = reply
+                    .send(result.map(|done| if let Done::Pruned(p) = done { p } else { PruneProgress::default() }));
             }
         }
     }

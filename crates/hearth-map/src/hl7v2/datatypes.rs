@@ -371,11 +371,8 @@ fn address_use_type(code: &str) -> (Option<&'static str>, Option<&'static str>) 
 /// country XAD-6, use/type XAD-7, district XAD-9, period XAD-12 / XAD-13..14.
 pub fn address(ctx: &mut Ctx<'_>, rep: &Repetition<'_>, at: At<'_>) -> Option<Value> {
     let mut o = Obj::new();
-    let lines: Vec<Value> = [comp(rep, 1), comp(rep, 2), comp(rep, 19)]
-        .into_iter()
-        .flatten()
-        .map(|l| Value::from(l.as_ref()))
-        .collect();
+    let lines: Vec<Value> =
+        [comp(rep, 1), comp(rep, 2), comp(rep, 19)].into_iter().flatten().map(|l| Value::from(l.as_ref())).collect();
     if !lines.is_empty() {
         o.insert("line".into(), Value::Array(lines));
     }
@@ -473,10 +470,10 @@ pub fn contact_point(ctx: &mut Ctx<'_>, rep: &Repetition<'_>, at: At<'_>, defaul
         .as_deref()
         .and_then(|c| closed_code(ctx, "TelecommunicationUseCode", c, TELECOM_USES, telecom_use))
         .or(default_use.and_then(|d| match d {
-        "home" => Some("home"),
-        "work" => Some("work"),
-        _ => None,
-    }));
+            "home" => Some("home"),
+            "work" => Some("work"),
+            _ => None,
+        }));
     let mobile = equipment.as_deref() == Some("CP");
     put(&mut o, "use", if mobile { Some(Value::from("mobile")) } else { use_.map(Value::from) });
     put(&mut o, "period", period(ctx, comp(rep, 13), comp(rep, 14), at));

@@ -73,9 +73,10 @@ pub fn parse(s: &str) -> Result<Dtm, DtmError> {
         return Err("month out of range");
     }
     if let (Some(m), Some(d)) = (month, day) {
-        let ok = i8::try_from(m).ok().zip(i8::try_from(d).ok()).is_some_and(|(m, d)| {
-            i16::try_from(year).ok().is_some_and(|y| civil::Date::new(y, m, d).is_ok())
-        });
+        let ok = i8::try_from(m)
+            .ok()
+            .zip(i8::try_from(d).ok())
+            .is_some_and(|(m, d)| i16::try_from(year).ok().is_some_and(|y| civil::Date::new(y, m, d).is_ok()));
         if !ok {
             return Err("day out of range for the month");
         }
@@ -152,12 +153,8 @@ impl Dtm {
         let frac = if self.fraction.is_empty() { String::new() } else { format!(".{}", self.fraction) };
         let sign = if off < 0 { '-' } else { '+' };
         let off = off.abs();
-        let text = format!(
-            "{:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}{frac}{sign}{:02}:{:02}",
-            self.year,
-            off / 60,
-            off % 60
-        );
+        let text =
+            format!("{:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}{frac}{sign}{:02}:{:02}", self.year, off / 60, off % 60);
         (text, false)
     }
 

@@ -84,7 +84,11 @@ pub struct At<'a> {
 
 impl fmt::Display for At<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.occ > 1 { write!(f, "{}({})-{}", self.seg, self.occ, self.field) } else { write!(f, "{}-{}", self.seg, self.field) }
+        if self.occ > 1 {
+            write!(f, "{}({})-{}", self.seg, self.occ, self.field)
+        } else {
+            write!(f, "{}-{}", self.seg, self.field)
+        }
     }
 }
 
@@ -153,9 +157,7 @@ impl<'a> Seg<'a> {
     /// Every repetition of field `n` that holds a value; marks the field.
     pub fn reps(&self, n: usize) -> impl Iterator<Item = Repetition<'a>> + 'a {
         let field = self.field(n);
-        (1..)
-            .map_while(move |i| field.and_then(|f| f.repetition(i)))
-            .filter(|r| has_value(r.raw()))
+        (1..).map_while(move |i| field.and_then(|f| f.repetition(i))).filter(|r| has_value(r.raw()))
     }
 
     /// A primitive value (ID, IS, ST, NM, DTM…): field `n`, first repetition, component 1, subcomponent 1,

@@ -24,11 +24,7 @@ fn feed<'a>(max: usize, chunks: impl IntoIterator<Item = &'a [u8]>) -> Fed {
         while let Some(frame) = codec.decode(&mut buf).unwrap() {
             frames.push(frame);
         }
-        assert!(
-            buf.len() <= max + 1,
-            "buffer {} exceeds max + 1 while idle",
-            buf.len()
-        );
+        assert!(buf.len() <= max + 1, "buffer {} exceeds max + 1 while idle", buf.len());
     }
     while let Some(frame) = codec.decode_eof(&mut buf).unwrap() {
         frames.push(frame);
@@ -61,14 +57,7 @@ fn several_frames_in_one_read() {
 
 #[test]
 fn split_at_every_byte_boundary() {
-    let stream = [
-        b"zz".to_vec(),
-        wire(b"MSH|a\rPID|b"),
-        b"\r\n".to_vec(),
-        wire(b"MSH|c"),
-        wire(b""),
-    ]
-    .concat();
+    let stream = [b"zz".to_vec(), wire(b"MSH|a\rPID|b"), b"\r\n".to_vec(), wire(b"MSH|c"), wire(b"")].concat();
     let expected = vec![msg(b"MSH|a\rPID|b"), msg(b"MSH|c"), msg(b"")];
     for cut in 0..=stream.len() {
         let (head, tail) = stream.split_at(cut);
@@ -90,14 +79,7 @@ fn junk_before_start_is_skipped_and_counted() {
 
 #[test]
 fn junk_between_frames_is_skipped_and_counted() {
-    let stream = [
-        wire(b"a"),
-        b"\r\n".to_vec(),
-        wire(b"b"),
-        b"\n".to_vec(),
-        wire(b"c"),
-    ]
-    .concat();
+    let stream = [wire(b"a"), b"\r\n".to_vec(), wire(b"b"), b"\n".to_vec(), wire(b"c")].concat();
     let fed = feed_all(64, &stream);
     assert_eq!(fed.frames, vec![msg(b"a"), msg(b"b"), msg(b"c")]);
     assert_eq!(fed.codec.junk_bytes(), 3);
@@ -106,21 +88,13 @@ fn junk_between_frames_is_skipped_and_counted() {
 #[test]
 fn payload_of_exactly_max_is_accepted_and_one_more_is_not() {
     let fed = feed_all(8, &[wire(&[b'x'; 8]), wire(&[b'y'; 9])].concat());
-    assert_eq!(
-        fed.frames,
-        vec![msg(&[b'x'; 8]), Frame::Oversized { discarded_bytes: 9 }]
-    );
+    assert_eq!(fed.frames, vec![msg(&[b'x'; 8]), Frame::Oversized { discarded_bytes: 9 }]);
 }
 
 #[test]
 fn oversized_frame_then_normal_frame_both_yield_in_order() {
     let stream = [wire(&[b'x'; 100]), wire(b"MSH|ok")].concat();
-    let expected = vec![
-        Frame::Oversized {
-            discarded_bytes: 100,
-        },
-        msg(b"MSH|ok"),
-    ];
+    let expected = vec![Frame::Oversized { discarded_bytes: 100 }, msg(b"MSH|ok")];
     assert_eq!(feed_all(16, &stream).frames, expected);
     assert_eq!(feed(16, stream.chunks(7)).frames, expected);
 }
@@ -135,25 +109,13 @@ fn oversized_frame_split_across_reads_keeps_memory_bounded() {
     let mut frames = Vec::new();
     for piece in stream.chunks(chunk) {
         buf.extend_from_slice(piece);
-        assert!(
-            buf.len() <= max + 1 + chunk,
-            "buffer {} before decode",
-            buf.len()
-        );
+        assert!(buf.len() <= max + 1 + chunk, "buffer {} before decode", buf.len());
         while let Some(frame) = codec.decode(&mut buf).unwrap() {
             frames.push(frame);
         }
         assert!(buf.len() <= max + 1, "buffer {} after decode", buf.len());
     }
-    assert_eq!(
-        frames,
-        vec![
-            Frame::Oversized {
-                discarded_bytes: 50_000
-            },
-            msg(b"MSH|after")
-        ]
-    );
+    assert_eq!(frames, vec![Frame::Oversized { discarded_bytes: 50_000 }, msg(b"MSH|after")]);
     assert_eq!(codec.junk_bytes(), 0);
 }
 
@@ -166,41 +128,24 @@ fn empty_frame_yields_empty_message() {
 fn truncated_frame_at_eof() {
     let stream = [wire(b"whole"), b"\x0bMSH|cut".to_vec()].concat();
     let fed = feed_all(64, &stream);
-    assert_eq!(
-        fed.frames,
-        vec![
-            msg(b"whole"),
-            Frame::Truncated(Bytes::from_static(b"MSH|cut"))
-        ]
-    );
+    assert_eq!(fed.frames, vec![msg(b"whole"), Frame::Truncated(Bytes::from_static(b"MSH|cut"))]);
 }
 
 #[test]
 fn truncated_frame_missing_only_the_final_cr() {
     let fed = feed_all(64, b"\x0bMSH|x\x1c");
-    assert_eq!(
-        fed.frames,
-        vec![Frame::Truncated(Bytes::from_static(b"MSH|x\x1c"))]
-    );
+    assert_eq!(fed.frames, vec![Frame::Truncated(Bytes::from_static(b"MSH|x\x1c"))]);
 }
 
 #[test]
 fn bare_start_byte_at_eof_is_an_empty_truncated_frame() {
-    assert_eq!(
-        feed_all(64, b"\x0b").frames,
-        vec![Frame::Truncated(Bytes::new())]
-    );
+    assert_eq!(feed_all(64, b"\x0b").frames, vec![Frame::Truncated(Bytes::new())]);
 }
 
 #[test]
 fn oversized_partial_at_eof_reports_oversized() {
     let fed = feed(8, [&b"\x0b0123456789"[..], b"ab\x1c"]);
-    assert_eq!(
-        fed.frames,
-        vec![Frame::Oversized {
-            discarded_bytes: 13
-        }]
-    );
+    assert_eq!(fed.frames, vec![Frame::Oversized { discarded_bytes: 13 }]);
 }
 
 #[test]
@@ -239,11 +184,7 @@ fn lone_end_block_is_payload() {
     let stream = wire(b"a\x1cb\x1c\x1c");
     let expected = vec![msg(b"a\x1cb\x1c\x1c")];
     for cut in 0..=stream.len() {
-        assert_eq!(
-            feed(64, [&stream[..cut], &stream[cut..]]).frames,
-            expected,
-            "cut at {cut}"
-        );
+        assert_eq!(feed(64, [&stream[..cut], &stream[cut..]]).frames, expected, "cut at {cut}");
     }
 }
 
@@ -261,11 +202,7 @@ fn scan_position_is_remembered_between_reads() {
     assert_eq!(codec.state, State::InFrame { scanned: 6 });
     buf.extend_from_slice(b"gh\x1c");
     assert_eq!(codec.decode(&mut buf).unwrap(), None);
-    assert_eq!(
-        codec.state,
-        State::InFrame { scanned: 8 },
-        "a trailing 0x1C is looked at again"
-    );
+    assert_eq!(codec.state, State::InFrame { scanned: 8 }, "a trailing 0x1C is looked at again");
     buf.extend_from_slice(b"\r");
     assert_eq!(codec.decode(&mut buf).unwrap(), Some(msg(b"abcdefgh")));
 }
@@ -275,10 +212,7 @@ fn codec_is_usable_after_eof() {
     let mut codec = MllpCodec::default();
     assert_eq!(codec.max_frame_bytes(), DEFAULT_MAX_FRAME_BYTES);
     let mut buf = BytesMut::from(&b"\x0bcut"[..]);
-    assert_eq!(
-        codec.decode_eof(&mut buf).unwrap(),
-        Some(Frame::Truncated("cut".into()))
-    );
+    assert_eq!(codec.decode_eof(&mut buf).unwrap(), Some(Frame::Truncated("cut".into())));
     assert_eq!(codec.decode_eof(&mut buf).unwrap(), None);
     buf.extend_from_slice(&wire(b"next"));
     assert_eq!(codec.decode(&mut buf).unwrap(), Some(msg(b"next")));
@@ -302,15 +236,10 @@ fn find_control_agrees_with_position() {
 fn encoder_round_trip() {
     let mut codec = MllpCodec::new(64);
     let mut buf = BytesMut::new();
-    codec
-        .encode(Bytes::from_static(b"MSH|1"), &mut buf)
-        .unwrap();
+    codec.encode(Bytes::from_static(b"MSH|1"), &mut buf).unwrap();
     codec.encode(&b""[..], &mut buf).unwrap();
     codec.encode(b"MSH|2".to_vec(), &mut buf).unwrap();
-    assert_eq!(
-        &buf[..],
-        &[wire(b"MSH|1"), wire(b""), wire(b"MSH|2")].concat()[..]
-    );
+    assert_eq!(&buf[..], &[wire(b"MSH|1"), wire(b""), wire(b"MSH|2")].concat()[..]);
     let mut frames = Vec::new();
     while let Some(frame) = codec.decode(&mut buf).unwrap() {
         frames.push(frame);

@@ -43,8 +43,13 @@ impl AckSummary {
     pub fn parse(raw: &[u8]) -> AckSummary {
         let text = String::from_utf8_lossy(raw).into_owned();
         let field_sep = text.strip_prefix("MSH").and_then(|r| r.chars().next()).unwrap_or('|');
-        let mut s = AckSummary { code: String::new(), control_id: String::new(), text: String::new(),
-            error_code: None, raw: text.clone() };
+        let mut s = AckSummary {
+            code: String::new(),
+            control_id: String::new(),
+            text: String::new(),
+            error_code: None,
+            raw: text.clone(),
+        };
         let mut err_text = String::new();
         for seg in text.split(['\r', '\n']) {
             let f: Vec<&str> = seg.split(field_sep).collect();

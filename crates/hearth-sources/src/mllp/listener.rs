@@ -11,8 +11,8 @@ use futures::{SinkExt, StreamExt};
 use hearth_config::MllpPlan;
 use hearth_core::events::{AckSent, JournalFailed, MessageReceived, MllpConnection, MllpJunkSkipped, ReceiveOutcome};
 use hearth_core::{Envelope, MessageMeta, MessageStatus, PayloadKind, dedup_key_hl7v2};
-use hearth_hl7v2::ack::{AckContext, AckError, AckSubject, Outcome};
 use hearth_hl7v2::ErrorCode;
+use hearth_hl7v2::ack::{AckContext, AckError, AckSubject, Outcome};
 use hearth_hl7v2::{Charset, Hd, ParseOptions, PartialHeader};
 use hearth_mllp::{Frame, MllpCodec};
 use hearth_store::Journal;
@@ -53,10 +53,7 @@ impl MllpSource {
     /// A source for `channel` over an already bound listener (binding is the engine's job, so that a port in
     /// use fails start-up instead of a background task).
     pub fn new(channel: &str, plan: MllpPlan, listener: TcpListener, journal: Journal) -> Self {
-        let parse = ParseOptions {
-            default_charset: plan.default_charset,
-            ..ParseOptions::default()
-        };
+        let parse = ParseOptions { default_charset: plan.default_charset, ..ParseOptions::default() };
         // ACK control ids: unique across restarts without coordination (start time in ms, then a counter).
         let seed = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64 * 1000;
         let ctx = Ctx { channel: channel.to_owned(), plan, parse, journal, ack_seq: AtomicU64::new(seed) };
@@ -258,8 +255,13 @@ async fn journal_rejected(ctx: &Ctx, raw: Vec<u8>, reason: &str, meta: MessageMe
     };
     match ctx.journal.append(env).await {
         Ok(app) => {
-            MessageReceived { channel: &ctx.channel, outcome: ReceiveOutcome::Rejected, bytes, journal_id: Some(app.id) }
-                .emit();
+            MessageReceived {
+                channel: &ctx.channel,
+                outcome: ReceiveOutcome::Rejected,
+                bytes,
+                journal_id: Some(app.id),
+            }
+            .emit();
         }
         // The sender still gets its negative ACK; only the operator's copy is missing, and the log says so.
         Err(e) => JournalFailed { channel: &ctx.channel, error: &e.to_string() }.emit(),
@@ -283,7 +285,12 @@ fn meta_from_peek(p: &PartialHeader) -> MessageMeta {
 
 /// The accept acknowledgement for an outcome, in the sender's character set; `None` when MSH-15 says not to
 /// answer this outcome.
-fn build_ack(ctx: &Ctx, subject: AckSubject<'_>, charset: Charset, outcome: &Outcome) -> Option<(&'static str, Vec<u8>)> {
+fn build_ack(
+    ctx: &Ctx,
+    subject: AckSubject<'_>,
+    charset: Charset,
+    outcome: &Outcome,
+) -> Option<(&'static str, Vec<u8>)> {
     let now = OffsetDateTime::now_utc();
     let stamp = format!(
         "{:04}{:02}{:02}{:02}{:02}{:02}+0000",

@@ -10,7 +10,13 @@ use crate::hl7v2::tracker::{Seg, comp};
 use crate::report::WarningKind;
 
 /// A code through a concept map, accepted only when the target is one of `allowed` (FHIR required bindings).
-fn closed(ctx: &mut Ctx<'_>, map: &str, code: &str, allowed: &[&'static str], at: crate::hl7v2::tracker::At<'_>) -> Option<&'static str> {
+fn closed(
+    ctx: &mut Ctx<'_>,
+    map: &str,
+    code: &str,
+    allowed: &[&'static str],
+    at: crate::hl7v2::tracker::At<'_>,
+) -> Option<&'static str> {
     let target = ctx.concept(map, code).map(|c| c.0);
     let hit = target.as_deref().and_then(|t| allowed.iter().find(|a| **a == t).copied());
     if hit.is_none() {
@@ -33,7 +39,13 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
         put(&mut o, "code", codeable_concept(ctx, rep, None));
     }
     if let Some(t) = seg.value(2) {
-        if let Some(c) = closed(ctx, "AllergenType[AllergyIntoleranceCategory]", &t, &["food", "medication", "environment", "biologic"], seg.at(2)) {
+        if let Some(c) = closed(
+            ctx,
+            "AllergenType[AllergyIntoleranceCategory]",
+            &t,
+            &["food", "medication", "environment", "biologic"],
+            seg.at(2),
+        ) {
             o.insert("category".into(), json!([c]));
         }
         if let Some(ty) = ctx.concept("AllergyType", &t).map(|c| c.0).filter(|c| c == "allergy" || c == "intolerance") {
@@ -42,15 +54,24 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
     }
     let severity = seg.value(4);
     if let Some(s) = &severity
-        && let Some(c) = closed(ctx, "AllergySeverity[AllergyIntolerance.criticality]", s, &["low", "high", "unable-to-assess"], seg.at(4))
+        && let Some(c) = closed(
+            ctx,
+            "AllergySeverity[AllergyIntolerance.criticality]",
+            s,
+            &["low", "high", "unable-to-assess"],
+            seg.at(4),
+        )
     {
         o.insert("criticality".into(), Value::from(c));
     }
-    let manifestations: Vec<Value> = seg.reps(5).filter_map(|r| {
-        let t = r.unescaped();
-        let t = t.trim();
-        (!t.is_empty()).then(|| json!({ "text": t }))
-    }).collect();
+    let manifestations: Vec<Value> = seg
+        .reps(5)
+        .filter_map(|r| {
+            let t = r.unescaped();
+            let t = t.trim();
+            (!t.is_empty()).then(|| json!({ "text": t }))
+        })
+        .collect();
     if !manifestations.is_empty() {
         let mut reaction = Obj::new();
         reaction.insert("manifestation".into(), Value::Array(manifestations));

@@ -44,7 +44,8 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
         }
         (None, None) => ctx.segment_id("Condition", &seg),
     };
-    let cond_ident = ident.as_ref().and_then(|i| Some((i["system"].as_str()?.to_owned(), i["value"].as_str()?.to_owned())));
+    let cond_ident =
+        ident.as_ref().and_then(|i| Some((i["system"].as_str()?.to_owned(), i["value"].as_str()?.to_owned())));
     let rf = ctx.add("Condition", id, o, cond_ident.as_ref().map(|(s, v)| (s.as_str(), v.as_str())));
     if let Some(e) = &encounter
         && let Some(enc) = ctx.bundle.get_mut(e)

@@ -62,7 +62,10 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
         && let Some(v) = comp(rep, 1)
     {
         let mut c = Obj::new();
-        c.insert("type".into(), json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/coverage-class", "code": "plan" }] }));
+        c.insert(
+            "type".into(),
+            json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/coverage-class", "code": "plan" }] }),
+        );
         c.insert("value".into(), Value::from(v.as_ref()));
         put(&mut c, "name", comp(rep, 2).map(|n| Value::from(n.as_ref())));
         push(&mut o, "class", Some(Value::Object(c)));
@@ -83,7 +86,9 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
     let rel = seg.value(17);
     if let Some(r) = &rel {
         let coding = match relationship(r) {
-            Some((c, d)) => json!({ "system": "http://terminology.hl7.org/CodeSystem/subscriber-relationship", "code": c, "display": d }),
+            Some((c, d)) => {
+                json!({ "system": "http://terminology.hl7.org/CodeSystem/subscriber-relationship", "code": c, "display": d })
+            }
             None => json!({ "system": crate::hl7v2::datatypes::v2_table("0063"), "code": r }),
         };
         o.insert("relationship".into(), json!({ "coding": [coding] }));
@@ -136,7 +141,10 @@ fn subscriber(ctx: &mut Ctx<'_>, seg: &Seg<'_>, patient: &Ref) -> Option<Ref> {
         push(&mut o, "address", address(ctx, &rep, seg.at(19)));
     }
     if let Some(r) = seg.value(17) {
-        o.insert("relationship".into(), json!([{ "coding": [{ "system": crate::hl7v2::datatypes::v2_table("0063"), "code": r }] }]));
+        o.insert(
+            "relationship".into(),
+            json!([{ "coding": [{ "system": crate::hl7v2::datatypes::v2_table("0063"), "code": r }] }]),
+        );
     }
     let id = deterministic_id("RelatedPerson", &[&patient.id, "insured", &key]);
     Some(ctx.add("RelatedPerson", id, o, None))

@@ -20,37 +20,55 @@ pub fn header_ref(ctx: &Ctx<'_>) -> Ref {
 pub fn source_system(ctx: &Ctx<'_>) -> String {
     let h = &ctx.msg.header().sending_application;
     let opt = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    hd_system(ctx, opt(&h.namespace_id).as_deref(), opt(&h.universal_id).as_deref(), opt(&h.universal_id_type).as_deref())
-        .unwrap_or_else(|| format!("{}unknown-application", ctx.opts.namespace_system_base))
+    hd_system(
+        ctx,
+        opt(&h.namespace_id).as_deref(),
+        opt(&h.universal_id).as_deref(),
+        opt(&h.universal_id_type).as_deref(),
+    )
+    .unwrap_or_else(|| format!("{}unknown-application", ctx.opts.namespace_system_base))
 }
 
 fn endpoint(ctx: &Ctx<'_>, hd: &hearth_hl7v2::Hd) -> Option<String> {
     let opt = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    hd_system(ctx, opt(&hd.namespace_id).as_deref(), opt(&hd.universal_id).as_deref(), opt(&hd.universal_id_type).as_deref())
+    hd_system(
+        ctx,
+        opt(&hd.namespace_id).as_deref(),
+        opt(&hd.universal_id).as_deref(),
+        opt(&hd.universal_id_type).as_deref(),
+    )
 }
 
 /// Builds the MessageHeader; called by [`Ctx::finish`] after the structure ran (so `focus` is known).
 pub fn map(ctx: &mut Ctx<'_>) -> Result<Ref, MapError> {
-    let msh = ctx.segment("MSH").ok_or_else(|| MapError::Invalid { location: "MSH".into(), reason: "no MSH".into() })?;
+    let msh =
+        ctx.segment("MSH").ok_or_else(|| MapError::Invalid { location: "MSH".into(), reason: "no MSH".into() })?;
     for n in PROTOCOL_FIELDS.into_iter().chain([3, 4, 5, 6, 7, 9, 10, 12]) {
         msh.mark(n);
     }
     let h = ctx.msg.header().clone();
     let mut o = Obj::new();
-    o.insert(
-        "eventCoding".into(),
-        json!({ "system": v2_table("0003"), "code": h.trigger_event.clone() }),
-    );
+    o.insert("eventCoding".into(), json!({ "system": v2_table("0003"), "code": h.trigger_event.clone() }));
     if h.trigger_event.is_empty() {
         o.insert("eventCoding".into(), json!({ "system": v2_table("0076"), "code": h.message_code.clone() }));
     }
     let mut source = Obj::new();
-    put(&mut source, "name", (!h.sending_application.namespace_id.is_empty()).then(|| Value::from(h.sending_application.namespace_id.clone())));
+    put(
+        &mut source,
+        "name",
+        (!h.sending_application.namespace_id.is_empty())
+            .then(|| Value::from(h.sending_application.namespace_id.clone())),
+    );
     source.insert("endpoint".into(), Value::from(source_system(ctx)));
     o.insert("source".into(), Value::Object(source));
     if let Some(ep) = endpoint(ctx, &h.receiving_application) {
         let mut d = Obj::new();
-        put(&mut d, "name", (!h.receiving_application.namespace_id.is_empty()).then(|| Value::from(h.receiving_application.namespace_id.clone())));
+        put(
+            &mut d,
+            "name",
+            (!h.receiving_application.namespace_id.is_empty())
+                .then(|| Value::from(h.receiving_application.namespace_id.clone())),
+        );
         d.insert("endpoint".into(), Value::from(ep));
         if let Some(r) = facility(ctx, &h.receiving_facility) {
             d.insert("receiver".into(), r.reference());
@@ -69,7 +87,12 @@ pub fn map(ctx: &mut Ctx<'_>) -> Result<Ref, MapError> {
 
 fn facility(ctx: &mut Ctx<'_>, hd: &hearth_hl7v2::Hd) -> Option<Ref> {
     let opt = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    organization_hd(ctx, opt(&hd.namespace_id).as_deref(), opt(&hd.universal_id).as_deref(), opt(&hd.universal_id_type).as_deref())
+    organization_hd(
+        ctx,
+        opt(&hd.namespace_id).as_deref(),
+        opt(&hd.universal_id).as_deref(),
+        opt(&hd.universal_id_type).as_deref(),
+    )
 }
 
 /// The transformation Provenance: targets every resource of the Bundle, names the source message (entity) and

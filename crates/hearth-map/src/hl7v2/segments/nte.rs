@@ -16,11 +16,7 @@ pub const APPOINTMENT_NOTE: &str = "http://hl7.org/fhir/5.0/StructureDefinition/
 /// The comment text: NTE-3 repetitions, one line each; `None` when empty. Marks NTE-1 (set id) and NTE-3.
 pub fn text(seg: &Seg<'_>) -> Option<String> {
     seg.mark(1);
-    let lines: Vec<String> = seg
-        .reps(3)
-        .map(|r| r.unescaped().trim().to_owned())
-        .filter(|l| !l.is_empty())
-        .collect();
+    let lines: Vec<String> = seg.reps(3).map(|r| r.unescaped().trim().to_owned()).filter(|l| !l.is_empty()).collect();
     (!lines.is_empty()).then(|| lines.join("\n"))
 }
 

@@ -13,7 +13,15 @@ use crate::hl7v2::tracker::{Seg, comp};
 use crate::report::WarningKind;
 
 const DIAGNOSTIC_REPORT_STATUS: &[&str] = &[
-    "registered", "partial", "preliminary", "final", "amended", "corrected", "appended", "cancelled", "entered-in-error",
+    "registered",
+    "partial",
+    "preliminary",
+    "final",
+    "amended",
+    "corrected",
+    "appended",
+    "cancelled",
+    "entered-in-error",
     "unknown",
 ];
 

@@ -64,7 +64,9 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
             push(
                 &mut o,
                 "extension",
-                Some(json!({ "url": "http://hl7.org/fhir/StructureDefinition/observation-nature-of-abnormal-test", "valueCodeableConcept": cc })),
+                Some(
+                    json!({ "url": "http://hl7.org/fhir/StructureDefinition/observation-nature-of-abnormal-test", "valueCodeableConcept": cc }),
+                ),
             );
         }
     }
@@ -77,7 +79,9 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
         push(
             &mut o,
             "extension",
-            Some(json!({ "url": "http://hl7.org/fhir/StructureDefinition/observation-analysis-date-time", "valueDateTime": dt })),
+            Some(
+                json!({ "url": "http://hl7.org/fhir/StructureDefinition/observation-analysis-date-time", "valueDateTime": dt }),
+            ),
         );
     }
     put(&mut o, "bodySite", seg.rep(20).and_then(|r| codeable_concept(ctx, &r, None)));
@@ -320,7 +324,8 @@ pub fn time_of_day(v: &str) -> Option<String> {
     if h > 23 || m > 59 || s > 59 {
         return None;
     }
-    let frac = if !frac.is_empty() && frac.bytes().all(|b| b.is_ascii_digit()) { format!(".{frac}") } else { String::new() };
+    let frac =
+        if !frac.is_empty() && frac.bytes().all(|b| b.is_ascii_digit()) { format!(".{frac}") } else { String::new() };
     Some(format!("{h:02}:{m:02}:{s:02}{frac}"))
 }
 

@@ -16,12 +16,17 @@ use crate::hl7v2::tracker::Seg;
 use crate::report::WarningKind;
 
 /// FHIR request-status codes (ServiceRequest, MedicationRequest).
-pub const REQUEST_STATUS: &[&str] = &["draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"];
+pub const REQUEST_STATUS: &[&str] =
+    &["draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"];
 
 /// The order's identifiers: placer (PLAC) from ORC-2 else OBR-2 (`order_field`), filler (FILL) from ORC-3 else
 /// field 3 of the detail segment, placer group (PGN, ORC-4) as requisition. Returns the identifiers and the
 /// identity (system, value) of the order (placer, else filler).
-pub fn identifiers(ctx: &Ctx<'_>, orc: Option<&Seg<'_>>, detail: Option<&Seg<'_>>) -> (Vec<Value>, Option<(String, String)>) {
+pub fn identifiers(
+    ctx: &Ctx<'_>,
+    orc: Option<&Seg<'_>>,
+    detail: Option<&Seg<'_>>,
+) -> (Vec<Value>, Option<(String, String)>) {
     let mut out = Vec::new();
     let mut identity = None;
     for (n, code) in [(2, "PLAC"), (3, "FILL")] {
@@ -74,7 +79,9 @@ pub fn request_common(ctx: &mut Ctx<'_>, orc: &Seg<'_>, o: &mut Obj, group_key: 
         push(
             o,
             "extension",
-            Some(json!({ "url": "http://hl7.org/fhir/StructureDefinition/request-statusReason", "valueCodeableConcept": cc })),
+            Some(
+                json!({ "url": "http://hl7.org/fhir/StructureDefinition/request-statusReason", "valueCodeableConcept": cc }),
+            ),
         );
     }
 }
@@ -83,7 +90,8 @@ pub fn request_common(ctx: &mut Ctx<'_>, orc: &Seg<'_>, o: &mut Obj, group_key: 
 /// the alternate-codes extension when the IG maps the code to nothing.
 pub fn request_status(ctx: &mut Ctx<'_>, orc: &Seg<'_>, o: &mut Obj) {
     let from_status = orc.value(5).map(|c| (c.to_ascii_uppercase(), "OrderStatus", "0038", 5));
-    let from_control = || orc.value(1).map(|c| (c.to_ascii_uppercase(), "OrderControlCode[ServiceRequest.status]", "0119", 1));
+    let from_control =
+        || orc.value(1).map(|c| (c.to_ascii_uppercase(), "OrderControlCode[ServiceRequest.status]", "0119", 1));
     orc.mark(1);
     let Some((code, map, table, n)) = from_status.or_else(from_control) else {
         o.insert("status".into(), Value::from("unknown"));

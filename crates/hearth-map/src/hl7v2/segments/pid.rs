@@ -61,7 +61,11 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
     }
     if let Some(ssn) = seg.value(19) {
         let t = identifier_type(ctx, "SS", seg.at(19));
-        push(&mut o, "identifier", Some(json!({ "type": t, "system": "http://hl7.org/fhir/sid/us-ssn", "value": ssn })));
+        push(
+            &mut o,
+            "identifier",
+            Some(json!({ "type": t, "system": "http://hl7.org/fhir/sid/us-ssn", "value": ssn })),
+        );
     }
     if let Some(dl) = seg.rep(20)
         && let Some(v) = comp(&dl, 1)
@@ -82,7 +86,9 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
         push(
             &mut o,
             "extension",
-            Some(json!({ "url": "http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName", "valueString": m })),
+            Some(
+                json!({ "url": "http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName", "valueString": m }),
+            ),
         );
     }
     birth(ctx, &seg, &mut o);

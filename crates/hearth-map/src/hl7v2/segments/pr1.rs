@@ -38,7 +38,9 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
     let ident = seg.rep(19).and_then(|r| identifier_ei(ctx, &r));
     push(&mut o, "identifier", ident.clone());
     let id = match (ident.as_ref().and_then(|i| i["value"].as_str()), code_rep.as_ref().and_then(|r| comp(r, 1))) {
-        (Some(v), _) => deterministic_id("Procedure", &[ident.as_ref().and_then(|i| i["system"].as_str()).unwrap_or_default(), v]),
+        (Some(v), _) => {
+            deterministic_id("Procedure", &[ident.as_ref().and_then(|i| i["system"].as_str()).unwrap_or_default(), v])
+        }
         (None, Some(c)) => {
             let when = seg.value(5).map(|w| w.into_owned()).unwrap_or_default();
             deterministic_id("Procedure", &[&encounter.as_ref().unwrap_or(&patient).id, &c, &when])

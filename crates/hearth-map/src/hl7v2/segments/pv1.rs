@@ -61,7 +61,17 @@ impl EncounterStatus {
     }
 }
 
-const STATUSES: &[&str] = &["planned", "arrived", "triaged", "in-progress", "onleave", "finished", "cancelled", "entered-in-error", "unknown"];
+const STATUSES: &[&str] = &[
+    "planned",
+    "arrived",
+    "triaged",
+    "in-progress",
+    "onleave",
+    "finished",
+    "cancelled",
+    "entered-in-error",
+    "unknown",
+];
 
 fn parse_status(s: &str) -> Option<&'static str> {
     STATUSES.iter().find(|x| **x == s).copied()
@@ -74,7 +84,9 @@ fn status(ctx: &Ctx<'_>, seg: &Seg<'_>, event: &str, discharged: bool) -> Encoun
     if discharged {
         return EncounterStatus::Finished;
     }
-    let by_map = |map: &str, code: &str| ctx.concept(map, code).and_then(|c| parse_status(&c.0)).and_then(EncounterStatus::parse);
+    let by_map = |map: &str, code: &str| {
+        ctx.concept(map, code).and_then(|c| parse_status(&c.0)).and_then(EncounterStatus::parse)
+    };
     if let Some(s) = by_map("Event[EncounterStatus]", event).or_else(|| EncounterStatus::from_event(event)) {
         return s;
     }
@@ -98,7 +110,11 @@ fn class(ctx: &mut Ctx<'_>, seg: &Seg<'_>) -> Value {
         put(&mut o, "display", display.map(Value::from));
         return Value::Object(o);
     }
-    ctx.warn(seg.at(2), WarningKind::UnknownCode, "patient class not in PatientClass[EncounterClass]: kept with table 0004");
+    ctx.warn(
+        seg.at(2),
+        WarningKind::UnknownCode,
+        "patient class not in PatientClass[EncounterClass]: kept with table 0004",
+    );
     json!({ "system": v2_table("0004"), "code": code })
 }
 
@@ -118,7 +134,13 @@ fn participant(ctx: &mut Ctx<'_>, seg: &Seg<'_>, n: usize, code: &str, display: 
 }
 
 fn locations(ctx: &mut Ctx<'_>, seg: &Seg<'_>, status: EncounterStatus, o: &mut Obj) {
-    let current = if status == EncounterStatus::Finished { "completed" } else if status == EncounterStatus::Planned { "planned" } else { "active" };
+    let current = if status == EncounterStatus::Finished {
+        "completed"
+    } else if status == EncounterStatus::Planned {
+        "planned"
+    } else {
+        "active"
+    };
     for (n, st) in [(3, current), (11, current), (6, "completed"), (43, "completed"), (42, "planned")] {
         for rep in seg.reps(n) {
             if let Some(l) = location(ctx, &rep) {

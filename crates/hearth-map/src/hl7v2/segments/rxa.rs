@@ -111,7 +111,11 @@ fn status(ctx: &mut Ctx<'_>, seg: &Seg<'_>, o: &mut Obj) {
         Some(c) => match ctx.concept("CompletionStatus", &c).map(|x| x.0) {
             Some(s) if matches!(s.as_str(), "completed" | "not-done" | "entered-in-error") => s,
             _ => {
-                ctx.warn(seg.at(20), WarningKind::UnknownCode, "completion status not in table 0322: completed assumed");
+                ctx.warn(
+                    seg.at(20),
+                    WarningKind::UnknownCode,
+                    "completion status not in table 0322: completed assumed",
+                );
                 "completed".to_owned()
             }
         },

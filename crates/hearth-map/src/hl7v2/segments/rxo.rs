@@ -119,7 +119,12 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>, order: Option<&Seg<'_>>) -> Option<R
         dosage.insert("doseAndRate".into(), json!([dr]));
     }
     if let Some(rep) = seg.rep(9) {
-        put(&mut o, "substitution", mapped_concept(ctx, &rep, "AllowSubstitution", "0161", seg.at(9)).map(|c| json!({ "allowedCodeableConcept": c })));
+        put(
+            &mut o,
+            "substitution",
+            mapped_concept(ctx, &rep, "AllowSubstitution", "0161", seg.at(9))
+                .map(|c| json!({ "allowedCodeableConcept": c })),
+        );
     }
     put(&mut o, "dispenseRequest", dispense(&seg, 11, 12, 13));
     if order.and_then(|orc| orc.peek(12)).is_none()

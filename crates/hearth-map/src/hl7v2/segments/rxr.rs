@@ -1,7 +1,6 @@
 //! RXR → route and site of an Immunization (IG `RXR[Immunization]`) or of a MedicationRequest's dosage (IG
 //! `RXR[MedicationRequest]`).
 
-
 use crate::hl7v2::bundle::{Obj, Ref, put};
 use crate::hl7v2::context::Ctx;
 use crate::hl7v2::datatypes::{codeable_concept, mapped_concept};
@@ -11,7 +10,11 @@ use crate::hl7v2::tracker::Seg;
 /// something.
 pub fn apply(ctx: &mut Ctx<'_>, seg: Seg<'_>, target: &Ref) -> Option<Ref> {
     let mut add = Obj::new();
-    put(&mut add, "route", seg.rep(1).and_then(|r| mapped_concept(ctx, &r, "RouteOfAdministration", "0162", seg.at(1))));
+    put(
+        &mut add,
+        "route",
+        seg.rep(1).and_then(|r| mapped_concept(ctx, &r, "RouteOfAdministration", "0162", seg.at(1))),
+    );
     put(&mut add, "site", seg.rep(2).and_then(|r| mapped_concept(ctx, &r, "BodySite", "0163", seg.at(2))));
     if target.rtype == "MedicationRequest" {
         put(&mut add, "method", seg.rep(4).and_then(|r| codeable_concept(ctx, &r, Some("0165"))));

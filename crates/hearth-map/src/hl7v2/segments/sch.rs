@@ -12,7 +12,15 @@ use crate::hl7v2::tracker::{Seg, comp};
 use crate::report::WarningKind;
 
 const APPOINTMENT_STATUS: &[&str] = &[
-    "proposed", "pending", "booked", "arrived", "fulfilled", "cancelled", "noshow", "entered-in-error", "checked-in",
+    "proposed",
+    "pending",
+    "booked",
+    "arrived",
+    "fulfilled",
+    "cancelled",
+    "noshow",
+    "entered-in-error",
+    "checked-in",
     "waitlist",
 ];
 
@@ -111,7 +119,10 @@ pub fn service_requests(ctx: &mut Ctx<'_>, seg: &Seg<'_>, appointment: &Ref) {
         let Some(Value::Object(mut i)) = seg.rep(n).and_then(|r| identifier_ei(ctx, &r)) else { continue };
         let system = i.get("system").and_then(Value::as_str).unwrap_or_default().to_owned();
         let value = i.get("value").and_then(Value::as_str).unwrap_or_default().to_owned();
-        i.insert("type".into(), json!({ "coding": [{ "system": crate::hl7v2::datatypes::v2_table("0203"), "code": code }] }));
+        i.insert(
+            "type".into(),
+            json!({ "coding": [{ "system": crate::hl7v2::datatypes::v2_table("0203"), "code": code }] }),
+        );
         let mut o = Obj::new();
         o.insert("identifier".into(), json!([Value::Object(i)]));
         let status = match ctx.bundle.get_mut(appointment).and_then(|a| a.get("status")).and_then(Value::as_str) {
@@ -180,7 +191,13 @@ pub fn end_after(start: &str, amount: &str, unit: Option<&str>) -> Option<String
 }
 
 /// A participant period: start (field `start`), end = start + duration (fields `duration`, `units`).
-pub fn participant_period(ctx: &mut Ctx<'_>, seg: &Seg<'_>, start: usize, duration: usize, units: usize) -> Option<Value> {
+pub fn participant_period(
+    ctx: &mut Ctx<'_>,
+    seg: &Seg<'_>,
+    start: usize,
+    duration: usize,
+    units: usize,
+) -> Option<Value> {
     let s = ctx.datetime(seg, start)?;
     let mut p = Obj::new();
     if let (Some(st), Some(d)) = (s.as_str(), seg.peek(duration).map(|f| f.raw().to_owned())) {
@@ -201,8 +218,14 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(end_after("2021-09-24T09:30:00+02:15", "50", Some("min")).as_deref(), Some("2021-09-24T10:20:00+02:15"));
-        assert_eq!(end_after("2021-09-24T23:30:00-05:00", "2", Some("h")).as_deref(), Some("2021-09-25T01:30:00-05:00"));
+        assert_eq!(
+            end_after("2021-09-24T09:30:00+02:15", "50", Some("min")).as_deref(),
+            Some("2021-09-24T10:20:00+02:15")
+        );
+        assert_eq!(
+            end_after("2021-09-24T23:30:00-05:00", "2", Some("h")).as_deref(),
+            Some("2021-09-25T01:30:00-05:00")
+        );
         assert_eq!(end_after("2021-09-24T09:30:00Z", "30", None).as_deref(), Some("2021-09-24T10:00:00+00:00"));
         assert_eq!(end_after("2021-09-24", "30", None), None);
         assert_eq!(end_after("2021-09-24T09:30:00+02:00", "x", None), None);

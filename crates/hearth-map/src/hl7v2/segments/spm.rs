@@ -19,7 +19,12 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
         for (c, code) in [(1, "PLAC"), (2, "FILL")] {
             let Some(value) = sub(&rep, c, 1) else { continue };
             let ns = sub(&rep, c, 2);
-            let system = crate::hl7v2::datatypes::hd_system(ctx, ns.as_deref(), sub(&rep, c, 3).as_deref(), sub(&rep, c, 4).as_deref());
+            let system = crate::hl7v2::datatypes::hd_system(
+                ctx,
+                ns.as_deref(),
+                sub(&rep, c, 3).as_deref(),
+                sub(&rep, c, 4).as_deref(),
+            );
             let mut i = Obj::new();
             put(&mut i, "system", system.clone().map(Value::from));
             i.insert("value".into(), Value::from(value.as_ref()));
@@ -54,7 +59,11 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
     if let Some(rep) = seg.rep(17) {
         let (start, end) = (sub(&rep, 1, 1), sub(&rep, 2, 1));
         match end {
-            Some(e) => put(&mut collection, "collectedPeriod", crate::hl7v2::datatypes::period(ctx, start, Some(e), seg.at(17))),
+            Some(e) => put(
+                &mut collection,
+                "collectedPeriod",
+                crate::hl7v2::datatypes::period(ctx, start, Some(e), seg.at(17)),
+            ),
             None => put(&mut collection, "collectedDateTime", start.and_then(|s| ctx.dtm_datetime(&s, seg.at(17)))),
         }
     }

@@ -143,7 +143,10 @@ pub fn relate(ctx: &mut Ctx<'_>, doc: &Ref, orders: &[Ref]) {
     }
     if !res.contains_key("content") {
         let mut a = Obj::new();
-        let title = res.get("description").cloned().unwrap_or_else(|| Value::from("Document content not included in the message"));
+        let title = res
+            .get("description")
+            .cloned()
+            .unwrap_or_else(|| Value::from("Document content not included in the message"));
         a.insert("title".into(), title);
         res.insert("content".into(), json!([{ "attachment": a }]));
     }

@@ -5,8 +5,8 @@
 
 use super::context::Ctx;
 use super::tracker::Seg;
-use crate::report::WarningKind;
 use crate::MapError;
+use crate::report::WarningKind;
 
 // map-core
 pub mod adt;

@@ -14,9 +14,8 @@ use crate::hl7v2::context::Ctx;
 use crate::hl7v2::segments;
 use crate::hl7v2::tracker::Seg;
 
-pub const STRUCTURES: &[Registration] = &[
-    Registration { keys: &["ORM_O01", "OML_O21", "OML_O33", "OML_O35", "OMG_O19", "OMB_O27", "OMI_O23"], map },
-];
+pub const STRUCTURES: &[Registration] =
+    &[Registration { keys: &["ORM_O01", "OML_O21", "OML_O33", "OML_O35", "OMG_O19", "OMB_O27", "OMI_O23"], map }];
 
 /// Maps an order message.
 pub fn map(ctx: &mut Ctx<'_>) -> Result<(), MapError> {
@@ -73,7 +72,10 @@ pub fn require_pid(ctx: &Ctx<'_>) -> Result<(), MapError> {
     if ok {
         Ok(())
     } else {
-        Err(MapError::Invalid { location: "PID".to_owned(), reason: "message without a patient (PID-3/PID-5)".to_owned() })
+        Err(MapError::Invalid {
+            location: "PID".to_owned(),
+            reason: "message without a patient (PID-3/PID-5)".to_owned(),
+        })
     }
 }
 
