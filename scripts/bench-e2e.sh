@@ -5,10 +5,13 @@
 #   2. Hearth end to end: N ADT messages sent as fast as 8 senders go; the clock stops when the outbox is empty
 #      (every delivery confirmed by the broker). Each message becomes several deliveries (one per resource);
 #   3. ACK latency while the whole pipeline runs at a paced 1,000 messages/s.
-# Usage: scripts/bench-e2e.sh [MESSAGES=20000]
+# Usage: scripts/bench-e2e.sh [MESSAGES=20000] [resources|bundle]
+#   resources (default): the built-in default route, one delivery per resource (~11 per message);
+#   bundle: a route with payload = "bundle" instead, one delivery per message (compare with the ceiling 1:1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-20000}"
+MODE="${2:-resources}"
 cargo build --release -q -p hearth
 cargo build --release -q -p hearth-amqp --example ceiling
 BIN="${CARGO_TARGET_DIR:-target}/release/hearth"
@@ -33,13 +36,23 @@ listen = "127.0.0.1:12576"
 [destinations.fhir]
 type = "amqp"
 exchange = "bench-x-$SUFFIX"
-max_in_flight = 256
+max_in_flight = ${BENCH_IN_FLIGHT:-256}
 [[destinations.fhir.queues]]
 name = "bench-q-$SUFFIX"
 bind = ["#"]
 # Keep the broker's memory flat during the run: the queue keeps the newest 50,000 (publishes are still confirmed).
 max_length = 50000
 TOML
+if [ "$MODE" = bundle ]; then
+  cat >> "$DIR/hearth.toml" <<TOML
+[routing]
+default_route = false
+[routes.all]
+payload = "bundle"
+destinations = ["fhir"]
+routing_key = "{channel}.{event}.Bundle"
+TOML
+fi
 
 echo "== machine: $(nproc) cores, $(grep MemTotal /proc/meminfo | awk '{print $2/1024/1024 " GiB"}'), $(uname -r), RabbitMQ $(rabbitmqctl version 2>/dev/null || echo '?')"
 echo "== 1. RabbitMQ ceiling: raw publisher with confirms, 2 KB persistent, window 256"
@@ -51,7 +64,9 @@ for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/18081) 2>/dev/null && brea
 pending() { "$BIN" messages --config "$DIR/hearth.toml" outbox | awk '{for(i=1;i<=NF;i++) if ($i=="pending") print $(i+1)}' | head -n1; }
 backlog() { "$BIN" messages --config "$DIR/hearth.toml" list --status received --limit 1 | wc -l; }
 
-echo "== 2. end to end: $N messages, 8 senders, as fast as they go; done when the outbox is empty"
+echo "== 2. end to end ($MODE): $N messages, 8 senders, as fast as they go; done when the outbox is empty"
+# BENCH_PERF=FILE: also profile the engine for the first 10 s of this step (perf record, call graphs).
+if [ -n "${BENCH_PERF:-}" ]; then perf record -q -F 499 -g -p "$PID" -o "$BENCH_PERF" -- sleep 10 & fi
 start=$(date +%s.%N)
 "$BIN" send mllp://127.0.0.1:12576 --concurrency 8 --repeat "$N" --unique-ids "$MSG"
 acked=$(date +%s.%N)

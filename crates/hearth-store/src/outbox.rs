@@ -149,31 +149,73 @@ pub struct DeliveryFilter {
 
 // ---- writes (the writer task, inside its transaction) ----
 
-pub(crate) async fn insert(
+/// Rows per INSERT statement: 11 parameters a row stays far below SQLite's limit of 32,766 variables.
+const INSERT_CHUNK: usize = 64;
+
+/// Inserts a message's deliveries, pending and due now, with one multi-row statement per [`INSERT_CHUNK`] rows:
+/// each statement is a round trip to the connection's worker thread, which costs more than the row itself.
+pub(crate) async fn insert_all(
     conn: &mut SqliteConnection,
     message_id: i64,
-    d: &NewDelivery,
+    deliveries: &[NewDelivery],
     now_us: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO deliveries (message_id, destination, route, routing_key, resource_type, content_id, lane, body,
-                                 status, next_attempt_at, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
-    )
-    .bind(message_id)
-    .bind(&d.destination)
-    .bind(&d.route)
-    .bind(&d.routing_key)
-    .bind(&d.resource_type)
-    .bind(&d.content_id)
-    .bind(&d.lane)
-    .bind(&d.body)
-    .bind(now_us)
-    .bind(now_us)
-    .bind(now_us)
-    .execute(&mut *conn)
-    .await?;
+    for chunk in deliveries.chunks(INSERT_CHUNK) {
+        let mut sql = String::from(
+            "INSERT INTO deliveries (message_id, destination, route, routing_key, resource_type, content_id, lane,
+                                     body, status, next_attempt_at, created_at, updated_at) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            sql.push_str(if i == 0 { "" } else { ", " });
+            sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)");
+        }
+        let mut query = sqlx::query(&sql);
+        for d in chunk {
+            query = query
+                .bind(message_id)
+                .bind(&d.destination)
+                .bind(&d.route)
+                .bind(&d.routing_key)
+                .bind(&d.resource_type)
+                .bind(&d.content_id)
+                .bind(&d.lane)
+                .bind(&d.body)
+                .bind(now_us)
+                .bind(now_us)
+                .bind(now_us);
+        }
+        query.execute(&mut *conn).await?;
+    }
     Ok(())
+}
+
+/// Records a batch of outcomes; returns how many rows changed. Every `Sent` of the batch is one statement (the
+/// common case: a sink's whole window confirmed); retries and dead ones, which also log their failure, one by one.
+pub(crate) async fn record_all(
+    conn: &mut SqliteConnection,
+    outcomes: &[DeliveryOutcome],
+    now_us: i64,
+) -> Result<u64, StoreError> {
+    let sent: Vec<i64> =
+        outcomes.iter().filter_map(|o| if let DeliveryOutcome::Sent { id } = o { Some(*id) } else { None }).collect();
+    let mut changed = 0;
+    if !sent.is_empty() {
+        let ids = format!("[{}]", sent.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
+        changed += sqlx::query(
+            "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = ?, updated_at = ?
+             WHERE id IN (SELECT value FROM json_each(?)) AND status = 'pending'",
+        )
+        .bind(now_us)
+        .bind(now_us)
+        .bind(ids)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    }
+    for o in outcomes.iter().filter(|o| !matches!(o, DeliveryOutcome::Sent { .. })) {
+        changed += u64::from(record(conn, o, now_us).await?);
+    }
+    Ok(changed)
 }
 
 /// Records one attempt's outcome. Only a `pending` row changes: an outcome for a row that was cancelled or

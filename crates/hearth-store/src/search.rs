@@ -128,13 +128,17 @@ pub(crate) async fn index_identifiers(
     identifiers: &[String],
 ) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM patient_identifiers WHERE message_id = ?").bind(message_id).execute(&mut *conn).await?;
-    for ident in identifiers {
-        sqlx::query("INSERT OR IGNORE INTO patient_identifiers (identifier, message_id) VALUES (?, ?)")
-            .bind(ident)
-            .bind(message_id)
-            .execute(&mut *conn)
-            .await?;
+    if identifiers.is_empty() {
+        return Ok(());
     }
+    // One statement for all of them (a Patient has a handful of identifiers; 2 variables a row).
+    let values = vec!["(?, ?)"; identifiers.len()].join(", ");
+    let sql = format!("INSERT OR IGNORE INTO patient_identifiers (identifier, message_id) VALUES {values}");
+    let mut query = sqlx::query(&sql);
+    for ident in identifiers {
+        query = query.bind(ident).bind(message_id);
+    }
+    query.execute(&mut *conn).await?;
     Ok(())
 }
 

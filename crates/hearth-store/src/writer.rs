@@ -5,9 +5,9 @@
 //! `max_batch`, and writes all of it in ONE transaction: one COMMIT, one fsync for the whole batch. Only after
 //! COMMIT returns does it answer the waiters, so an `Ok` always means "on disk".
 //!
-//! Each write inside the batch runs under its own SAVEPOINT. A failure that concerns one write only (a
-//! constraint refused that row, an unknown id) rolls back to the savepoint and answers that one caller; its
-//! neighbours still commit. Any other failure (disk or size limit full, I/O, busy, corrupt) ends the batch:
+//! A failure that concerns one write only (a constraint refused that row, an unknown id) answers that one caller
+//! and its neighbours still commit: the batch is then run again with each write under its own SAVEPOINT, rolled
+//! back to it alone (the first run, without savepoints, saves two statements per write in the common case). Any other failure (disk or size limit full, I/O, busy, corrupt) ends the batch:
 //! the transaction is rolled back, every waiter of the batch gets the error, and the writer goes on with the
 //! next batch.
 
@@ -143,8 +143,45 @@ impl Writer {
 
     /// One transaction for the whole batch. `Err` means nothing of it is committed; `Ok` holds one result per
     /// write (per-row failures included) and means the rest is committed and fsynced.
+    ///
+    /// Every statement is a round trip to the connection's worker thread, and that round trip, not SQLite, is what
+    /// a write costs. So the batch first runs without a savepoint per write; only when a write fails on its own
+    /// (a refused row, an unknown id) is the transaction rolled back and the batch run again with a savepoint
+    /// around each write, so that the failing one can be undone alone.
     async fn write_batch(&mut self, batch: &[Write], now_us: i64) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
+        if let Some(results) = self.try_batch(batch, now_us).await? {
+            return Ok(results);
+        }
+        self.exec("ROLLBACK").await?;
+        self.batch_with_savepoints(batch, now_us).await
+    }
+
+    /// The batch without savepoints; `Ok(None)` when a write failed on its own (the transaction is still open,
+    /// for the caller to roll back).
+    async fn try_batch(
+        &mut self,
+        batch: &[Write],
+        now_us: i64,
+    ) -> Result<Option<Vec<Result<Done, StoreError>>>, StoreError> {
         // IMMEDIATE: take the write lock now, so a competing process shows up as BUSY here, not mid-batch.
+        self.exec("BEGIN IMMEDIATE").await?;
+        let mut results = Vec::with_capacity(batch.len());
+        for write in batch {
+            match write.apply(&mut self.conn, now_us).await {
+                Ok(done) => results.push(Ok(done)),
+                Err(e) if e.is_per_row() => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+        self.exec("COMMIT").await?;
+        Ok(Some(results))
+    }
+
+    async fn batch_with_savepoints(
+        &mut self,
+        batch: &[Write],
+        now_us: i64,
+    ) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
         self.exec("BEGIN IMMEDIATE").await?;
         let mut results = Vec::with_capacity(batch.len());
         for write in batch {
@@ -303,18 +340,12 @@ impl Write {
             }
             Write::SetConversion { conversion, .. } => {
                 sqlite::set_conversion(conn, conversion, now_us).await?;
-                for d in &conversion.deliveries {
-                    outbox::insert(conn, conversion.id, d, now_us).await?;
-                }
+                outbox::insert_all(conn, conversion.id, &conversion.deliveries, now_us).await?;
                 crate::search::index_identifiers(conn, conversion.id, &conversion.patients).await?;
                 Ok(Done::StatusSet)
             }
             Write::RecordDeliveries { outcomes, .. } => {
-                let mut changed = 0;
-                for o in outcomes {
-                    changed += u64::from(outbox::record(conn, o, now_us).await?);
-                }
-                Ok(Done::Count(changed))
+                outbox::record_all(conn, outcomes, now_us).await.map(Done::Count)
             }
             Write::Resend { target, .. } => outbox::resend(conn, target, now_us).await.map(Done::Count),
             Write::Reprocess { id, .. } => outbox::reprocess(conn, *id, now_us).await.map(|()| Done::StatusSet),
