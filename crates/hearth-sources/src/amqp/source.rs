@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use hearth_amqp::{ConsumeError, Consumer, Delivery, Link, backoff_delay};
 use hearth_core::events::{JournalFailed, MessageReceived, ReceiveOutcome};
-use hearth_core::{Envelope, MessageMeta, MessageStatus, PayloadKind, dedup_key_hl7v2};
-use hearth_hl7v2::{ParseOptions, PartialHeader};
+use hearth_core::{Envelope, MessageMeta, MessageStatus, PayloadKind};
+use hearth_hl7v2::ParseOptions;
 use hearth_store::Journal;
 use time::OffsetDateTime;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -198,15 +198,7 @@ async fn hl7v2_identity(ctx: &Ctx, raw: &[u8]) -> Verdict {
     match parsed {
         Ok(msg) => {
             let h = msg.header();
-            let meta = MessageMeta {
-                message_code: non_empty(&h.message_code),
-                trigger_event: non_empty(&h.trigger_event),
-                structure: non_empty(&h.structure),
-                control_id: non_empty(&h.control_id),
-                sending_application: non_empty(&h.sending_application.namespace_id),
-                sending_facility: non_empty(&h.sending_facility.namespace_id),
-            };
-            let key = dedup_key_hl7v2(&h.sending_application.raw, &h.sending_facility.raw, &h.control_id, raw);
+            let (meta, key) = crate::hl7v2_identity::accepted(h, raw);
             Verdict::Accepted { key: Some(key), meta }
         }
         Err(err) => rejected(err.to_string(), peek(raw)),
@@ -214,18 +206,7 @@ async fn hl7v2_identity(ctx: &Ctx, raw: &[u8]) -> Verdict {
 }
 
 fn peek(raw: &[u8]) -> MessageMeta {
-    hearth_hl7v2::peek_header(raw).as_ref().map(meta_from_peek).unwrap_or_default()
-}
-
-fn meta_from_peek(p: &PartialHeader) -> MessageMeta {
-    MessageMeta {
-        message_code: non_empty(&p.message_code),
-        trigger_event: non_empty(&p.trigger_event),
-        structure: None,
-        control_id: non_empty(&p.control_id),
-        sending_application: non_empty(&p.sending_application.namespace_id),
-        sending_facility: non_empty(&p.sending_facility.namespace_id),
-    }
+    hearth_hl7v2::peek_header(raw).as_ref().map(crate::hl7v2_identity::from_peek).unwrap_or_default()
 }
 
 /// FHIR is checked only for the shape of a JSON object here; the mapper validates it fully. The dedup key is
@@ -240,8 +221,4 @@ fn fhir_identity(ctx: &Ctx, raw: &[u8], message_id: Option<&str>) -> Verdict {
     }
     let key = message_id.filter(|id| !id.is_empty()).map(|id| format!("{}:{id}", ctx.channel));
     Verdict::Accepted { key, meta: MessageMeta::default() }
-}
-
-fn non_empty(s: &str) -> Option<String> {
-    (!s.is_empty()).then(|| s.to_owned())
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hearth_core::events::{JournalFailed, MessageReceived, ReceiveOutcome};
-use hearth_core::{Envelope, MessageMeta, MessageStatus, PayloadKind, dedup_key_hl7v2};
+use hearth_core::{Envelope, MessageMeta, MessageStatus, PayloadKind};
 use hearth_hl7v2::ack::{AckContext, AckError, AckSubject, Outcome};
 use hearth_hl7v2::{AckPolicy, Charset, ErrorCode, Hd, ParseOptions};
 use hearth_store::Journal;
@@ -53,11 +53,13 @@ impl Hl7v2Ingest {
                 let peek = hearth_hl7v2::peek_header(&body);
                 let subject = peek.as_ref().map(AckSubject::from).unwrap_or_default();
                 let reason = err.to_string();
-                self.journal_rejected(journal, body.clone(), &reason).await;
+                let meta = peek.as_ref().map(crate::hl7v2_identity::from_peek).unwrap_or_default();
+                self.journal_rejected(journal, body.clone(), &reason, meta).await;
                 return self.answer(subject, Charset::Ascii, &Outcome::for_parse_error(&err));
             }
         };
         let h = msg.header();
+        let (meta, key) = crate::hl7v2_identity::accepted(h, &body);
         let env = Envelope {
             channel: self.name.clone(),
             kind: PayloadKind::Hl7v2,
@@ -65,15 +67,8 @@ impl Hl7v2Ingest {
             raw: body.clone(),
             status: MessageStatus::Received,
             reason: None,
-            dedup_key: Some(dedup_key_hl7v2(&h.sending_application.raw, &h.sending_facility.raw, &h.control_id, &body)),
-            meta: MessageMeta {
-                message_code: non_empty(&h.message_code),
-                trigger_event: non_empty(&h.trigger_event),
-                structure: non_empty(&h.structure),
-                control_id: non_empty(&h.control_id),
-                sending_application: non_empty(&h.sending_application.namespace_id),
-                sending_facility: non_empty(&h.sending_facility.namespace_id),
-            },
+            dedup_key: Some(key),
+            meta,
         };
         let outcome = match journal.append(env).await {
             Ok(app) => {
@@ -90,7 +85,7 @@ impl Hl7v2Ingest {
         self.answer(h.into(), msg.charset(), &outcome)
     }
 
-    async fn journal_rejected(&self, journal: &Journal, raw: Vec<u8>, reason: &str) {
+    async fn journal_rejected(&self, journal: &Journal, raw: Vec<u8>, reason: &str, meta: MessageMeta) {
         let bytes = raw.len();
         let env = Envelope {
             channel: self.name.clone(),
@@ -100,7 +95,7 @@ impl Hl7v2Ingest {
             status: MessageStatus::Rejected,
             reason: Some(reason.to_owned()),
             dedup_key: None,
-            meta: MessageMeta::default(),
+            meta,
         };
         match journal.append(env).await {
             Ok(app) => {
@@ -140,8 +135,4 @@ impl Hl7v2Ingest {
         };
         (status, [(header::CONTENT_TYPE, "application/hl7-v2")], charset.encode(&text).into_owned()).into_response()
     }
-}
-
-fn non_empty(s: &str) -> Option<String> {
-    (!s.is_empty()).then(|| s.to_owned())
 }

@@ -10,10 +10,10 @@ use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use hearth_config::MllpPlan;
 use hearth_core::events::{AckSent, JournalFailed, MessageReceived, MllpConnection, MllpJunkSkipped, ReceiveOutcome};
-use hearth_core::{Envelope, MessageMeta, MessageStatus, PayloadKind, dedup_key_hl7v2};
+use hearth_core::{Envelope, MessageMeta, MessageStatus, PayloadKind};
 use hearth_hl7v2::ErrorCode;
 use hearth_hl7v2::ack::{AckContext, AckError, AckSubject, Outcome};
-use hearth_hl7v2::{Charset, Hd, ParseOptions, PartialHeader};
+use hearth_hl7v2::{Charset, Hd, ParseOptions};
 use hearth_mllp::{Frame, MllpCodec};
 use hearth_store::Journal;
 use time::OffsetDateTime;
@@ -195,15 +195,7 @@ async fn handle_message(ctx: &Ctx, bytes: Bytes) -> Option<(&'static str, Vec<u8
     match parsed {
         Ok(msg) => {
             let h = msg.header();
-            let meta = MessageMeta {
-                message_code: non_empty(&h.message_code),
-                trigger_event: non_empty(&h.trigger_event),
-                structure: non_empty(&h.structure),
-                control_id: non_empty(&h.control_id),
-                sending_application: non_empty(&h.sending_application.namespace_id),
-                sending_facility: non_empty(&h.sending_facility.namespace_id),
-            };
-            let key = dedup_key_hl7v2(&h.sending_application.raw, &h.sending_facility.raw, &h.control_id, &bytes);
+            let (meta, key) = crate::hl7v2_identity::accepted(h, &bytes);
             let env = Envelope {
                 channel: ctx.channel.clone(),
                 kind: PayloadKind::Hl7v2,
@@ -233,7 +225,7 @@ async fn handle_message(ctx: &Ctx, bytes: Bytes) -> Option<(&'static str, Vec<u8
         }
         Err(err) => {
             let peek = hearth_hl7v2::peek_header(&bytes);
-            let meta = peek.as_ref().map(meta_from_peek).unwrap_or_default();
+            let meta = peek.as_ref().map(crate::hl7v2_identity::from_peek).unwrap_or_default();
             journal_rejected(ctx, bytes.to_vec(), &err.to_string(), meta).await;
             let subject = peek.as_ref().map(AckSubject::from).unwrap_or_default();
             build_ack(ctx, subject, Charset::Ascii, &Outcome::for_parse_error(&err))
@@ -265,21 +257,6 @@ async fn journal_rejected(ctx: &Ctx, raw: Vec<u8>, reason: &str, meta: MessageMe
         }
         // The sender still gets its negative ACK; only the operator's copy is missing, and the log says so.
         Err(e) => JournalFailed { channel: &ctx.channel, error: &e.to_string() }.emit(),
-    }
-}
-
-fn non_empty(s: &str) -> Option<String> {
-    (!s.is_empty()).then(|| s.to_owned())
-}
-
-fn meta_from_peek(p: &PartialHeader) -> MessageMeta {
-    MessageMeta {
-        message_code: non_empty(&p.message_code),
-        trigger_event: non_empty(&p.trigger_event),
-        structure: None,
-        control_id: non_empty(&p.control_id),
-        sending_application: non_empty(&p.sending_application.namespace_id),
-        sending_facility: non_empty(&p.sending_facility.namespace_id),
     }
 }
 
