@@ -5,7 +5,8 @@
 //! when no earlier pending row of the same (destination, lane) exists, so one lane never has two rows in flight
 //! and a failing head holds its lane back (not the others).
 
-use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
+use sqlx::query::Query;
+use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqlitePool, SqliteRow};
 use sqlx::{QueryBuilder, Row, Sqlite};
 use time::OffsetDateTime;
 
@@ -152,41 +153,46 @@ pub struct DeliveryFilter {
 /// Rows per INSERT statement: 11 parameters a row stays far below SQLite's limit of 32,766 variables.
 const INSERT_CHUNK: usize = 64;
 
-/// Inserts a message's deliveries, pending and due now, with one multi-row statement per [`INSERT_CHUNK`] rows:
-/// each statement is a round trip to the connection's worker thread, which costs more than the row itself.
-pub(crate) async fn insert_all(
-    conn: &mut SqliteConnection,
-    message_id: i64,
-    deliveries: &[NewDelivery],
-    now_us: i64,
-) -> Result<(), StoreError> {
-    for chunk in deliveries.chunks(INSERT_CHUNK) {
-        let mut sql = String::from(
-            "INSERT INTO deliveries (message_id, destination, route, routing_key, resource_type, content_id, lane,
-                                     body, status, next_attempt_at, created_at, updated_at) VALUES ",
+/// Appends to `sql` the statements inserting `n` deliveries (pending, due now), one multi-row INSERT per
+/// [`INSERT_CHUNK`] rows; [`bind_inserts`] binds their parameters in the same order.
+pub(crate) fn push_inserts(sql: &mut String, n: usize) {
+    let mut left = n;
+    while left > 0 {
+        let rows = left.min(INSERT_CHUNK);
+        sql.push_str(
+            "INSERT INTO deliveries (message_id, destination, route, routing_key, resource_type, content_id, lane, \
+             body, status, next_attempt_at, created_at, updated_at) VALUES ",
         );
-        for i in 0..chunk.len() {
+        for i in 0..rows {
             sql.push_str(if i == 0 { "" } else { ", " });
             sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)");
         }
-        let mut query = sqlx::query(&sql);
-        for d in chunk {
-            query = query
-                .bind(message_id)
-                .bind(&d.destination)
-                .bind(&d.route)
-                .bind(&d.routing_key)
-                .bind(&d.resource_type)
-                .bind(&d.content_id)
-                .bind(&d.lane)
-                .bind(&d.body)
-                .bind(now_us)
-                .bind(now_us)
-                .bind(now_us);
-        }
-        query.execute(&mut *conn).await?;
+        sql.push_str(";\n");
+        left -= rows;
     }
-    Ok(())
+}
+
+pub(crate) fn bind_inserts<'q>(
+    mut query: Query<'q, Sqlite, SqliteArguments<'q>>,
+    message_id: i64,
+    deliveries: &'q [NewDelivery],
+    now_us: i64,
+) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+    for d in deliveries {
+        query = query
+            .bind(message_id)
+            .bind(&d.destination)
+            .bind(&d.route)
+            .bind(&d.routing_key)
+            .bind(&d.resource_type)
+            .bind(&d.content_id)
+            .bind(&d.lane)
+            .bind(&d.body)
+            .bind(now_us)
+            .bind(now_us)
+            .bind(now_us);
+    }
+    query
 }
 
 /// Records a batch of outcomes; returns how many rows changed. Every `Sent` of the batch is one statement (the

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use hearth_core::MessageStatus;
-use sqlx::sqlite::{SqliteConnection, SqlitePool};
+use sqlx::query::Query;
+use sqlx::sqlite::{SqliteArguments, SqlitePool};
 use sqlx::{QueryBuilder, Sqlite};
 use time::OffsetDateTime;
 
@@ -121,25 +122,28 @@ fn push_filters<'a>(b: &mut QueryBuilder<'a, Sqlite>, q: &'a SearchQuery) {
     }
 }
 
-/// Replaces a message's rows in the identifier index (the writer, inside the conversion's transaction).
-pub(crate) async fn index_identifiers(
-    conn: &mut SqliteConnection,
-    message_id: i64,
-    identifiers: &[String],
-) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM patient_identifiers WHERE message_id = ?").bind(message_id).execute(&mut *conn).await?;
-    if identifiers.is_empty() {
-        return Ok(());
+/// Appends to `sql` the statements replacing a message's rows in the patient-identifier index with `n`
+/// identifiers; [`bind_identifiers`] binds their parameters in the same order.
+pub(crate) fn push_identifiers(sql: &mut String, n: usize) {
+    sql.push_str("DELETE FROM patient_identifiers WHERE message_id = ?;\n");
+    if n > 0 {
+        // A Patient has a handful of identifiers; 2 variables a row.
+        sql.push_str("INSERT OR IGNORE INTO patient_identifiers (identifier, message_id) VALUES ");
+        sql.push_str(&vec!["(?, ?)"; n].join(", "));
+        sql.push_str(";\n");
     }
-    // One statement for all of them (a Patient has a handful of identifiers; 2 variables a row).
-    let values = vec!["(?, ?)"; identifiers.len()].join(", ");
-    let sql = format!("INSERT OR IGNORE INTO patient_identifiers (identifier, message_id) VALUES {values}");
-    let mut query = sqlx::query(&sql);
+}
+
+pub(crate) fn bind_identifiers<'q>(
+    mut query: Query<'q, Sqlite, SqliteArguments<'q>>,
+    message_id: i64,
+    identifiers: &'q [String],
+) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+    query = query.bind(message_id);
     for ident in identifiers {
         query = query.bind(ident).bind(message_id);
     }
-    query.execute(&mut *conn).await?;
-    Ok(())
+    query
 }
 
 /// The Patient identifiers indexed for a message, sorted.

@@ -49,8 +49,11 @@ pub(crate) async fn checkpointer(cfg: SqliteConfig) {
         tick.tick().await;
         let sql = format!("PRAGMA wal_checkpoint({mode})");
         match sqlx::query_as::<_, (i64, i64, i64)>(&sql).fetch_one(&mut conn).await {
-            Ok((_busy, wal_pages, done)) => {
-                mode = if wal_pages - done > WAL_RESTART_PAGES { "RESTART" } else { "PASSIVE" };
+            Ok((_busy, wal_pages, _done)) => {
+                // Under a steady stream of commits a PASSIVE checkpoint may copy every frame it sees and the WAL
+                // still never starts over (a new frame is always appended first): its size, not the backlog,
+                // decides.
+                mode = if wal_pages > WAL_RESTART_PAGES { "RESTART" } else { "PASSIVE" };
             }
             Err(e) => tracing::warn!(error = %StoreError::from(e), "journal checkpoint failed; will retry"),
         }
@@ -190,16 +193,25 @@ pub(crate) async fn update_status(
     Ok(())
 }
 
-/// Sets status and reason like [`update_status`] and stores the conversion's Bundle and report (`None` clears
-/// them, e.g. on a failed reprocessing). A message whose content retention already pruned keeps its status.
-pub(crate) async fn set_conversion(conn: &mut SqliteConnection, c: &Conversion, now_us: i64) -> Result<(), StoreError> {
+/// Sets status and reason like [`update_status`], stores the conversion's Bundle and report (`None` clears them,
+/// e.g. on a failed reprocessing; a message whose content retention already pruned keeps its status), inserts
+/// the router's deliveries and replaces the message's patient-identifier index rows.
+///
+/// Two round trips to the connection's worker thread, whatever the number of rows: the status update alone
+/// (its row count says whether the message exists), then everything else as one multi-statement query.
+pub(crate) async fn store_conversion(
+    conn: &mut SqliteConnection,
+    c: &Conversion,
+    now_us: i64,
+) -> Result<(), StoreError> {
     update_status(conn, c.id, c.status, c.reason.as_deref(), now_us).await?;
-    sqlx::query("UPDATE message_content SET bundle = ?, report = ? WHERE message_id = ?")
-        .bind(c.bundle.as_deref())
-        .bind(c.report.as_deref())
-        .bind(c.id)
-        .execute(&mut *conn)
-        .await?;
+    let mut sql = String::from("UPDATE message_content SET bundle = ?, report = ? WHERE message_id = ?;\n");
+    crate::outbox::push_inserts(&mut sql, c.deliveries.len());
+    crate::search::push_identifiers(&mut sql, c.patients.len());
+    let query = sqlx::query(&sql).bind(c.bundle.as_deref()).bind(c.report.as_deref()).bind(c.id);
+    let query = crate::outbox::bind_inserts(query, c.id, &c.deliveries, now_us);
+    let query = crate::search::bind_identifiers(query, c.id, &c.patients);
+    query.execute(&mut *conn).await?;
     Ok(())
 }
 

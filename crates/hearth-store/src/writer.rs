@@ -339,9 +339,7 @@ impl Write {
                 sqlite::update_status(conn, *id, *status, reason.as_deref(), now_us).await.map(|()| Done::StatusSet)
             }
             Write::SetConversion { conversion, .. } => {
-                sqlite::set_conversion(conn, conversion, now_us).await?;
-                outbox::insert_all(conn, conversion.id, &conversion.deliveries, now_us).await?;
-                crate::search::index_identifiers(conn, conversion.id, &conversion.patients).await?;
+                sqlite::store_conversion(conn, conversion, now_us).await?;
                 Ok(Done::StatusSet)
             }
             Write::RecordDeliveries { outcomes, .. } => {

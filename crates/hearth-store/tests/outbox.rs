@@ -197,3 +197,19 @@ async fn failures_are_kept_across_resends() {
     assert_eq!(failures.iter().map(|f| (f.0, f.2.as_str())).collect::<Vec<_>>(), [(1, "round 0"), (1, "round 1")]);
     journal.close().await;
 }
+
+#[tokio::test]
+async fn a_message_with_more_deliveries_than_one_insert_statement_holds_keeps_them_all_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = common::open(&dir.path().join("j.db")).await;
+    let keys: Vec<String> = (0..150).map(|i| format!("k{i:03}")).collect();
+    let m = routed(&journal, "BIG", keys.iter().map(|k| delivery("amqp", k, None)).collect()).await;
+    let due = journal.due_deliveries("amqp", OffsetDateTime::now_utc(), 1_000).await.unwrap();
+    assert_eq!(due.iter().map(|d| d.routing_key.clone()).collect::<Vec<_>>(), keys);
+    assert!(due.iter().all(|d| d.message_id == m && d.body.as_deref().unwrap().contains(&d.routing_key)));
+
+    // Every one confirmed in one batch: all sent, none due.
+    let outcomes = due.iter().map(|d| DeliveryOutcome::Sent { id: d.id }).collect();
+    assert_eq!(journal.record_deliveries(outcomes).await.unwrap(), 150);
+    assert!(journal.due_deliveries("amqp", OffsetDateTime::now_utc(), 1_000).await.unwrap().is_empty());
+}
