@@ -358,13 +358,13 @@ async fn set_paused(st: AdminState, caller: Caller, name: String, paused: bool) 
     if !st.channels.contains(&name) {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such channel"));
     }
-    if paused {
-        st.journal.pause_channel(&name, &format!("paused by {}", caller.name));
+    let stored = if paused {
+        st.journal.pause_channel(&name, &format!("paused by {}", caller.name)).await
     } else {
-        st.journal.resume_channel(&name);
-    }
+        st.journal.resume_channel(&name).await
+    };
     let action = if paused { Action::Pause } else { Action::Resume };
-    act(&st, &caller, action, Target::Channel(name.clone()), Ok(()), |()| json!({ "channel": name, "paused": paused }))
+    act(&st, &caller, action, Target::Channel(name.clone()), stored, |()| json!({ "channel": name, "paused": paused }))
         .await
 }
 

@@ -143,6 +143,8 @@ impl Journal {
         sqlite::MIGRATOR.run(&mut conn).await?;
         sqlite::recover(&mut conn).await?;
         sqlite::apply_size_limit(&mut conn, cfg.max_db_bytes).await?;
+        let pauses: Vec<(String, String)> =
+            sqlx::query_as("SELECT channel, reason FROM channel_pauses").fetch_all(&mut conn).await?;
         let reads = sqlite::open_read_pool(cfg).await?;
 
         let (tx, rx) = mpsc::channel(cfg.queue_capacity);
@@ -163,7 +165,7 @@ impl Journal {
                 appended,
                 outbox,
                 ingest: watch::channel(None).0,
-                channel_pauses: watch::channel(BTreeMap::new()).0,
+                channel_pauses: watch::channel(pauses.into_iter().collect()).0,
             }),
         })
     }
@@ -257,16 +259,22 @@ impl Journal {
     }
 
     /// Makes appends for `channel` wait (like [`Journal::pause_ingest`], for one channel): an operator's pause.
-    /// Not persisted: a restart resumes every channel.
-    pub fn pause_channel(&self, channel: &str, reason: &str) {
-        self.inner
-            .channel_pauses
-            .send_if_modified(|m| m.insert(channel.to_owned(), reason.to_owned()).as_deref() != Some(reason));
+    /// Stored: the channel stays paused across restarts until [`Journal::resume_channel`].
+    pub async fn pause_channel(&self, channel: &str, reason: &str) -> Result<(), StoreError> {
+        let (channel, reason) = (channel.to_owned(), reason.to_owned());
+        let pause = Some(reason.clone());
+        let stored = channel.clone();
+        self.send(|reply| Command::Write(Write::ChannelPause { channel: stored, pause, reply })).await?;
+        self.inner.channel_pauses.send_if_modified(|m| m.insert(channel, reason.clone()).as_deref() != Some(&reason));
+        Ok(())
     }
 
     /// Lets `channel`'s waiting and new appends through again.
-    pub fn resume_channel(&self, channel: &str) {
+    pub async fn resume_channel(&self, channel: &str) -> Result<(), StoreError> {
+        let stored = channel.to_owned();
+        self.send(|reply| Command::Write(Write::ChannelPause { channel: stored, pause: None, reply })).await?;
         self.inner.channel_pauses.send_if_modified(|m| m.remove(channel).is_some());
+        Ok(())
     }
 
     /// Paused channels and why.

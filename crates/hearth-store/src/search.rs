@@ -85,12 +85,16 @@ pub(crate) async fn search(
     page: SearchPage,
 ) -> Result<Vec<MessageSummary>, StoreError> {
     let mut b = QueryBuilder::<Sqlite>::new(SELECT_SUMMARY);
-    b.push(FROM_MESSAGES);
-    // With an identifier, the identifier's index drives the query and yields message ids in order.
+    // With an identifier, the identifier's index drives the query and yields message ids in order. CROSS JOIN
+    // makes it the outer loop whatever else is filtered: otherwise SQLite may prefer a channel or status index
+    // and walk a whole channel (measured: 0.6 s among 1,000,000 messages instead of under a millisecond).
     if let Some(ident) = &q.patient_identifier {
-        b.push(" JOIN patient_identifiers p ON p.message_id = m.id AND p.identifier = ").push_bind(ident.as_str());
+        b.push(" FROM patient_identifiers p CROSS JOIN messages m ON m.id = p.message_id");
+        b.push(" LEFT JOIN message_content c ON c.message_id = m.id WHERE p.identifier = ").push_bind(ident.as_str());
+    } else {
+        b.push(FROM_MESSAGES);
+        b.push(" WHERE 1 = 1");
     }
-    b.push(" WHERE 1 = 1");
     if let Some(cursor) = page.cursor {
         b.push(if page.newest_first { " AND m.id < " } else { " AND m.id > " }).push_bind(cursor);
     }

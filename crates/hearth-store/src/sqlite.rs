@@ -215,6 +215,30 @@ pub(crate) async fn store_conversion(
     Ok(())
 }
 
+/// Stores an operator's pause of `channel` (`Some(reason)`), or removes it (`None`).
+pub(crate) async fn store_channel_pause(
+    conn: &mut SqliteConnection,
+    channel: &str,
+    pause: Option<&str>,
+    now_us: i64,
+) -> Result<(), StoreError> {
+    match pause {
+        Some(reason) => {
+            sqlx::query(
+                "INSERT INTO channel_pauses (channel, reason, paused_at) VALUES (?, ?, ?)
+                 ON CONFLICT (channel) DO UPDATE SET reason = excluded.reason, paused_at = excluded.paused_at",
+            )
+            .bind(channel)
+            .bind(reason)
+            .bind(now_us)
+            .execute(&mut *conn)
+            .await?
+        }
+        None => sqlx::query("DELETE FROM channel_pauses WHERE channel = ?").bind(channel).execute(&mut *conn).await?,
+    };
+    Ok(())
+}
+
 /// Evidence for `check_writable`, taken inside `BEGIN IMMEDIATE` (so the write lock is known to be obtainable):
 /// fails when the size limit leaves no free page.
 pub(crate) async fn probe_space(conn: &mut SqliteConnection) -> Result<(), StoreError> {

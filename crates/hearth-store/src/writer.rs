@@ -294,6 +294,12 @@ pub(crate) enum Write {
         prune: Prune,
         reply: oneshot::Sender<Result<PruneProgress, StoreError>>,
     },
+    /// An operator's channel pause (`Some(reason)`) or resume (`None`).
+    ChannelPause {
+        channel: String,
+        pause: Option<String>,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
     /// Patient index entries and merges from one converted ADT Bundle. Answers how many rows changed.
     IndexPatients {
         update: Box<PatientIndexUpdate>,
@@ -350,6 +356,9 @@ impl Write {
             Write::Audit { event, .. } => audit::insert(conn, event).await.map(Done::Count),
             Write::Prune { prune, .. } => retention::prune(conn, prune).await.map(Done::Pruned),
             Write::IndexPatients { update, .. } => patients::apply(conn, update, now_us).await.map(Done::Count),
+            Write::ChannelPause { channel, pause, .. } => {
+                sqlite::store_channel_pause(conn, channel, pause.as_deref(), now_us).await.map(|()| Done::StatusSet)
+            }
         }
     }
 
@@ -364,6 +373,7 @@ impl Write {
             | Write::Reprocess { .. }
             | Write::Audit { .. }
             | Write::Prune { .. }
+            | Write::ChannelPause { .. }
             | Write::IndexPatients { .. } => false,
         }
     }
@@ -387,7 +397,10 @@ impl Write {
                 }
                 let _ = reply.send(result);
             }
-            Write::SetStatus { reply, .. } | Write::SetConversion { reply, .. } | Write::Reprocess { reply, .. } => {
+            Write::SetStatus { reply, .. }
+            | Write::SetConversion { reply, .. }
+            | Write::Reprocess { reply, .. }
+            | Write::ChannelPause { reply, .. } => {
                 let _ = reply.send(result.map(|_| ()));
             }
             Write::RecordDeliveries { reply, .. }

@@ -95,10 +95,16 @@ async fn search_filters_by_status_event_and_time() {
 }
 
 #[tokio::test]
-async fn a_paused_channel_holds_its_appends_and_only_its_own() {
+async fn a_paused_channel_holds_its_appends_and_only_its_own_and_stays_paused_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let journal = common::open(&dir.path().join("j.db")).await;
-    journal.pause_channel("adt", "operator");
+    let path = dir.path().join("j.db");
+    let journal = common::open(&path).await;
+    journal.pause_channel("adt", "operator").await.unwrap();
+    assert_eq!(journal.paused_channels().get("adt").map(String::as_str), Some("operator"));
+    journal.close().await;
+
+    // Reopened (a restart): still paused.
+    let journal = common::open(&path).await;
     assert_eq!(journal.paused_channels().get("adt").map(String::as_str), Some("operator"));
     let held = tokio::spawn({
         let journal = journal.clone();
@@ -108,10 +114,16 @@ async fn a_paused_channel_holds_its_appends_and_only_its_own() {
     journal.append(common::envelope("lab", "c2", Some("c2"), b"MSH|")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!held.is_finished(), "the paused channel's append must wait");
-    journal.resume_channel("adt");
+    journal.resume_channel("adt").await.unwrap();
     tokio::time::timeout(Duration::from_secs(5), held).await.unwrap().unwrap().unwrap();
     assert_eq!(journal.count_all().await.unwrap(), 2);
     assert!(journal.paused_channels().is_empty());
+    journal.close().await;
+
+    // Resumed is stored too.
+    let journal = common::open(&path).await;
+    assert!(journal.paused_channels().is_empty());
+    journal.close().await;
 }
 
 #[tokio::test]
