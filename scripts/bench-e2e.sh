@@ -12,9 +12,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-20000}"
 MODE="${2:-resources}"
-cargo build --release -q -p hearth
+# BENCH_BIN=PATH: benchmark that hearth binary instead (e.g. an older build, for an A/B run on the same machine state).
+[ -n "${BENCH_BIN:-}" ] || cargo build --release -q -p hearth
 cargo build --release -q -p hearth-amqp --example ceiling
-BIN="${CARGO_TARGET_DIR:-target}/release/hearth"
+BIN="${BENCH_BIN:-${CARGO_TARGET_DIR:-target}/release/hearth}"
 CEILING="${CARGO_TARGET_DIR:-target}/release/examples/ceiling"
 DIR="$(mktemp -d)"
 SUFFIX="$$-$(date +%s)"
