@@ -8,7 +8,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Connection, QueryBuilder, Row, Sqlite};
+use sqlx::{ConnectOptions, Connection, QueryBuilder, Row, Sqlite};
 use time::OffsetDateTime;
 
 use crate::writer::Conversion;
@@ -34,7 +34,10 @@ pub(crate) async fn checkpointer(cfg: SqliteConfig) {
     let opts = SqliteConnectOptions::new()
         .filename(&cfg.path)
         .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(Duration::from_millis(cfg.busy_timeout_ms));
+        .busy_timeout(Duration::from_millis(cfg.busy_timeout_ms))
+        // A RESTART checkpoint waits (off the write path) for the writer and readers to let go; that wait is
+        // expected under load and is not worth sqlx's slow-statement warning every few seconds.
+        .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
     let mut conn = match SqliteConnection::connect_with(&opts).await {
         Ok(c) => c,
         Err(e) => {
