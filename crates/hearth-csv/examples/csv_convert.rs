@@ -1,5 +1,5 @@
 //! Converts a CSV file with a built-in profile and prints NDJSON Bundles; the report goes to stderr.
-//! `cargo run -p hearth-csv --example convert -- charges fixtures/csv/charges/good.csv`
+//! `cargo run -p hearth-csv --example csv_convert -- charges fixtures/csv/charges/good.csv`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
