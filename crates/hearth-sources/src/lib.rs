@@ -12,7 +12,7 @@
 
 pub mod amqp;
 pub mod file;
-mod hl7v2_identity;
+mod hl7v2_intake;
 mod http_body;
 pub mod http_ingest;
 pub mod mllp;

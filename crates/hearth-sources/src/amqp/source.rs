@@ -198,7 +198,7 @@ async fn hl7v2_identity(ctx: &Ctx, raw: &[u8]) -> Verdict {
     match parsed {
         Ok(msg) => {
             let h = msg.header();
-            let (meta, key) = crate::hl7v2_identity::accepted(h, raw);
+            let (meta, key) = crate::hl7v2_intake::accepted(h, raw);
             Verdict::Accepted { key: Some(key), meta }
         }
         Err(err) => rejected(err.to_string(), peek(raw)),
@@ -206,7 +206,7 @@ async fn hl7v2_identity(ctx: &Ctx, raw: &[u8]) -> Verdict {
 }
 
 fn peek(raw: &[u8]) -> MessageMeta {
-    hearth_hl7v2::peek_header(raw).as_ref().map(crate::hl7v2_identity::from_peek).unwrap_or_default()
+    hearth_hl7v2::peek_header(raw).as_ref().map(crate::hl7v2_intake::from_peek).unwrap_or_default()
 }
 
 /// FHIR is checked only for the shape of a JSON object here; the mapper validates it fully. The dedup key is

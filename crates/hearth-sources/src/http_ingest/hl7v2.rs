@@ -6,12 +6,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use hearth_core::events::{JournalFailed, MessageReceived, ReceiveOutcome};
-use hearth_core::{Envelope, MessageMeta, MessageStatus, PayloadKind};
-use hearth_hl7v2::ack::{AckContext, AckError, AckSubject, Outcome};
-use hearth_hl7v2::{AckPolicy, Charset, ErrorCode, Hd, ParseOptions};
+use hearth_hl7v2::ack::{AckContext, AckSubject, Outcome};
+use hearth_hl7v2::{AckPolicy, Charset, Hd, ParseOptions};
 use hearth_store::Journal;
 use time::OffsetDateTime;
+
+use crate::hl7v2_intake::{from_peek, journal_accepted, journal_rejected};
 
 /// An `hl7v2` ingest channel.
 #[derive(Debug, Clone)]
@@ -53,58 +53,14 @@ impl Hl7v2Ingest {
                 let peek = hearth_hl7v2::peek_header(&body);
                 let subject = peek.as_ref().map(AckSubject::from).unwrap_or_default();
                 let reason = err.to_string();
-                let meta = peek.as_ref().map(crate::hl7v2_identity::from_peek).unwrap_or_default();
-                self.journal_rejected(journal, body.clone(), &reason, meta).await;
+                let meta = peek.as_ref().map(from_peek).unwrap_or_default();
+                journal_rejected(journal, &self.name, body.clone(), &reason, meta).await;
                 return self.answer(subject, Charset::Ascii, &Outcome::for_parse_error(&err));
             }
         };
         let h = msg.header();
-        let (meta, key) = crate::hl7v2_identity::accepted(h, &body);
-        let env = Envelope {
-            channel: self.name.clone(),
-            kind: PayloadKind::Hl7v2,
-            received_at,
-            raw: body.clone(),
-            status: MessageStatus::Received,
-            reason: None,
-            dedup_key: Some(key),
-            meta,
-        };
-        let outcome = match journal.append(env).await {
-            Ok(app) => {
-                let outcome = if app.duplicate { ReceiveOutcome::Duplicate } else { ReceiveOutcome::Accepted };
-                MessageReceived { channel: &self.name, outcome, bytes: body.len(), journal_id: Some(app.id) }.emit();
-                Outcome::Accepted
-            }
-            Err(e) => {
-                JournalFailed { channel: &self.name, error: &e.to_string() }.emit();
-                let text = "the journal could not store the message; resend it later";
-                Outcome::Error(AckError::new(ErrorCode::ApplicationInternalError, text))
-            }
-        };
+        let outcome = journal_accepted(journal, &self.name, received_at, body.clone(), h).await;
         self.answer(h.into(), msg.charset(), &outcome)
-    }
-
-    async fn journal_rejected(&self, journal: &Journal, raw: Vec<u8>, reason: &str, meta: MessageMeta) {
-        let bytes = raw.len();
-        let env = Envelope {
-            channel: self.name.clone(),
-            kind: PayloadKind::Hl7v2,
-            received_at: OffsetDateTime::now_utc(),
-            raw,
-            status: MessageStatus::Rejected,
-            reason: Some(reason.to_owned()),
-            dedup_key: None,
-            meta,
-        };
-        match journal.append(env).await {
-            Ok(app) => {
-                let outcome = ReceiveOutcome::Rejected;
-                MessageReceived { channel: &self.name, outcome, bytes, journal_id: Some(app.id) }.emit();
-            }
-            // The sender still gets its negative ACK; only the operator's copy is missing, and the log says so.
-            Err(e) => JournalFailed { channel: &self.name, error: &e.to_string() }.emit(),
-        }
     }
 
     /// The ACK as the HTTP answer: 200 for AA/CA, 400 for AR/CR, 503 for AE/CE.

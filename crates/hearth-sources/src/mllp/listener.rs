@@ -9,8 +9,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use hearth_config::MllpPlan;
-use hearth_core::events::{AckSent, JournalFailed, MessageReceived, MllpConnection, MllpJunkSkipped, ReceiveOutcome};
-use hearth_core::{Envelope, MessageMeta, MessageStatus, PayloadKind};
+use hearth_core::MessageMeta;
+use hearth_core::events::{AckSent, MllpConnection, MllpJunkSkipped};
 use hearth_hl7v2::ErrorCode;
 use hearth_hl7v2::ack::{AckContext, AckError, AckSubject, Outcome};
 use hearth_hl7v2::{Charset, Hd, ParseOptions};
@@ -22,6 +22,8 @@ use tokio::sync::Semaphore;
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+use crate::hl7v2_intake::{from_peek, journal_accepted, journal_rejected};
 
 /// Frames larger than this are parsed on the blocking pool so one big message never stalls other connections.
 const PARSE_INLINE_MAX: usize = 256 * 1024;
@@ -160,14 +162,20 @@ async fn handle_frame(ctx: &Ctx, frame: Frame) -> Option<(&'static str, Vec<u8>)
                 "frame of {discarded_bytes} bytes exceeds max_frame_bytes = {} (content not kept)",
                 ctx.plan.max_frame_bytes
             );
-            journal_rejected(ctx, Vec::new(), &reason, MessageMeta::default()).await;
+            journal_rejected(&ctx.journal, &ctx.channel, Vec::new(), &reason, MessageMeta::default()).await;
             let err = AckError::new(ErrorCode::ApplicationInternalError, reason);
             build_ack(ctx, AckSubject::default(), Charset::Ascii, &Outcome::Rejected(err))
         }
         Frame::Truncated(partial) => {
             // The peer closed mid-frame: nobody is left to answer, but the bytes are kept for the operator.
-            journal_rejected(ctx, partial.to_vec(), "connection closed inside an MLLP frame", MessageMeta::default())
-                .await;
+            journal_rejected(
+                &ctx.journal,
+                &ctx.channel,
+                partial.to_vec(),
+                "connection closed inside an MLLP frame",
+                MessageMeta::default(),
+            )
+            .await;
             None
         }
     }
@@ -184,7 +192,7 @@ async fn handle_message(ctx: &Ctx, bytes: Bytes) -> Option<(&'static str, Vec<u8
                 // Only a bug in the parser gets here (a panic on input): keep the message, refuse it loudly.
                 tracing::error!(channel = %ctx.channel, error = %e, "parser task failed");
                 let reason = "internal error while parsing (a Hearth bug: please report it)";
-                journal_rejected(ctx, bytes.to_vec(), reason, MessageMeta::default()).await;
+                journal_rejected(&ctx.journal, &ctx.channel, bytes.to_vec(), reason, MessageMeta::default()).await;
                 let err = AckError::new(ErrorCode::ApplicationInternalError, reason);
                 return build_ack(ctx, AckSubject::default(), Charset::Ascii, &Outcome::Error(err));
             }
@@ -195,68 +203,16 @@ async fn handle_message(ctx: &Ctx, bytes: Bytes) -> Option<(&'static str, Vec<u8
     match parsed {
         Ok(msg) => {
             let h = msg.header();
-            let (meta, key) = crate::hl7v2_identity::accepted(h, &bytes);
-            let env = Envelope {
-                channel: ctx.channel.clone(),
-                kind: PayloadKind::Hl7v2,
-                received_at,
-                raw: bytes.to_vec(),
-                status: MessageStatus::Received,
-                reason: None,
-                dedup_key: Some(key),
-                meta,
-            };
-            match ctx.journal.append(env).await {
-                Ok(app) => {
-                    let outcome = if app.duplicate { ReceiveOutcome::Duplicate } else { ReceiveOutcome::Accepted };
-                    MessageReceived { channel: &ctx.channel, outcome, bytes: bytes.len(), journal_id: Some(app.id) }
-                        .emit();
-                    build_ack(ctx, h.into(), msg.charset(), &Outcome::Accepted)
-                }
-                Err(e) => {
-                    JournalFailed { channel: &ctx.channel, error: &e.to_string() }.emit();
-                    let err = AckError::new(
-                        ErrorCode::ApplicationInternalError,
-                        "the journal could not store the message; resend it later",
-                    );
-                    build_ack(ctx, h.into(), msg.charset(), &Outcome::Error(err))
-                }
-            }
+            let outcome = journal_accepted(&ctx.journal, &ctx.channel, received_at, bytes.to_vec(), h).await;
+            build_ack(ctx, h.into(), msg.charset(), &outcome)
         }
         Err(err) => {
             let peek = hearth_hl7v2::peek_header(&bytes);
-            let meta = peek.as_ref().map(crate::hl7v2_identity::from_peek).unwrap_or_default();
-            journal_rejected(ctx, bytes.to_vec(), &err.to_string(), meta).await;
+            let meta = peek.as_ref().map(from_peek).unwrap_or_default();
+            journal_rejected(&ctx.journal, &ctx.channel, bytes.to_vec(), &err.to_string(), meta).await;
             let subject = peek.as_ref().map(AckSubject::from).unwrap_or_default();
             build_ack(ctx, subject, Charset::Ascii, &Outcome::for_parse_error(&err))
         }
-    }
-}
-
-async fn journal_rejected(ctx: &Ctx, raw: Vec<u8>, reason: &str, meta: MessageMeta) {
-    let bytes = raw.len();
-    let env = Envelope {
-        channel: ctx.channel.clone(),
-        kind: PayloadKind::Hl7v2,
-        received_at: OffsetDateTime::now_utc(),
-        raw,
-        status: MessageStatus::Rejected,
-        reason: Some(reason.to_owned()),
-        dedup_key: None,
-        meta,
-    };
-    match ctx.journal.append(env).await {
-        Ok(app) => {
-            MessageReceived {
-                channel: &ctx.channel,
-                outcome: ReceiveOutcome::Rejected,
-                bytes,
-                journal_id: Some(app.id),
-            }
-            .emit();
-        }
-        // The sender still gets its negative ACK; only the operator's copy is missing, and the log says so.
-        Err(e) => JournalFailed { channel: &ctx.channel, error: &e.to_string() }.emit(),
     }
 }
 

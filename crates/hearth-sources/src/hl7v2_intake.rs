@@ -1,0 +1,98 @@
+//! What every HL7 v2 source (MLLP, HTTP, AMQP) journals about a message besides its bytes: the header facts
+//! (message code, trigger, structure, control id, sender) and the dedup key, computed the same way everywhere so
+//! that a message arriving over two paths is stored once. The MLLP listener and the HTTP upload, which both answer
+//! with an HL7 ACK, also journal through the same two functions here.
+
+use hearth_core::events::{JournalFailed, MessageReceived, ReceiveOutcome};
+use hearth_core::{Envelope, MessageMeta, MessageStatus, PayloadKind, dedup_key_hl7v2};
+use hearth_hl7v2::ErrorCode;
+use hearth_hl7v2::ack::{AckError, Outcome};
+use hearth_hl7v2::{Header, PartialHeader};
+use hearth_store::Journal;
+use time::OffsetDateTime;
+
+/// The metadata and dedup key (MSH-3, MSH-4, MSH-10 and the SHA-256 of the bytes) of a parsed message.
+pub(crate) fn accepted(h: &Header, raw: &[u8]) -> (MessageMeta, String) {
+    let meta = MessageMeta {
+        message_code: non_empty(&h.message_code),
+        trigger_event: non_empty(&h.trigger_event),
+        structure: non_empty(&h.structure),
+        control_id: non_empty(&h.control_id),
+        sending_application: non_empty(&h.sending_application.namespace_id),
+        sending_facility: non_empty(&h.sending_facility.namespace_id),
+    };
+    (meta, dedup_key_hl7v2(&h.sending_application.raw, &h.sending_facility.raw, &h.control_id, raw))
+}
+
+/// What can be read from the header of a message that failed to parse (for the operator's copy).
+pub(crate) fn from_peek(p: &PartialHeader) -> MessageMeta {
+    MessageMeta {
+        message_code: non_empty(&p.message_code),
+        trigger_event: non_empty(&p.trigger_event),
+        structure: None,
+        control_id: non_empty(&p.control_id),
+        sending_application: non_empty(&p.sending_application.namespace_id),
+        sending_facility: non_empty(&p.sending_facility.namespace_id),
+    }
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+/// Journals a parsed message (status `received`, with its metadata and dedup key) and reports it; answers the
+/// ACK outcome: accepted once it is on disk, an application error (resend later) when the journal failed.
+pub(crate) async fn journal_accepted(
+    journal: &Journal,
+    channel: &str,
+    received_at: OffsetDateTime,
+    raw: Vec<u8>,
+    h: &Header,
+) -> Outcome {
+    let (meta, key) = accepted(h, &raw);
+    let bytes = raw.len();
+    let env = Envelope {
+        channel: channel.to_owned(),
+        kind: PayloadKind::Hl7v2,
+        received_at,
+        raw,
+        status: MessageStatus::Received,
+        reason: None,
+        dedup_key: Some(key),
+        meta,
+    };
+    match journal.append(env).await {
+        Ok(app) => {
+            let outcome = if app.duplicate { ReceiveOutcome::Duplicate } else { ReceiveOutcome::Accepted };
+            MessageReceived { channel, outcome, bytes, journal_id: Some(app.id) }.emit();
+            Outcome::Accepted
+        }
+        Err(e) => {
+            JournalFailed { channel, error: &e.to_string() }.emit();
+            let text = "the journal could not store the message; resend it later";
+            Outcome::Error(AckError::new(ErrorCode::ApplicationInternalError, text))
+        }
+    }
+}
+
+/// Keeps a refused message with its reason for the operator (status `rejected`). The sender gets its negative
+/// ACK either way; when the journal fails only the operator's copy is missing, and the log says so.
+pub(crate) async fn journal_rejected(journal: &Journal, channel: &str, raw: Vec<u8>, reason: &str, meta: MessageMeta) {
+    let bytes = raw.len();
+    let env = Envelope {
+        channel: channel.to_owned(),
+        kind: PayloadKind::Hl7v2,
+        received_at: OffsetDateTime::now_utc(),
+        raw,
+        status: MessageStatus::Rejected,
+        reason: Some(reason.to_owned()),
+        dedup_key: None,
+        meta,
+    };
+    match journal.append(env).await {
+        Ok(app) => {
+            MessageReceived { channel, outcome: ReceiveOutcome::Rejected, bytes, journal_id: Some(app.id) }.emit();
+        }
+        Err(e) => JournalFailed { channel, error: &e.to_string() }.emit(),
+    }
+}
