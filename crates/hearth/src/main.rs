@@ -101,9 +101,19 @@ fn with_runtime(fut: impl std::future::Future<Output = ExitCode>) -> ExitCode {
     }
 }
 
+/// Directives added after `HEARTH_LOG`, whatever it says: lapin logs a returned (unroutable) message whole at
+/// `warn`, body included, and its frames at `trace`; a body is FHIR with patient data, and Hearth records the
+/// return itself (as the delivery's failure, without the body).
+const NO_PAYLOAD_LOGS: [&str; 2] = ["lapin=info", "lapin::returned_messages=error"];
+
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HEARTH_LOG")
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("HEARTH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    for directive in NO_PAYLOAD_LOGS {
+        if let Ok(d) = directive.parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
