@@ -315,9 +315,18 @@ pub async fn all_deliveries(
 pub async fn consume(uri: &str, queue: &str, n: usize, timeout: Duration) -> Vec<hearth_amqp::Delivery> {
     let stop = tokio_util::sync::CancellationToken::new();
     let link = hearth_amqp::Link::start(hearth_amqp::LinkConfig::new(uri, "hearth e2e consumer"), stop.clone());
-    let mut consumer = link.consume(queue, 500).await.unwrap();
-    let mut got = Vec::new();
     let deadline = tokio::time::Instant::now() + timeout;
+    // The engine declares its queues when its destination connects, which may be after the test starts waiting.
+    let mut consumer = loop {
+        match link.consume(queue, 500).await {
+            Ok(c) => break c,
+            Err(hearth_amqp::ConsumeError::Refused { code: 404, .. }) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("cannot consume from {queue}: {e}"),
+        }
+    };
+    let mut got = Vec::new();
     while got.len() < n {
         match tokio::time::timeout_at(deadline, consumer.next()).await {
             Ok(Some(d)) => {
