@@ -1,0 +1,182 @@
+//! Test support shared by every crate's tests (a dev-dependency only; nothing in the product depends on it).
+//!
+//! Tests talk to real services on 127.0.0.1. This crate says where each one is (an environment variable, or the
+//! service's default on this machine) and applies the one rule about a missing service or corpus: under
+//! `CI=true` it is a **failure**; otherwise the test prints one `NOT RUN` line naming what is missing and
+//! returns early. A test never skips silently.
+//!
+//! ```
+//! // A test that needs RabbitMQ starts like this:
+//! fn publishes_with_confirms() {
+//!     let Some(uri) = hearth_testkit::amqp("publishes_with_confirms") else { return };
+//!     assert!(uri.starts_with("amqp"));
+//! }
+//! # let _ = publishes_with_confirms;
+//! ```
+#![forbid(unsafe_code)]
+
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// True when the run is CI's (`CI=true`): a missing service or corpus is then a failure, never a skip.
+pub fn ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// The rule for anything a test needs and cannot find: under `CI=true` this panics with `why`; otherwise it
+/// prints `<test>: NOT RUN: <why>` on stderr and returns `None`, so the caller returns early.
+///
+/// # Panics
+/// Under `CI=true`, always.
+pub fn unavailable<T>(test: &str, why: &str) -> Option<T> {
+    assert!(!ci(), "{test}: required under CI=true, but {why}");
+    eprintln!("{test}: NOT RUN: {why}");
+    None
+}
+
+/// `Some(value)` when `found` is `Ok`, else [`unavailable`] with its reason.
+pub fn require<T>(test: &str, found: Result<T, String>) -> Option<T> {
+    match found {
+        Ok(v) => Some(v),
+        Err(why) => unavailable(test, &why),
+    }
+}
+
+/// The third-party corpus: `HEARTH_CORPUS`, or `shared/corpus` beside the workspace's checkout.
+pub fn corpus_dir() -> PathBuf {
+    std::env::var_os("HEARTH_CORPUS").map_or_else(|| workspace().join("../shared/corpus"), PathBuf::from)
+}
+
+/// The corpus, or [`unavailable`] when it is absent.
+pub fn corpus(test: &str) -> Option<PathBuf> {
+    let dir = corpus_dir();
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        unavailable(test, &format!("corpus not found at {} (set HEARTH_CORPUS)", dir.display()))
+    }
+}
+
+/// The workspace root (the directory holding the top-level Cargo.toml).
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The broker tests use: `HEARTH_TEST_AMQP_URI`, or RabbitMQ's defaults on 127.0.0.1.
+pub fn amqp_uri() -> String {
+    std::env::var("HEARTH_TEST_AMQP_URI").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// The broker's URI when it accepts TCP connections, else [`unavailable`].
+pub fn amqp(test: &str) -> Option<String> {
+    let uri = amqp_uri();
+    let found = reachable(&uri)
+        .map(|()| uri)
+        .map_err(|why| format!("RabbitMQ is not reachable ({why}); start it or set HEARTH_TEST_AMQP_URI"));
+    require(test, found)
+}
+
+/// The PostgreSQL server tests use: `HEARTH_TEST_PG_URL`, or the local server with trust authentication.
+pub fn postgres_url() -> String {
+    std::env::var("HEARTH_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// The PostgreSQL URL when the server accepts TCP connections, else [`unavailable`].
+pub fn postgres(test: &str) -> Option<String> {
+    let url = postgres_url();
+    let found = reachable(&url)
+        .map(|()| url)
+        .map_err(|why| format!("PostgreSQL is not reachable ({why}); start it or set HEARTH_TEST_PG_URL"));
+    require(test, found)
+}
+
+/// The FHIR R4 server tests use (`HEARTH_TEST_FHIR_URL`, e.g. `http://127.0.0.1:8089/fhir`); scripts/test.sh
+/// starts one and sets it.
+pub fn fhir_server(test: &str) -> Option<String> {
+    let found = match std::env::var("HEARTH_TEST_FHIR_URL") {
+        Ok(url) => reachable(&url).map(|()| url).map_err(|why| format!("the FHIR server is not reachable ({why})")),
+        Err(_) => Err("HEARTH_TEST_FHIR_URL is not set (scripts/test.sh starts a FHIR server and sets it)".into()),
+    };
+    require(test, found)
+}
+
+/// Whether something accepts TCP connections at the host and port of `uri` (`scheme://[user@]host:port/...`).
+pub fn reachable(uri: &str) -> Result<(), String> {
+    let addr = host_port(uri).ok_or_else(|| format!("no host:port in {}", redact(uri)))?;
+    let addrs = addr.to_socket_addrs().map_err(|e| format!("{addr}: {e}"))?;
+    for a in addrs {
+        if TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok() {
+            return Ok(());
+        }
+    }
+    Err(format!("nothing accepts connections on {addr}"))
+}
+
+fn host_port(uri: &str) -> Option<String> {
+    let rest = uri.split_once("://").map_or(uri, |(_, r)| r);
+    let authority = rest.split(['/', '?']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host_port.contains(':') && !host_port.ends_with(']') {
+        Some(host_port.to_owned())
+    } else {
+        let default = match uri.split_once("://").map(|(s, _)| s) {
+            Some("amqp") => 5672,
+            Some("amqps") => 5671,
+            Some("postgres" | "postgresql") => 5432,
+            Some("https") => 443,
+            _ => 80,
+        };
+        Some(format!("{host_port}:{default}"))
+    }
+}
+
+fn redact(uri: &str) -> String {
+    match uri.split_once("://").and_then(|(s, r)| r.split_once('@').map(|(_, h)| (s, h))) {
+        Some((scheme, host)) => format!("{scheme}://***@{host}"),
+        None => uri.to_owned(),
+    }
+}
+
+/// A name unique to this process and call, for exchanges, queues, schemas and databases tests create.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!("{prefix}_{}_{nanos:x}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A TCP port free on 127.0.0.1 at the time of the call.
+///
+/// # Panics
+/// When the system has no free port.
+pub fn free_port() -> u16 {
+    #[allow(clippy::expect_used)]
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_reads_the_authority() {
+        assert_eq!(host_port("amqp://guest:guest@127.0.0.1:5672/%2f").as_deref(), Some("127.0.0.1:5672"));
+        assert_eq!(host_port("postgres://postgres@127.0.0.1/test").as_deref(), Some("127.0.0.1:5432"));
+        assert_eq!(host_port("http://127.0.0.1:8089/fhir").as_deref(), Some("127.0.0.1:8089"));
+        assert_eq!(host_port("amqps://localhost").as_deref(), Some("localhost:5671"));
+    }
+
+    #[test]
+    fn unique_names_differ() {
+        assert_ne!(unique_name("t"), unique_name("t"));
+    }
+
+    #[test]
+    fn redacts_credentials() {
+        assert_eq!(redact("amqp://guest:secret@host:5672/"), "amqp://***@host:5672/");
+    }
+}
