@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use axum::{Extension, Router, middleware};
 use hearth_core::MessageStatus;
 use hearth_store::{
@@ -26,26 +26,48 @@ const DEFAULT_LIMIT: u32 = 50;
 
 type ApiResult = Result<Response, ApiError>;
 
+/// One operation of the API: the role it needs, its method and path, its handler. The router and the test
+/// that holds the OpenAPI document to the router both read this table.
+pub(crate) struct Operation {
+    pub role: Role,
+    /// The method `handler` answers, as data: the OpenAPI test compares it with the document.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub method: Method,
+    pub path: &'static str,
+    handler: MethodRouter<AdminState>,
+}
+
+/// Every `/api/v1` operation.
+pub(crate) fn operations() -> Vec<Operation> {
+    let op = |role, method, path, handler| Operation { role, method, path, handler };
+    vec![
+        op(Role::Viewer, Method::GET, "/api/v1/openapi.json", get(openapi)),
+        op(Role::Viewer, Method::GET, "/api/v1/whoami", get(whoami)),
+        op(Role::Viewer, Method::GET, "/api/v1/channels", get(channels)),
+        op(Role::Viewer, Method::GET, "/api/v1/destinations", get(destinations)),
+        op(Role::Viewer, Method::GET, "/api/v1/alerts", get(alerts)),
+        op(Role::Operator, Method::GET, "/api/v1/messages", get(messages)),
+        op(Role::Operator, Method::GET, "/api/v1/messages/{id}", get(message)),
+        op(Role::Operator, Method::POST, "/api/v1/messages/{id}/reprocess", post(reprocess)),
+        op(Role::Operator, Method::POST, "/api/v1/deliveries/{id}/resend", post(resend)),
+        op(Role::Operator, Method::POST, "/api/v1/destinations/{name}/resend-dead", post(resend_dead)),
+        op(Role::Operator, Method::POST, "/api/v1/channels/{name}/pause", post(pause)),
+        op(Role::Operator, Method::POST, "/api/v1/channels/{name}/resume", post(resume)),
+        op(Role::Admin, Method::GET, "/api/v1/audit", get(audit_trail)),
+    ]
+}
+
 pub(crate) fn routes(state: &AdminState) -> Router<AdminState> {
-    let guard = |need| middleware::from_fn_with_state(Guard { tokens: state.tokens.clone(), need }, authorize);
-    let viewer = Router::new()
-        .route("/api/v1/openapi.json", get(openapi))
-        .route("/api/v1/whoami", get(whoami))
-        .route("/api/v1/channels", get(channels))
-        .route("/api/v1/destinations", get(destinations))
-        .route("/api/v1/alerts", get(alerts))
-        .route_layer(guard(Role::Viewer));
-    let operator = Router::new()
-        .route("/api/v1/messages", get(messages))
-        .route("/api/v1/messages/{id}", get(message))
-        .route("/api/v1/messages/{id}/reprocess", post(reprocess))
-        .route("/api/v1/deliveries/{id}/resend", post(resend))
-        .route("/api/v1/destinations/{name}/resend-dead", post(resend_dead))
-        .route("/api/v1/channels/{name}/pause", post(pause))
-        .route("/api/v1/channels/{name}/resume", post(resume))
-        .route_layer(guard(Role::Operator));
-    let admin = Router::new().route("/api/v1/audit", get(audit_trail)).route_layer(guard(Role::Admin));
-    viewer.merge(operator).merge(admin)
+    let mut router = Router::new();
+    for role in [Role::Viewer, Role::Operator, Role::Admin] {
+        let guard = middleware::from_fn_with_state(Guard { tokens: state.tokens.clone(), need: role }, authorize);
+        let mut group = Router::new();
+        for op in operations().into_iter().filter(|op| op.role == role) {
+            group = group.route(op.path, op.handler);
+        }
+        router = router.merge(group.route_layer(guard));
+    }
+    router
 }
 
 fn json_ok(v: &Value) -> Response {

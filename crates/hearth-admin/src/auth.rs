@@ -8,7 +8,7 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use hearth_config::admin::Role;
+use hearth_config::ops::Role;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 

@@ -1,8 +1,9 @@
 //! Hearth's HTTP surface on the one listener: `GET /healthz` (alive), `GET /readyz` (the journal is writable,
 //! required destinations are connected, ingest is not paused), `GET /metrics` (Prometheus text), the admin API
 //! under `/api/v1` (JSON, bearer tokens with roles, OpenAPI document at `/api/v1/openapi.json`) and the
-//! operations dashboard at `/` (a page with embedded assets that polls the API). HTTP ingest (issues 5 and 6)
-//! joins this listener later. Errors are `{"error":{"code","message"}}` and never expose internals.
+//! operations dashboard at `/` (a page with embedded assets that polls the API). The engine merges the sources'
+//! routes (`/ingest/{channel}`, `/webhooks/{channel}`) into the same listener. Errors are
+//! `{"error":{"code","message"}}` and never expose internals.
 //!
 //! Roles: `viewer` sees counts, states and alerts; `operator` also sees message content and acts (reprocess,
 //! resend, pause); `admin` also reads the audit trail. Every view of message content and every action is
@@ -55,7 +56,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 pub use alerts::{Alert, AlertBoard, AlertChange, AlertKind};
 pub use auth::{ApiToken, Caller};
-pub use hearth_config::admin::Role;
+pub use hearth_config::ops::Role;
 
 const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 

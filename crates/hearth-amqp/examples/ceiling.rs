@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use hearth_amqp::testing::{broker_uri, delete, unique_name};
+use hearth_amqp::testing::delete;
 use hearth_amqp::{BindingSpec, ExchangeKind, ExchangeSpec, Link, LinkConfig, Outgoing, QueueSpec, Topology};
+use hearth_testkit::{amqp_uri as broker_uri, unique_name};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use tokio_util::sync::CancellationToken;

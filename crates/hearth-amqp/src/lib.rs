@@ -56,6 +56,7 @@
 
 mod config;
 mod consumer;
+mod endpoint;
 mod error;
 mod link;
 mod publish;
@@ -64,6 +65,7 @@ mod topology;
 
 pub use config::{BindingSpec, ExchangeKind, ExchangeSpec, LinkConfig, QueueSpec, QueueType, Topology};
 pub use consumer::{Consumer, Delivery};
+pub use endpoint::{DEFAULT_ENDPOINT, Endpoint, EndpointError, redact_uri};
 pub use error::{ConfigError, ConsumeError, PublishError};
 pub use link::{Link, LinkState, backoff_delay};
 pub use publish::{Outgoing, PUBLISH_ID_HEADER};

@@ -1,16 +1,16 @@
 //! Against the real RabbitMQ on 127.0.0.1 (or `HEARTH_TEST_AMQP_URI`). Every test uses its own exchange and
 //! queue names and deletes them at the end. Without a broker each test says so and returns, except under
-//! `CI=true`, where that is a failure (`hearth_amqp::testing::broker_or_skip`).
+//! `CI=true`, where that is a failure (`hearth_testkit::amqp`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a failure should stop the test
 
 use std::time::{Duration, Instant};
 
-use hearth_amqp::testing::{broker_or_skip, unique_name};
 use hearth_amqp::{
     BindingSpec, ExchangeKind, ExchangeSpec, Link, LinkConfig, LinkState, Outgoing, PublishError, QueueSpec, QueueType,
     Topology,
 };
+use hearth_testkit::unique_name;
 use lapin::options::{ExchangeDeleteOptions, QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::FieldTable;
 use tokio_util::sync::CancellationToken;
@@ -121,7 +121,7 @@ fn close_from_broker(connection_name: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topology_declaration_is_idempotent() {
-    let Some(uri) = broker_or_skip("topology_declaration_is_idempotent") else { return };
+    let Some(uri) = hearth_testkit::amqp("topology_declaration_is_idempotent") else { return };
     let fx = Fixture::new(uri, "topo");
     let dlx = unique_name("test.topo.dlx");
     let quorum = unique_name("test.topo.quorum");
@@ -166,7 +166,7 @@ async fn topology_declaration_is_idempotent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_consume_round_trip_keeps_properties() {
-    let Some(uri) = broker_or_skip("publish_consume_round_trip_keeps_properties") else { return };
+    let Some(uri) = hearth_testkit::amqp("publish_consume_round_trip_keeps_properties") else { return };
     let fx = Fixture::new(uri, "roundtrip");
     let link = Link::start(fx.config("adt.*.Patient"), CancellationToken::new());
     connected(&link).await;
@@ -192,7 +192,7 @@ async fn publish_consume_round_trip_keeps_properties() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unroutable_publish_is_returned_to_the_right_caller() {
-    let Some(uri) = broker_or_skip("unroutable_publish_is_returned_to_the_right_caller") else { return };
+    let Some(uri) = hearth_testkit::amqp("unroutable_publish_is_returned_to_the_right_caller") else { return };
     let fx = Fixture::new(uri, "returned");
     let link = Link::start(fx.config("routed"), CancellationToken::new());
     connected(&link).await;
@@ -227,7 +227,7 @@ async fn unroutable_publish_is_returned_to_the_right_caller() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousand_concurrent_publishes_all_confirmed_with_window_64() {
-    let Some(uri) = broker_or_skip("thousand_concurrent_publishes_all_confirmed_with_window_64") else { return };
+    let Some(uri) = hearth_testkit::amqp("thousand_concurrent_publishes_all_confirmed_with_window_64") else { return };
     let fx = Fixture::new(uri, "window");
     let mut cfg = fx.config("#");
     cfg.max_unconfirmed = 64;
@@ -249,7 +249,7 @@ async fn thousand_concurrent_publishes_all_confirmed_with_window_64() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconnects_after_the_broker_closes_the_connection() {
-    let Some(uri) = broker_or_skip("reconnects_after_the_broker_closes_the_connection") else { return };
+    let Some(uri) = hearth_testkit::amqp("reconnects_after_the_broker_closes_the_connection") else { return };
     let fx = Fixture::new(uri, "reconnect");
     let cfg = fx.config("#");
     let name = cfg.connection_name.clone();
@@ -337,7 +337,7 @@ async fn reconnects_after_the_broker_closes_the_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_exchange_is_refused_and_the_channel_comes_back() {
-    let Some(uri) = broker_or_skip("missing_exchange_is_refused_and_the_channel_comes_back") else { return };
+    let Some(uri) = hearth_testkit::amqp("missing_exchange_is_refused_and_the_channel_comes_back") else { return };
     let fx = Fixture::new(uri, "refused");
     let link = Link::start(fx.config("#"), CancellationToken::new());
     connected(&link).await;
@@ -362,7 +362,7 @@ async fn missing_exchange_is_refused_and_the_channel_comes_back() {
 
 #[tokio::test]
 async fn oversized_names_are_invalid_not_a_panic() {
-    let Some(uri) = broker_or_skip("oversized_names_are_invalid_not_a_panic") else { return };
+    let Some(uri) = hearth_testkit::amqp("oversized_names_are_invalid_not_a_panic") else { return };
     let fx = Fixture::new(uri, "invalid");
     let link = Link::start(fx.config("#"), CancellationToken::new());
     connected(&link).await;

@@ -1,6 +1,6 @@
 //! The one list of metric names, and small event structs that log and count together.
 //!
-//! Rules (STYLE.md): names are `hearth_<noun>_<unit>[_total]`; labels come from bounded sets only (channel,
+//! Rules (docs/specs/component.md, "Metrics and logs"): names are `hearth_<noun>_<unit>[_total]`; labels come from bounded sets only (channel,
 //! destination, status, code, stage). Never a message id, MRN, name or payload in a label or a log line.
 
 use std::time::Duration;

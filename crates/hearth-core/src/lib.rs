@@ -12,6 +12,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod events;
 mod status;
 
@@ -103,6 +104,23 @@ impl MessageMeta {
             _ => None,
         }
     }
+}
+
+/// One payload for one destination, as the router plans it and the journal stores it in the outbox (the router
+/// calls it `Delivery`, the store `NewDelivery`: one type, so nothing is copied field by field between them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedDelivery {
+    pub route: String,
+    pub destination: String,
+    pub routing_key: String,
+    /// FHIR R4 JSON, compact, with the destination's projection applied.
+    pub body: String,
+    /// Lowercase hex SHA-256 of the body without its volatile values: the AMQP `message_id`.
+    pub content_id: String,
+    /// `"Patient"`, `"Bundle"`, `"Task"`, ...
+    pub resource_type: String,
+    /// The patient's lane when the route is ordered and the message has a Patient.
+    pub lane: Option<String>,
 }
 
 /// One message as a source hands it to the journal: bytes exactly as received, plus what the source learnt.

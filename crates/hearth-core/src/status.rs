@@ -53,8 +53,12 @@ impl std::fmt::Display for MessageStatus {
 pub enum ErrorClass {
     /// The same operation may succeed later (network, broker down, database busy): retry with backoff.
     Transient,
-    /// Retrying cannot help (bad input, rejected by the destination): dead-letter and tell the operator.
+    /// Retrying cannot help (rejected by the destination, a configuration that cannot work): dead-letter and
+    /// tell the operator.
     Permanent,
+    /// The input itself is wrong (cannot be parsed or mapped): it is kept with its reason, and reprocessed once
+    /// the mapping or the sender is fixed.
+    BadInput,
 }
 
 #[cfg(test)]

@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 
 use hearth_admin::{AlertBoard, AlertChange, AlertKind, DestinationProbe};
 use hearth_amqp::{ExchangeKind, ExchangeSpec, Link, LinkConfig, Outgoing};
-use hearth_config::admin::{AlertsPlan, ChannelAlerts, DestinationAlerts, split_http_url};
+use hearth_config::ops::{AlertsPlan, ChannelAlerts, DestinationAlerts};
 use hearth_store::Journal;
 use time::OffsetDateTime;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -27,22 +26,28 @@ const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Where raised and cleared alerts are sent besides the log and the board.
 #[derive(Clone, Default)]
 pub struct Notifier {
-    /// (`host:port`, path)
-    webhook: Option<(String, String)>,
+    /// The client and the URL each change is POSTed to.
+    webhook: Option<(reqwest::Client, String)>,
     amqp: Option<(Link, String)>,
 }
 
 impl Notifier {
-    /// Resolves the AMQP password and starts the alert link if one is configured.
+    /// Builds the webhook client, resolves the AMQP password and starts the alert link if one is configured.
     pub fn start(plan: &AlertsPlan, shutdown: &CancellationToken) -> Result<Notifier, EngineError> {
-        let webhook = plan.webhook_url.as_deref().and_then(split_http_url);
+        let fail = |key: &str, reason: String| EngineError::Ops { key: key.to_owned(), reason };
+        let webhook = match &plan.webhook_url {
+            Some(url) => {
+                Some((crate::http::client(WEBHOOK_TIMEOUT).map_err(|e| fail("alerts.webhook_url", e))?, url.clone()))
+            }
+            None => None,
+        };
         let amqp = match &plan.amqp {
             None => None,
             Some((endpoint, exchange)) => {
-                let uri = crate::outbound::resolve_uri(endpoint, "alerts")?;
+                let uri = endpoint.resolve().map_err(|e| fail("alerts.amqp_endpoint", e.to_string()))?;
                 let mut cfg = LinkConfig::new(uri, "hearth alerts");
                 cfg.topology.exchanges.push(ExchangeSpec::durable(exchange.clone(), ExchangeKind::Topic));
-                cfg.validate().map_err(|e| EngineError::Admin(format!("alerts.amqp_endpoint: {e}")))?;
+                cfg.validate().map_err(|e| fail("alerts.amqp_endpoint", e.to_string()))?;
                 Some((Link::start(cfg, shutdown.clone()), exchange.clone()))
             }
         };
@@ -51,12 +56,11 @@ impl Notifier {
 
     async fn send(&self, change: &AlertChange) {
         let body = change.alert().to_json().to_string();
-        if let Some((authority, path)) = &self.webhook {
-            match tokio::time::timeout(WEBHOOK_TIMEOUT, post(authority, path, &body)).await {
-                Ok(Ok(status)) if (200..300).contains(&status) => {}
-                Ok(Ok(status)) => tracing::warn!(status, "alert webhook answered with an error"),
-                Ok(Err(e)) => tracing::warn!(error = %e, "alert webhook unreachable"),
-                Err(_) => tracing::warn!("alert webhook timed out"),
+        if let Some((client, url)) = &self.webhook {
+            match post(client, url, body.clone()).await {
+                Ok(status) if status.is_success() => {}
+                Ok(status) => tracing::warn!(status = status.as_u16(), "alert webhook answered with an error"),
+                Err(e) => tracing::warn!(error = %e, "alert webhook unreachable"),
             }
         }
         if let Some((link, exchange)) = &self.amqp {
@@ -74,31 +78,10 @@ impl Notifier {
     }
 }
 
-/// A plain HTTP/1.1 POST with tokio alone; answers the status code.
-async fn post(authority: &str, path: &str, body: &str) -> std::io::Result<u16> {
-    let mut s = tokio::net::TcpStream::connect(authority).await?;
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-         User-Agent: hearth\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).await?;
-    s.write_all(body.as_bytes()).await?;
-    let mut buf = vec![0u8; 256];
-    let mut n = 0;
-    // Only the status line matters; read until it is complete or the peer closes.
-    while n < buf.len() && !buf[..n].contains(&b'\n') {
-        let got = s.read(&mut buf[n..]).await?;
-        if got == 0 {
-            break;
-        }
-        n += got;
-    }
-    let line = String::from_utf8_lossy(&buf[..n]);
-    line.split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "no HTTP status line"))
+/// POSTs one alert as JSON; the answer's status. The client's timeout bounds connect and answer together.
+async fn post(client: &reqwest::Client, url: &str, body: String) -> Result<reqwest::StatusCode, reqwest::Error> {
+    let resp = client.post(url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body).send().await?;
+    Ok(resp.status())
 }
 
 /// Evaluates the thresholds until `shutdown`.
@@ -119,7 +102,8 @@ impl std::fmt::Debug for Evaluator {
 
 impl std::fmt::Debug for Notifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Notifier").field("webhook", &self.webhook).field("amqp", &self.amqp.is_some()).finish()
+        let url = self.webhook.as_ref().map(|(_, u)| u);
+        f.debug_struct("Notifier").field("webhook", &url).field("amqp", &self.amqp.is_some()).finish()
     }
 }
 
@@ -250,6 +234,10 @@ fn log(change: &AlertChange) {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
     use super::*;
 
     /// A one-shot HTTP server: answers 204 and hands back what it received.
@@ -276,12 +264,15 @@ mod tests {
     #[tokio::test]
     async fn webhook_posts_the_alert_as_json() {
         let (addr, server) = one_request_server().await;
-        assert_eq!(post(&addr, "/hook", "{\"kind\":\"idle\"}").await.unwrap(), 204);
-        let req = server.await.unwrap();
-        assert!(req.starts_with("POST /hook HTTP/1.1\r\n"), "{req}");
-        assert!(req.contains("Content-Length: 15\r\n") && req.ends_with("{\"kind\":\"idle\"}"), "{req}");
+        let client = crate::http::client(WEBHOOK_TIMEOUT).unwrap();
+        let status = post(&client, &format!("http://{addr}/hook"), "{\"kind\":\"idle\"}".into()).await.unwrap();
+        assert_eq!(status.as_u16(), 204);
+        let req = server.await.unwrap().to_ascii_lowercase();
+        assert!(req.starts_with("post /hook http/1.1\r\n"), "{req}");
+        assert!(req.contains("content-length: 15\r\n") && req.ends_with("{\"kind\":\"idle\"}"), "{req}");
+        assert!(req.contains("content-type: application/json\r\n"), "{req}");
         // Nothing listening: an error, not a hang.
         let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
-        assert!(post(&closed.to_string(), "/", "{}").await.is_err());
+        assert!(post(&client, &format!("http://{closed}/"), "{}".into()).await.is_err());
     }
 }

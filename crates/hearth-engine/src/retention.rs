@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use hearth_config::admin::RetentionPlan;
+use hearth_config::ops::RetentionPlan;
 use hearth_store::Journal;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;

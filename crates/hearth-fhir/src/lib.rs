@@ -29,6 +29,7 @@
 //! `numbers_survive_arbitrary_precision`), and objects keep their insertion order, which makes output stable.
 #![forbid(unsafe_code)]
 
+pub mod bundle;
 mod fast;
 pub mod ids;
 #[cfg(feature = "schema")]

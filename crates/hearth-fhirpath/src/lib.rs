@@ -1,4 +1,4 @@
-//! The FHIRPath subset that Hearth's route rules use (issue #4): compiled once when configuration loads,
+//! The FHIRPath subset that Hearth's route rules use: compiled once when configuration loads,
 //! evaluated over FHIR R4 JSON (`serde_json::Value`) for every message.
 //!
 //! This crate owns the grammar, the function table and the evaluation rules; it knows nothing about routes. A

@@ -41,22 +41,9 @@ pub struct RoutePlan {
     pub skipped: Vec<(String, String)>,
 }
 
-/// One payload for one destination: the engine stores it as an outbox row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivery {
-    pub route: String,
-    pub destination: String,
-    pub routing_key: String,
-    /// FHIR R4 JSON, compact, with the destination's projection applied.
-    pub body: String,
-    /// Lowercase hex SHA-256 of the body without its volatile values (see [`RouteSet::plan`]): the AMQP
-    /// `message_id`.
-    pub content_id: String,
-    /// `"Patient"`, `"Bundle"`, `"Task"`, ...
-    pub resource_type: String,
-    /// The patient's lane when the route is ordered and the message has a Patient.
-    pub lane: Option<String>,
-}
+/// One payload for one destination: the engine stores it as an outbox row as it is. `content_id` is computed
+/// as [`RouteSet::plan`] says.
+pub use hearth_core::PlannedDelivery as Delivery;
 
 impl RouteSet {
     /// The deliveries for one converted message (a FHIR Bundle).

@@ -1,4 +1,4 @@
-//! The `task` payload: one FHIR R4 Task per matching message (issue 4's post-discharge follow-up).
+//! The `task` payload: one FHIR R4 Task per matching message (e.g. a post-discharge follow-up).
 
 use serde_json::{Map, Value, json};
 use time::format_description::well_known::Rfc3339;

@@ -1,4 +1,6 @@
-//! Sinks: drain the journal's outbox to destinations.
+//! Sinks: drain the journal's outbox to destinations. One folder per destination kind (`amqp/`: its config, its
+//! publisher, its tests), one [`registry`] that lists the kinds, validates and starts them, and the outbox worker
+//! every kind shares.
 //!
 //! One [`Sink`] per destination reads the due deliveries of its destination from the journal (oldest first; of an
 //! ordered lane only its head), publishes them concurrently up to the destination's `max_in_flight`, and records
@@ -22,8 +24,12 @@
 //! ```
 #![forbid(unsafe_code)]
 
-mod amqp;
-mod sink;
+pub mod amqp;
+mod monitor;
+mod outbox;
+pub mod registry;
 
 pub use amqp::{AmqpPublisher, FHIR_CONTENT_TYPE};
-pub use sink::{Backoff, Publisher, SendError, Sink, SinkConfig, report_pending};
+pub use monitor::monitor;
+pub use outbox::{Backoff, NotReady, SendError, Sink, SinkConfig, report_pending};
+pub use registry::{Destination, DestinationKind, DestinationPlan, Publisher, RawDestination, RetryPlan, StartError};

@@ -1,15 +1,86 @@
 //! What every HL7 v2 source (MLLP, HTTP, AMQP) journals about a message besides its bytes: the header facts
 //! (message code, trigger, structure, control id, sender) and the dedup key, computed the same way everywhere so
 //! that a message arriving over two paths is stored once. The MLLP listener and the HTTP upload, which both answer
-//! with an HL7 ACK, also journal through the same two functions here.
+//! with an HL7 ACK, also journal and answer through [`journal_and_answer`] and [`Acks`] here.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use hearth_core::events::{JournalFailed, MessageReceived, ReceiveOutcome};
 use hearth_core::{Envelope, MessageMeta, MessageStatus, PayloadKind, dedup_key_hl7v2};
-use hearth_hl7v2::ErrorCode;
-use hearth_hl7v2::ack::{AckError, Outcome};
-use hearth_hl7v2::{Header, PartialHeader};
+use hearth_hl7v2::ack::{AckContext, AckError, AckSubject, Outcome};
+use hearth_hl7v2::{AckPolicy, Charset, ErrorCode, Hd, Header, Hl7Error, Message, PartialHeader};
 use hearth_store::Journal;
 use time::OffsetDateTime;
+
+/// How a source signs its ACKs (MSH-3/MSH-4 when the sender named no receiver) and numbers them.
+#[derive(Debug)]
+pub(crate) struct Acks {
+    application: String,
+    facility: String,
+    /// ACK control ids: unique across restarts without coordination (start time in ms, then a counter).
+    seq: AtomicU64,
+}
+
+impl Acks {
+    pub(crate) fn new(application: &str, facility: &str) -> Self {
+        let seed = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64 * 1000;
+        Acks { application: application.to_owned(), facility: facility.to_owned(), seq: AtomicU64::new(seed) }
+    }
+
+    /// The accept acknowledgement for an outcome, in the sender's character set: its code and its bytes.
+    /// `None` when the policy (MSH-15) says not to answer this outcome.
+    pub(crate) fn respond(
+        &self,
+        subject: AckSubject<'_>,
+        charset: Charset,
+        outcome: &Outcome,
+        policy: AckPolicy,
+    ) -> Option<(&'static str, Vec<u8>)> {
+        let now = OffsetDateTime::now_utc();
+        let stamp = format!(
+            "{:04}{:02}{:02}{:02}{:02}{:02}+0000",
+            now.year(),
+            u8::from(now.month()),
+            now.day(),
+            now.hour(),
+            now.minute(),
+            now.second()
+        );
+        let mut ctx = AckContext::new(stamp, format!("H{}", self.seq.fetch_add(1, Ordering::Relaxed)));
+        ctx.application = Hd::named(&self.application);
+        if !self.facility.is_empty() {
+            ctx.facility = Hd::named(&self.facility);
+        }
+        let (code, text) = hearth_hl7v2::respond(subject, outcome, &ctx, policy)?;
+        Some((code.as_str(), charset.encode(&text).into_owned()))
+    }
+}
+
+/// Journals a parsed message as `received`, or one that failed to parse as `rejected` with its reason and what
+/// its header says, and builds the answer.
+pub(crate) async fn journal_and_answer(
+    journal: &Journal,
+    channel: &str,
+    received_at: OffsetDateTime,
+    bytes: &[u8],
+    parsed: Result<Message, Hl7Error>,
+    (acks, policy): (&Acks, AckPolicy),
+) -> Option<(&'static str, Vec<u8>)> {
+    match parsed {
+        Ok(msg) => {
+            let h = msg.header();
+            let outcome = journal_accepted(journal, channel, received_at, bytes.to_vec(), h).await;
+            acks.respond(h.into(), msg.charset(), &outcome, policy)
+        }
+        Err(err) => {
+            let peek = hearth_hl7v2::peek_header(bytes);
+            let meta = peek.as_ref().map(from_peek).unwrap_or_default();
+            journal_rejected(journal, channel, bytes.to_vec(), &err.to_string(), meta).await;
+            let subject = peek.as_ref().map(AckSubject::from).unwrap_or_default();
+            acks.respond(subject, Charset::Ascii, &Outcome::for_parse_error(&err), policy)
+        }
+    }
+}
 
 /// The metadata and dedup key (MSH-3, MSH-4, MSH-10 and the SHA-256 of the bytes) of a parsed message.
 pub(crate) fn accepted(h: &Header, raw: &[u8]) -> (MessageMeta, String) {

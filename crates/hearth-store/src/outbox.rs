@@ -14,16 +14,7 @@ use crate::sqlite::{from_micros, non_negative, to_micros};
 use crate::{MAX_PAGE, StoreError};
 
 /// A delivery the router planned, stored with the message's conversion.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewDelivery {
-    pub destination: String,
-    pub route: String,
-    pub routing_key: String,
-    pub resource_type: String,
-    pub content_id: String,
-    pub lane: Option<String>,
-    pub body: String,
-}
+pub use hearth_core::PlannedDelivery as NewDelivery;
 
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

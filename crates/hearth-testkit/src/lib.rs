@@ -3,7 +3,8 @@
 //! Tests talk to real services on 127.0.0.1. This crate says where each one is (an environment variable, or the
 //! service's default on this machine) and applies the one rule about a missing service or corpus: under
 //! `CI=true` it is a **failure**; otherwise the test prints one `NOT RUN` line naming what is missing and
-//! returns early. A test never skips silently.
+//! returns early. A test never skips silently. It also has the clients tests talk with: [`mllp`] (framed by
+//! `hearth_mllp`) and [`http`] (reqwest).
 //!
 //! ```
 //! // A test that needs RabbitMQ starts like this:
@@ -14,6 +15,9 @@
 //! # let _ = publishes_with_confirms;
 //! ```
 #![forbid(unsafe_code)]
+
+pub mod http;
+pub mod mllp;
 
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! Load client for `POST /webhooks/{channel}` (issue 6 benchmark): `--connections` HTTP/1.1 keep-alive clients
+//! Load client for `POST /webhooks/{channel}` (the webhook ingest benchmark): `--connections` HTTP/1.1 keep-alive clients
 //! on raw TCP send `--requests` Twilio voice status callbacks in all, each with its own CallSid (so none is a
 //! duplicate) and a valid `X-Twilio-Signature`, and wait for each answer before the next (closed loop). Prints
 //! the throughput and the latency percentiles; any non-2xx answer is counted and makes the exit code 1.

@@ -82,7 +82,7 @@ pub async fn run(args: MessagesArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return fail(2, &e.to_string()),
     };
-    let journal = match Journal::open(&hearth_engine::journal_config(&plan.journal)).await {
+    let journal = match Journal::open(&plan.journal.store_config()).await {
         Ok(j) => j,
         Err(e) => return fail(1, &format!("cannot open the journal: {e}")),
     };

@@ -10,15 +10,15 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{BIN, Engine, adt, mllp_send};
-use hearth_amqp::testing::{broker_or_skip, unique_name};
 use hearth_core::MessageStatus;
 use hearth_store::{DeliveryFilter, DeliveryStatus};
+use hearth_testkit::unique_name;
 
 const T: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mllp_to_rabbitmq_delivers_every_resource_with_the_contract_properties() {
-    let Some(uri) = broker_or_skip("mllp_to_rabbitmq") else { return };
+    let Some(uri) = hearth_testkit::amqp("mllp_to_rabbitmq") else { return };
     let dir = tempfile::tempdir().unwrap();
     let (exchange, queue) = (unique_name("hearth-e2e-x"), unique_name("hearth-e2e-q"));
     let extra = format!(
@@ -60,7 +60,7 @@ async fn mllp_to_rabbitmq_delivers_every_resource_with_the_contract_properties()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_destination_goes_dead_and_does_not_hold_up_the_others() {
-    let Some(uri) = broker_or_skip("poison_destination") else { return };
+    let Some(uri) = hearth_testkit::amqp("poison_destination") else { return };
     let dir = tempfile::tempdir().unwrap();
     let (good_x, good_q, poison_x) =
         (unique_name("hearth-good-x"), unique_name("hearth-good-q"), unique_name("hearth-poison-x"));
@@ -113,7 +113,7 @@ async fn a_poison_destination_goes_dead_and_does_not_hold_up_the_others() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_discharge_produces_a_follow_up_task_on_the_outreach_queue() {
-    let Some(uri) = broker_or_skip("discharge_task") else { return };
+    let Some(uri) = hearth_testkit::amqp("discharge_task") else { return };
     let dir = tempfile::tempdir().unwrap();
     let (outreach_x, outreach_q) = (unique_name("hearth-outreach-x"), unique_name("hearth-outreach-q"));
     let routes = std::fs::read_to_string(common::repo().join("mappings/routes/discharge-followup.toml")).unwrap();
@@ -198,7 +198,7 @@ async fn publish_to_queue(uri: &str, queue: &str, bodies: &[Vec<u8>]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_amqp_channel_consumes_journals_and_routes_like_mllp() {
-    let Some(uri) = broker_or_skip("amqp_channel") else { return };
+    let Some(uri) = hearth_testkit::amqp("amqp_channel") else { return };
     let dir = tempfile::tempdir().unwrap();
     let (inbound, exchange, queue) =
         (unique_name("hearth-inbound-q"), unique_name("hearth-out-x"), unique_name("hearth-out-q"));
@@ -229,7 +229,7 @@ async fn an_amqp_channel_consumes_journals_and_routes_like_mllp() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_messages_cli_lists_shows_and_reprocesses() {
-    let Some(uri) = broker_or_skip("messages_cli") else { return };
+    let Some(uri) = hearth_testkit::amqp("messages_cli") else { return };
     let dir = tempfile::tempdir().unwrap();
     let (exchange, queue) = (unique_name("hearth-cli-x"), unique_name("hearth-cli-q"));
     let extra = format!(

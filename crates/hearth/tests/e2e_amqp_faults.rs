@@ -8,14 +8,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
 use common::{Engine, adt, mllp_send};
-use hearth_amqp::testing::{broker_or_skip, unique_name};
 use hearth_store::Journal;
+use hearth_testkit::unique_name;
 
 const T: Duration = Duration::from_secs(120);
 
@@ -49,7 +47,7 @@ async fn assert_nothing_lost(journal: &Journal, uri: &str, queue: &str, messages
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disruptive_broker_restart_mid_run_loses_nothing() {
-    let Some(uri) = broker_or_skip("broker_restart") else { return };
+    let Some(uri) = hearth_testkit::amqp("broker_restart") else { return };
     let dir = tempfile::tempdir().unwrap();
     let (exchange, queue) = (unique_name("hearth-restart-x"), unique_name("hearth-restart-q"));
     let mut engine = Engine::start(dir.path(), "", &config(&uri, &exchange, &queue));
@@ -80,23 +78,9 @@ async fn disruptive_broker_restart_mid_run_loses_nothing() {
 
 /// Sends messages one by one until the connection fails; returns how many were acknowledged `AA`.
 fn send_until_error(addr: &str, prefix: &str, max: usize) -> usize {
-    let Ok(mut s) = TcpStream::connect(addr) else { return 0 };
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let Ok(mut client) = hearth_testkit::mllp::Client::connect(addr, Duration::from_secs(10)) else { return 0 };
     for i in 0..max {
-        let mut frame = vec![0x0b];
-        frame.extend_from_slice(&adt(&format!("{prefix}-{i}")));
-        frame.extend_from_slice(&[0x1c, 0x0d]);
-        if s.write_all(&frame).is_err() {
-            return i;
-        }
-        let mut ack = Vec::new();
-        let mut byte = [0u8; 1];
-        while !ack.ends_with(&[0x1c, 0x0d]) {
-            if s.read_exact(&mut byte).is_err() {
-                return i;
-            }
-            ack.push(byte[0]);
-        }
+        let Ok(ack) = client.send(&adt(&format!("{prefix}-{i}"))) else { return i };
         assert!(String::from_utf8_lossy(&ack).contains("|AA|"));
     }
     max
@@ -104,7 +88,7 @@ fn send_until_error(addr: &str, prefix: &str, max: usize) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disruptive_sigkill_mid_run_then_restart_loses_nothing() {
-    let Some(uri) = broker_or_skip("sigkill") else { return };
+    let Some(uri) = hearth_testkit::amqp("sigkill") else { return };
     let dir = tempfile::tempdir().unwrap();
     let (exchange, queue) = (unique_name("hearth-kill-x"), unique_name("hearth-kill-q"));
     let mut engine = Engine::start(dir.path(), "", &config(&uri, &exchange, &queue));
@@ -126,19 +110,8 @@ async fn disruptive_sigkill_mid_run_then_restart_loses_nothing() {
 
 /// Sends one message on a fresh connection and waits at most `wait` for its ACK; `None` if none came.
 fn ack_within(addr: &str, control_id: &str, wait: Duration) -> Option<String> {
-    let mut s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(wait)).unwrap();
-    let mut frame = vec![0x0b];
-    frame.extend_from_slice(&adt(control_id));
-    frame.extend_from_slice(&[0x1c, 0x0d]);
-    s.write_all(&frame).ok()?;
-    let mut ack = Vec::new();
-    let mut byte = [0u8; 1];
-    while !ack.ends_with(&[0x1c, 0x0d]) {
-        s.read_exact(&mut byte).ok()?;
-        ack.push(byte[0]);
-    }
-    Some(String::from_utf8_lossy(&ack).into_owned())
+    let mut client = hearth_testkit::mllp::Client::connect(addr, wait).ok()?;
+    client.send(&adt(control_id)).ok().map(|ack| String::from_utf8_lossy(&ack).into_owned())
 }
 
 /// RabbitMQ tells a connection it is blocked (`connection.blocked`) when that connection next publishes under an
@@ -146,7 +119,7 @@ fn ack_within(addr: &str, control_id: &str, wait: Duration) -> Option<String> {
 /// publish reveals the block, ingest pauses, and the next message waits for its ACK until the alarm clears.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disruptive_a_broker_memory_alarm_pauses_acknowledgements_until_it_clears() {
-    let Some(uri) = broker_or_skip("memory_alarm") else { return };
+    let Some(uri) = hearth_testkit::amqp("memory_alarm") else { return };
     let dir = tempfile::tempdir().unwrap();
     let (exchange, queue) = (unique_name("hearth-alarm-x"), unique_name("hearth-alarm-q"));
     let mut engine = Engine::start(dir.path(), "", &config(&uri, &exchange, &queue));

@@ -1,4 +1,4 @@
-//! End to end for CSV billing exports (issue 5) with the real binary: a file inbox to RabbitMQ with an exact
+//! End to end for CSV billing exports with the real binary: a file inbox to RabbitMQ with an exact
 //! report, SIGKILL in the middle of a large file and a restart (each row's resources once), the HTTP upload, and
 //! `hearth convert --from csv`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -6,16 +6,14 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{BIN, Engine};
-use hearth_amqp::testing::{broker_or_skip, unique_name};
 use hearth_core::MessageStatus;
 use hearth_store::{Journal, MessageFilter};
+use hearth_testkit::unique_name;
 
 const T: Duration = Duration::from_secs(120);
 const HEADER: &str = "charge_id,mrn,visit_number,account_number,service_date,cpt_hcpcs,modifier_1,modifier_2,\
@@ -82,7 +80,7 @@ fn charges_file(rows: usize) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inbox_file_with_bad_rows_gives_an_exact_report_and_the_good_rows_on_rabbitmq() {
-    let Some(uri) = broker_or_skip("csv_inbox") else { return };
+    let Some(uri) = hearth_testkit::amqp("csv_inbox") else { return };
     let dir = tempfile::tempdir().unwrap();
     let inbox = dir.path().join("inbox");
     let (exchange, queue) = (unique_name("hearth-csv-x"), unique_name("hearth-csv-q"));
@@ -145,7 +143,7 @@ async fn an_inbox_file_with_bad_rows_gives_an_exact_report_and_the_good_rows_on_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_hearth_in_the_middle_of_a_file_delivers_each_row_once_after_restart() {
-    let Some(uri) = broker_or_skip("csv_kill9") else { return };
+    let Some(uri) = hearth_testkit::amqp("csv_kill9") else { return };
     let dir = tempfile::tempdir().unwrap();
     let inbox = dir.path().join("inbox");
     let (exchange, queue) = (unique_name("hearth-csv-x"), unique_name("hearth-csv-q"));
@@ -191,23 +189,10 @@ async fn killing_hearth_in_the_middle_of_a_file_delivers_each_row_once_after_res
     common::delete_queue(&queue);
 }
 
-/// A minimal HTTP/1.1 POST: (status, body).
+/// POST a CSV upload: (status, body).
 fn http_post(addr: &str, path: &str, body: &[u8]) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/csv\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    // A refused body may be answered before it is all sent; the answer is what matters.
-    let _ = s.write_all(body);
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, body)
+    let resp = hearth_testkit::http::post(addr, path, &[("content-type", "text/csv")], body);
+    (resp.status, resp.body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,7 +17,7 @@ const T: Duration = Duration::from_secs(20);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corpus_sent_twice_is_journaled_once() {
-    let Some(corpus) = corpus() else { return };
+    let Some(corpus) = corpus("corpus_sent_twice_is_journaled_once") else { return };
     let files = corpus_samples(&corpus);
     assert_eq!(files.len(), 139, "the corpus has 139 samples");
     let dir = tempfile::tempdir().unwrap();

@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -16,27 +14,23 @@ use common::{Engine, adt, http_get, mllp_send};
 const TOKEN: &str = "e2e-admin-token-0123456789";
 
 /// `[admin]` with one admin token read from a file in `dir`, and fast alert evaluation.
-fn ops_toml(dir: &Path) -> String {
+fn ops_toml(dir: &Path, amqp_uri: &str) -> String {
     let token_file = dir.join("token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
     format!(
         "[admin]\ntokens = [{{ name = \"e2e\", role = \"admin\", token_file = \"{}\" }}]\n\
          [alerts]\ninterval_ms = 200\n[alerts.destinations.fhir]\ndisconnected_ms = 1000\n\
-         [destinations.fhir]\ntype = \"amqp\"\nendpoint = \"amqp://guest:guest@127.0.0.1:5672/%2f\"\n",
+         [destinations.fhir]\ntype = \"amqp\"\nendpoint = \"{amqp_uri}\"\n",
         token_file.display()
     )
 }
 
 /// GET with the bearer token, as JSON.
 fn api(addr: &str, path: &str) -> serde_json::Value {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).unwrap();
-    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {buf}"))
+    let auth = format!("Bearer {TOKEN}");
+    let resp = hearth_testkit::http::request("GET", addr, path, &[("authorization", &auth)], Vec::new())
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    resp.json()
 }
 
 fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
@@ -45,16 +39,6 @@ fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// RabbitMQ on 127.0.0.1:5672: required under CI=true, else the test says it is skipped.
-fn broker() -> bool {
-    if TcpStream::connect("127.0.0.1:5672").is_ok() {
-        return true;
-    }
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "RabbitMQ is not running on 127.0.0.1:5672 (CI=true)");
-    eprintln!("SKIPPED: RabbitMQ is not running on 127.0.0.1:5672");
-    false
 }
 
 fn rabbitmqctl(args: &[&str]) {
@@ -77,11 +61,10 @@ fn chromium() -> Option<PathBuf> {
     let found = ["chromium", "chromium-browser", "google-chrome"]
         .iter()
         .find_map(|name| std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p| p.is_file()));
-    if found.is_none() {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "chromium is not installed (CI=true)");
-        eprintln!("SKIPPED: chromium is not installed (apt-get install chromium)");
-    }
-    found
+    hearth_testkit::require(
+        "dashboard",
+        found.ok_or_else(|| "chromium is not installed (apt-get install chromium)".into()),
+    )
 }
 
 fn headless(chromium: &Path, profile: &Path) -> Command {
@@ -126,11 +109,9 @@ fn cell(dom: &str, row_attr: &str, field: &str) -> Option<String> {
 #[test]
 fn dashboard_in_chromium_shows_what_the_api_says() {
     let Some(chromium) = chromium() else { return };
-    if !broker() {
-        return;
-    }
+    let Some(uri) = hearth_testkit::amqp("dashboard_in_chromium_shows_what_the_api_says") else { return };
     let dir = tempfile::tempdir().unwrap();
-    let mut engine = Engine::start(dir.path(), "", &ops_toml(dir.path()));
+    let mut engine = Engine::start(dir.path(), "", &ops_toml(dir.path(), &uri));
     let messages: Vec<Vec<u8>> = (0..40).map(|i| adt(&format!("OPS{i:04}"))).collect();
     mllp_send(&engine.mllp, &messages);
     wait_for("the messages to be converted", Duration::from_secs(60), || {
@@ -215,11 +196,9 @@ fn dump_dom(chromium: &Path, engine: &Engine, profile: &Path) -> String {
 #[test]
 fn disruptive_a_stopped_broker_raises_disconnected_on_the_dashboard_and_clears() {
     let Some(chromium) = chromium() else { return };
-    if !broker() {
-        return;
-    }
+    let Some(uri) = hearth_testkit::amqp("a_stopped_broker_raises_disconnected") else { return };
     let dir = tempfile::tempdir().unwrap();
-    let mut engine = Engine::start(dir.path(), "", &ops_toml(dir.path()));
+    let mut engine = Engine::start(dir.path(), "", &ops_toml(dir.path(), &uri));
     wait_for("the destination to connect", Duration::from_secs(30), || {
         api(&engine.http, "/api/v1/destinations")["destinations"][0]["connected"] == true
     });

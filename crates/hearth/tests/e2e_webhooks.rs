@@ -1,20 +1,18 @@
-//! End to end: contact-center webhooks posted to the real binary, FHIR out on RabbitMQ (issue 6). Signatures are
+//! End to end: contact-center webhooks posted to the real binary, FHIR out on RabbitMQ. Signatures are
 //! computed here with each scheme (Twilio's over the engine's configured public URL), from the corpus's secrets.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use common::Engine;
-use hearth_amqp::testing::{broker_or_skip, unique_name};
 use hearth_core::MessageStatus;
 use hearth_store::MessageFilter;
+use hearth_testkit::unique_name;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 
@@ -117,23 +115,11 @@ fn hmac256(secret: &str, parts: &[&[u8]]) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
-/// A minimal HTTP/1.1 POST: (status, body).
+/// POST: (status, body as JSON, or null).
 fn post(addr: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> (u16, Value) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut head =
-        format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).unwrap();
-    let code = buf.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
-    (code, serde_json::from_str(body).unwrap_or(Value::Null))
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let resp = hearth_testkit::http::post(addr, path, &headers, body);
+    (resp.status, serde_json::from_str(&resp.body).unwrap_or(Value::Null))
 }
 
 fn send(engine: &Engine, channel: &str, body: &[u8], good: bool) -> (u16, Value) {
@@ -143,8 +129,8 @@ fn send(engine: &Engine, channel: &str, body: &[u8], good: bool) -> (u16, Value)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_corpus_sample_signed_reaches_rabbitmq_as_valid_fhir() {
-    let Some(corpus) = common::corpus() else { return };
-    let Some(uri) = broker_or_skip("webhooks_corpus") else { return };
+    let Some(corpus) = common::corpus("every_corpus_sample_signed_reaches_rabbitmq_as_valid_fhir") else { return };
+    let Some(uri) = hearth_testkit::amqp("webhooks_corpus") else { return };
     let dir = tempfile::tempdir().unwrap();
     let (exchange, queue) = (unique_name("hearth-wh-x"), unique_name("hearth-wh-q"));
     let engine = Engine::start(dir.path(), "", &config(dir.path(), &uri, &exchange, &queue));
@@ -231,7 +217,7 @@ fn call_from(call_sid: &str, from: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_from_a_registered_number_references_the_patient_and_an_unknown_one_is_flagged() {
-    let Some(uri) = broker_or_skip("webhooks_patient_link") else { return };
+    let Some(uri) = hearth_testkit::amqp("webhooks_patient_link") else { return };
     let dir = tempfile::tempdir().unwrap();
     let (exchange, queue) = (unique_name("hearth-wh-link-x"), unique_name("hearth-wh-link-q"));
     let engine = Engine::start(dir.path(), "", &config(dir.path(), &uri, &exchange, &queue));
@@ -291,7 +277,7 @@ async fn a_call_from_a_registered_number_references_the_patient_and_an_unknown_o
 
 #[test]
 fn convert_from_webhook_prints_an_unlinked_bundle_offline() {
-    let Some(corpus) = common::corpus() else { return };
+    let Some(corpus) = common::corpus("convert_from_webhook_prints_an_unlinked_bundle_offline") else { return };
     let twilio = corpus.join("webhooks/twilio/voice_status_callback_completed.form");
     let out = std::process::Command::new(common::BIN)
         .args(["convert", "--from", "webhook", "--profile", "twilio-voice", "--report"])

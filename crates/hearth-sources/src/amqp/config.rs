@@ -1,9 +1,101 @@
-//! What an AMQP source consumes and how.
+//! `[channels.<name>] type = "amqp"`: what an AMQP source consumes and how, as configured (raw and validated)
+//! and as it runs.
 
-use hearth_amqp::LinkConfig;
+use std::path::PathBuf;
+
+use hearth_amqp::{Endpoint, LinkConfig, QueueSpec};
 use hearth_core::PayloadKind;
+use hearth_core::config::Problems;
+use hearth_hl7v2::Charset;
+use serde::Deserialize;
 
 use super::source::AmqpSourceError;
+use crate::mapping::{self, MappingPlan, RawMapping};
+
+/// The raw table, exactly as written: consume messages another engine put on a queue.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAmqpSource {
+    pub endpoint: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub queue: String,
+    pub declare_queue: Option<bool>,
+    pub prefetch: Option<u16>,
+    pub payload: Option<String>,
+    pub default_charset: Option<String>,
+    pub mapping: Option<RawMapping>,
+}
+
+/// A validated AMQP channel: acks to the broker only after the journal has the message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AmqpSourcePlan {
+    pub endpoint: Endpoint,
+    pub queue: String,
+    /// Declare the queue (durable) if it does not exist.
+    pub declare_queue: bool,
+    pub prefetch: u16,
+    /// `hl7v2` or `fhir` (a FHIR R4 JSON Bundle or resource).
+    pub payload: PayloadKind,
+    pub default_charset: Charset,
+    pub mapping: MappingPlan,
+}
+
+/// Validates one AMQP channel; problems are named under `key`.
+pub fn validate(a: RawAmqpSource, key: &str, problems: &mut Problems) -> AmqpSourcePlan {
+    let endpoint =
+        Endpoint::validate(a.endpoint, a.password_env, a.password_file, (key, "endpoint", "password"), problems);
+    if a.queue.is_empty() || a.queue.len() > 255 {
+        problems.add(format!("{key}.queue"), "must be 1 to 255 bytes");
+    }
+    let prefetch = a.prefetch.unwrap_or(64);
+    if prefetch == 0 {
+        problems.add(format!("{key}.prefetch"), "must be at least 1");
+    }
+    let payload = match a.payload.as_deref().unwrap_or("hl7v2") {
+        "hl7v2" => PayloadKind::Hl7v2,
+        "fhir" => PayloadKind::Fhir,
+        other => {
+            problems.add(format!("{key}.payload"), format!("{other:?} is not one of \"hl7v2\", \"fhir\""));
+            PayloadKind::Hl7v2
+        }
+    };
+    AmqpSourcePlan {
+        endpoint,
+        queue: a.queue,
+        declare_queue: a.declare_queue.unwrap_or(true),
+        prefetch,
+        payload,
+        default_charset: mapping::validate_charset(a.default_charset, key, problems),
+        mapping: mapping::validate(a.mapping.unwrap_or_default(), &format!("{key}.mapping"), problems),
+    }
+}
+
+impl AmqpSourcePlan {
+    /// The topology line (`hearth check`).
+    pub fn describe(&self) -> String {
+        format!(
+            "amqp {} queue {} (prefetch {}, payload {})",
+            self.endpoint.redacted(),
+            self.queue,
+            self.prefetch,
+            self.payload.as_str()
+        )
+    }
+
+    /// The runtime configuration of channel `name`: the endpoint's password is read here (the only IO).
+    pub fn runtime(&self, name: &str) -> Result<AmqpSourceConfig, AmqpSourceError> {
+        let uri = self.endpoint.resolve().map_err(|e| AmqpSourceError::Config(e.to_string()))?;
+        let mut link = LinkConfig::new(uri, format!("hearth channel {name}"));
+        if self.declare_queue {
+            link.topology.queues.push(QueueSpec::durable(self.queue.clone()));
+        }
+        let mut cfg = AmqpSourceConfig::new(link, self.queue.clone(), self.payload);
+        cfg.prefetch = self.prefetch;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
 
 /// An AMQP source: the link (declaring the queue if the topology says so), the queue, and what it carries.
 #[derive(Debug, Clone, PartialEq)]

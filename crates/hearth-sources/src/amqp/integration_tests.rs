@@ -1,12 +1,13 @@
 //! The AMQP source against the real RabbitMQ and a temp-file SQLite journal. Without a broker the tests say
-//! so and return, except under `CI=true` (`hearth_amqp::testing::broker_or_skip`).
+//! so and return, except under `CI=true` (`hearth_testkit::amqp`).
 
 use std::time::Duration;
 
-use hearth_amqp::testing::{broker_or_skip, delete, unique_name};
+use hearth_amqp::testing::delete;
 use hearth_amqp::{Link, LinkConfig, Outgoing, QueueSpec};
 use hearth_core::{MessageStatus, PayloadKind};
 use hearth_store::{Journal, JournalConfig, MessageFilter, SqliteConfig};
+use hearth_testkit::unique_name;
 use tokio_util::sync::CancellationToken;
 
 use super::{AmqpSource, AmqpSourceConfig};
@@ -91,7 +92,7 @@ impl Setup {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn journals_200_hl7_messages_acks_them_and_dedups_a_resend() {
-    let Some(uri) = broker_or_skip("journals_200_hl7_messages_acks_them_and_dedups_a_resend") else { return };
+    let Some(uri) = hearth_testkit::amqp("journals_200_hl7_messages_acks_them_and_dedups_a_resend") else { return };
     let s = setup(uri).await;
 
     for n in 0..200 {
@@ -124,7 +125,7 @@ async fn journals_200_hl7_messages_acks_them_and_dedups_a_resend() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_and_oversized_input_is_journaled_rejected_and_acked() {
-    let Some(uri) = broker_or_skip("garbage_and_oversized_input_is_journaled_rejected_and_acked") else { return };
+    let Some(uri) = hearth_testkit::amqp("garbage_and_oversized_input_is_journaled_rejected_and_acked") else { return };
     let s = setup(uri).await;
 
     s.publish(b"this is not HL7 at all".to_vec(), "g1").await;
@@ -157,7 +158,7 @@ async fn garbage_and_oversized_input_is_journaled_rejected_and_acked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fhir_dedups_on_message_id_per_channel() {
-    let Some(uri) = broker_or_skip("fhir_dedups_on_message_id_per_channel") else { return };
+    let Some(uri) = hearth_testkit::amqp("fhir_dedups_on_message_id_per_channel") else { return };
     let s = setup(uri).await;
 
     let body = br#"{"resourceType":"Bundle","type":"transaction","entry":[]}"#.to_vec();

@@ -6,5 +6,5 @@ mod config;
 mod integration_tests;
 mod source;
 
-pub use config::AmqpSourceConfig;
+pub use config::{AmqpSourceConfig, AmqpSourcePlan, RawAmqpSource, validate};
 pub use source::{AmqpSource, AmqpSourceError};

@@ -10,10 +10,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
-use hearth_config::FilePlan;
 use hearth_store::Journal;
 use tokio_util::sync::CancellationToken;
 
+use super::config::FilePlan;
 use super::ingest::{CsvChannel, IngestError, IngestReport, ingest};
 
 /// Suffix of the report written beside each processed file.

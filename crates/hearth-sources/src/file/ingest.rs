@@ -128,7 +128,8 @@ where
     journaled?;
     match split {
         Ok(Ok(totals)) => Ok(merge(report, totals)),
-        Ok(Err(SplitEnd::Refused { header, reason, totals })) => {
+        Ok(Err(SplitEnd::Refused(refusal))) => {
+            let Refusal { header, reason, totals } = *refusal;
             let mut report = merge(report, totals);
             report.header = header.or(report.header);
             Err(refuse(report, reason))
@@ -164,10 +165,17 @@ struct Totals {
     encoding: Option<String>,
 }
 
+/// Why the splitter refused a file, and what it had counted.
+struct Refusal {
+    header: Option<HeaderReport>,
+    reason: String,
+    totals: Totals,
+}
+
 enum SplitEnd {
     /// The file stopped being usable: before any row (header drift, no header) or in the middle (an oversized
     /// record, an I/O error). Chunks sent before stay journaled.
-    Refused { header: Option<HeaderReport>, reason: String, totals: Totals },
+    Refused(Box<Refusal>),
     /// The journal side hung up.
     Closed,
 }
@@ -179,8 +187,9 @@ fn split<R: Read, F: Fn() -> std::io::Result<R>>(
     tx: &mpsc::Sender<Item>,
 ) -> Result<Totals, SplitEnd> {
     let mut totals = Totals::default();
-    let refused =
-        |header, e: &dyn std::fmt::Display, totals| SplitEnd::Refused { header, reason: e.to_string(), totals };
+    let refused = |header, e: &dyn std::fmt::Display, totals| {
+        SplitEnd::Refused(Box::new(Refusal { header, reason: e.to_string(), totals }))
+    };
     let reader = match (*open)() {
         Ok(r) => r,
         Err(e) => return Err(refused(None, &format!("cannot read the file: {e}"), totals)),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hearth_config::{CsvProfileRef, FilePlan};
+use super::{CsvProfileRef, FilePlan};
 use hearth_core::PayloadKind;
 use hearth_csv::{Converter, Profile};
 use hearth_store::{Journal, JournalConfig, MessageFilter, SqliteConfig};

@@ -1,5 +1,5 @@
 //! `POST /ingest/{channel}`: a CSV billing file (journaled in chunks like an inbox file) or one HL7 v2 message
-//! (journaled like an MLLP frame), answered only after the journal has it (issue 5).
+//! (journaled like an MLLP frame), answered only after the journal has it.
 //!
 //! - CSV: `200` with the report JSON once every chunk is journaled; `400` with the report when the file as a
 //!   whole is refused (header drift, no header, an oversized record); `413` over `max_body_bytes`; `503` when the
@@ -8,6 +8,7 @@
 //! - HL7 v2: the ACK text (`application/hl7-v2`): `200` for `AA`/`CA`, `400` for `AR`/`CR` (the message cannot be
 //!   parsed; it is journaled as rejected), `503` for `AE`/`CE` (the journal failed).
 
+mod config;
 mod hl7v2;
 #[cfg(test)]
 mod integration_tests;
@@ -26,6 +27,9 @@ use hearth_store::Journal;
 use tokio_util::sync::CancellationToken;
 
 use crate::file::{CsvChannel, IngestError, IngestReport, ingest};
+pub use config::{
+    DEFAULT_MAX_CSV_BODY_BYTES, DEFAULT_MAX_HL7_BODY_BYTES, HttpIngestPlan, HttpPayload, RawHttpIngest, validate,
+};
 pub use hl7v2::Hl7v2Ingest;
 
 /// One `POST /ingest/<name>` channel.

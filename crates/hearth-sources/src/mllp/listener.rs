@@ -3,17 +3,15 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
-use hearth_config::MllpPlan;
 use hearth_core::MessageMeta;
 use hearth_core::events::{AckSent, MllpConnection, MllpJunkSkipped};
 use hearth_hl7v2::ErrorCode;
-use hearth_hl7v2::ack::{AckContext, AckError, AckSubject, Outcome};
-use hearth_hl7v2::{Charset, Hd, ParseOptions};
+use hearth_hl7v2::ack::{AckError, AckSubject, Outcome};
+use hearth_hl7v2::{Charset, ParseOptions};
 use hearth_mllp::{Frame, MllpCodec};
 use hearth_store::Journal;
 use time::OffsetDateTime;
@@ -23,17 +21,12 @@ use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::hl7v2_intake::{from_peek, journal_accepted, journal_rejected};
+use super::config::MllpPlan;
+use crate::SourceError;
+use crate::hl7v2_intake::{Acks, journal_and_answer, journal_rejected};
 
 /// Frames larger than this are parsed on the blocking pool so one big message never stalls other connections.
 const PARSE_INLINE_MAX: usize = 256 * 1024;
-
-/// Why the listener stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum SourceError {
-    #[error("mllp channel {channel}: accept failed: {source}")]
-    Accept { channel: String, source: std::io::Error },
-}
 
 /// An MLLP source bound to its listener.
 #[derive(Debug)]
@@ -48,7 +41,7 @@ struct Ctx {
     plan: MllpPlan,
     parse: ParseOptions,
     journal: Journal,
-    ack_seq: AtomicU64,
+    acks: Acks,
 }
 
 impl MllpSource {
@@ -56,9 +49,8 @@ impl MllpSource {
     /// use fails start-up instead of a background task).
     pub fn new(channel: &str, plan: MllpPlan, listener: TcpListener, journal: Journal) -> Self {
         let parse = ParseOptions { default_charset: plan.default_charset, ..ParseOptions::default() };
-        // ACK control ids: unique across restarts without coordination (start time in ms, then a counter).
-        let seed = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64 * 1000;
-        let ctx = Ctx { channel: channel.to_owned(), plan, parse, journal, ack_seq: AtomicU64::new(seed) };
+        let acks = Acks::new(&plan.ack_sending_application, &plan.ack_sending_facility);
+        let ctx = Ctx { channel: channel.to_owned(), plan, parse, journal, acks };
         Self { ctx: Arc::new(ctx), listener }
     }
 
@@ -200,46 +192,15 @@ async fn handle_message(ctx: &Ctx, bytes: Bytes) -> Option<(&'static str, Vec<u8
     } else {
         hearth_hl7v2::parse(&bytes, &ctx.parse)
     };
-    match parsed {
-        Ok(msg) => {
-            let h = msg.header();
-            let outcome = journal_accepted(&ctx.journal, &ctx.channel, received_at, bytes.to_vec(), h).await;
-            build_ack(ctx, h.into(), msg.charset(), &outcome)
-        }
-        Err(err) => {
-            let peek = hearth_hl7v2::peek_header(&bytes);
-            let meta = peek.as_ref().map(from_peek).unwrap_or_default();
-            journal_rejected(&ctx.journal, &ctx.channel, bytes.to_vec(), &err.to_string(), meta).await;
-            let subject = peek.as_ref().map(AckSubject::from).unwrap_or_default();
-            build_ack(ctx, subject, Charset::Ascii, &Outcome::for_parse_error(&err))
-        }
-    }
+    journal_and_answer(&ctx.journal, &ctx.channel, received_at, &bytes, parsed, (&ctx.acks, ctx.plan.ack_policy)).await
 }
 
-/// The accept acknowledgement for an outcome, in the sender's character set; `None` when MSH-15 says not to
-/// answer this outcome.
+/// The accept acknowledgement for an outcome; `None` when MSH-15 says not to answer this outcome.
 fn build_ack(
     ctx: &Ctx,
     subject: AckSubject<'_>,
     charset: Charset,
     outcome: &Outcome,
 ) -> Option<(&'static str, Vec<u8>)> {
-    let now = OffsetDateTime::now_utc();
-    let stamp = format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}+0000",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    );
-    let control_id = format!("H{}", ctx.ack_seq.fetch_add(1, Ordering::Relaxed));
-    let mut ack_ctx = AckContext::new(stamp, control_id);
-    ack_ctx.application = Hd::named(&ctx.plan.ack_sending_application);
-    if !ctx.plan.ack_sending_facility.is_empty() {
-        ack_ctx.facility = Hd::named(&ctx.plan.ack_sending_facility);
-    }
-    let (code, text) = hearth_hl7v2::respond(subject, outcome, &ack_ctx, ctx.plan.ack_policy)?;
-    Some((code.as_str(), charset.encode(&text).into_owned()))
+    ctx.acks.respond(subject, charset, outcome, ctx.plan.ack_policy)
 }

@@ -3,8 +3,6 @@
 //! a temp dir, talk to it over real sockets, and inspect the journal it wrote.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -13,20 +11,11 @@ use hearth_store::{Journal, JournalConfig, SqliteConfig};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_hearth");
 
-/// The shared corpus, from `HEARTH_CORPUS` or `../shared/corpus` beside the workspace. Absent: panics under
-/// `CI=true`, otherwise says so on stderr and returns None (the caller returns early).
-pub fn corpus() -> Option<PathBuf> {
-    let dir = std::env::var_os("HEARTH_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"));
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("corpus not found at {} (set HEARTH_CORPUS); it is mandatory under CI=true", dir.display());
-    }
-    eprintln!("SKIPPED: corpus not found at {} (set HEARTH_CORPUS)", dir.display());
-    None
+pub use hearth_testkit::free_port;
+
+/// The shared corpus (`HEARTH_CORPUS`); absent: a failure under `CI=true`, else a NOT RUN line and `None`.
+pub fn corpus(test: &str) -> Option<PathBuf> {
+    hearth_testkit::corpus(test)
 }
 
 /// Every sample of Microsoft's HL7 v2 set, sorted.
@@ -43,10 +32,6 @@ pub fn corpus_samples(corpus: &Path) -> Vec<PathBuf> {
 
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/hl7v2")
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A running `hearth run`.
@@ -170,16 +155,9 @@ fn spawn(config: Option<&Path>, cwd: Option<&Path>) -> Child {
         .expect("start hearth")
 }
 
-/// A minimal HTTP/1.1 GET: (status, body). None when nothing listens.
+/// GET: (status, body). None when nothing listens.
 pub fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    let code = buf.split(' ').nth(1)?.parse().ok()?;
-    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    Some((code, body))
+    hearth_testkit::http::get(addr, path).map(|r| (r.status, r.body))
 }
 
 /// A synthetic ADT^A01 with the given control id (and optional MSH-15/16).
@@ -195,23 +173,7 @@ pub fn adt(control_id: &str) -> Vec<u8> {
 
 /// Sends each message over one MLLP connection and returns the ACK texts (blocking, for tests).
 pub fn mllp_send(addr: &str, messages: &[Vec<u8>]) -> Vec<String> {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut acks = Vec::new();
-    for m in messages {
-        let mut frame = vec![0x0b];
-        frame.extend_from_slice(m);
-        frame.extend_from_slice(&[0x1c, 0x0d]);
-        s.write_all(&frame).unwrap();
-        let mut ack = Vec::new();
-        let mut byte = [0u8; 1];
-        while !ack.ends_with(&[0x1c, 0x0d]) {
-            s.read_exact(&mut byte).unwrap();
-            ack.push(byte[0]);
-        }
-        acks.push(String::from_utf8_lossy(&ack).trim_matches(['\u{b}', '\u{1c}', '\r']).to_owned());
-    }
-    acks
+    hearth_testkit::mllp::send_all(addr, messages).into_iter().map(|a| a.trim_end_matches('\r').to_owned()).collect()
 }
 
 /// Polls the journal of a running engine (opened beside it: SQLite WAL lets a second process read; this handle

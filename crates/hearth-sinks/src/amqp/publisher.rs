@@ -1,11 +1,12 @@
-//! The AMQP destination: publishes outbox deliveries to an exchange with publisher confirms.
+//! Publishing one delivery: the message properties of the AMQP contract (content type, persistent,
+//! `message_id`, the `x-hearth-*` headers), confirmed by the broker.
 
 use hearth_amqp::{Link, LinkState, Outgoing, PublishError};
 use hearth_store::DueDelivery;
 
-use crate::sink::SendError;
+use crate::outbox::{NotReady, SendError};
 
-/// DESIGN.md's content type for FHIR bodies.
+/// The content type of FHIR bodies.
 pub const FHIR_CONTENT_TYPE: &str = "application/fhir+json; fhirVersion=4.0";
 
 /// Publishes to one exchange over a supervised [`Link`].
@@ -37,14 +38,20 @@ impl AmqpPublisher {
     }
 
     /// `Ok` when publishing makes sense now; otherwise why not.
-    pub(crate) fn ready(&self) -> Result<(), String> {
+    pub(crate) fn ready(&self) -> Result<(), NotReady> {
         match &*self.link.state().borrow() {
             LinkState::Connected => Ok(()),
-            LinkState::Connecting => Err("connecting".into()),
-            LinkState::Blocked { reason } => Err(format!("blocked by the broker: {reason}")),
-            LinkState::Disconnected { error, .. } => Err(format!("disconnected: {error}")),
-            LinkState::Closed => Err("closed".into()),
+            LinkState::Connecting => Err(NotReady::Connecting),
+            LinkState::Blocked { reason } => Err(NotReady::Blocked(reason.clone())),
+            LinkState::Disconnected { error, .. } => Err(NotReady::Disconnected(error.clone())),
+            LinkState::Closed => Err(NotReady::Closed),
         }
+    }
+
+    /// Resolves when the link's state may have changed.
+    pub(crate) async fn changed(&self) {
+        let mut rx = self.link.state();
+        let _ = rx.changed().await;
     }
 }
 

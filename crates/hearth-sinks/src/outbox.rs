@@ -1,4 +1,5 @@
-//! The outbox worker of one destination.
+//! The outbox worker of one destination, whatever its kind: reads due deliveries, hands them to the
+//! destination's [`Publisher`], and records every outcome (sent, retry with backoff, dead).
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,7 @@ use hearth_store::{DeliveryOutcome, DueDelivery, Journal};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
-use crate::amqp::AmqpPublisher;
+use crate::registry::Publisher;
 
 /// Safety-net poll when nothing wakes the sink (e.g. another process wrote the outbox).
 const POLL: Duration = Duration::from_secs(1);
@@ -55,34 +56,18 @@ pub enum SendError {
     Failed(String),
 }
 
-/// Where a sink sends. A closed set: Hearth has a handful of destination kinds.
-#[derive(Debug, Clone)]
-pub enum Publisher {
-    Amqp(AmqpPublisher),
-}
-
-impl Publisher {
-    async fn send(&self, d: &DueDelivery, body: &str) -> Result<(), SendError> {
-        match self {
-            Publisher::Amqp(p) => p.send(d, body).await,
-        }
-    }
-
-    fn ready(&self) -> Result<(), String> {
-        match self {
-            Publisher::Amqp(p) => p.ready(),
-        }
-    }
-
-    /// Resolves when the destination's state may have changed.
-    async fn changed(&self) {
-        match self {
-            Publisher::Amqp(p) => {
-                let mut rx = p.link.state();
-                let _ = rx.changed().await;
-            }
-        }
-    }
+/// Why a destination cannot take deliveries now (never message content).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    #[error("connecting")]
+    Connecting,
+    /// The destination pushes back (a broker's memory or disk alarm): new input should wait.
+    #[error("blocked by the broker: {0}")]
+    Blocked(String),
+    #[error("disconnected: {0}")]
+    Disconnected(String),
+    #[error("closed")]
+    Closed,
 }
 
 /// Drains one destination's outbox until shut down.
@@ -121,8 +106,8 @@ impl Sink {
             }
             let state = self.publisher.ready();
             if up != Some(state.is_ok()) {
-                let detail = state.as_ref().err().map_or("connected", String::as_str);
-                DestinationState { destination: &self.cfg.destination, up: state.is_ok(), detail }.emit();
+                let detail = state.as_ref().err().map_or_else(|| "connected".to_owned(), ToString::to_string);
+                DestinationState { destination: &self.cfg.destination, up: state.is_ok(), detail: &detail }.emit();
                 up = Some(state.is_ok());
             }
             let pass = if state.is_ok() { self.pass().await } else { Pass::Unavailable };
@@ -232,7 +217,7 @@ impl Sink {
     }
 }
 
-/// Sets the outbox gauge for each destination (called by the engine's monitor).
+/// Sets the outbox gauge for each destination (called by the monitor).
 pub fn report_pending(destination: &str, pending: u64) {
     metrics::gauge!(Metric::OutboxPending.name(), "destination" => destination.to_owned()).set(pending as f64);
 }

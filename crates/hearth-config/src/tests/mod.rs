@@ -1,4 +1,12 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
 use super::*;
+
+mod csv;
+mod webhook;
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
@@ -255,10 +263,10 @@ fn routes_and_destinations_problems_name_their_keys() {
 
 #[test]
 fn the_shipped_example_and_route_files_are_valid() {
-    let example = include_str!("../../../deploy/hearth.example.toml");
+    let example = include_str!("../../../../deploy/hearth.example.toml");
     let plan = load_str(example, &[]).unwrap_or_else(|e| panic!("deploy/hearth.example.toml: {e}"));
     assert_eq!(plan.destinations.len(), 2);
-    let followup = include_str!("../../../mappings/routes/discharge-followup.toml");
+    let followup = include_str!("../../../../mappings/routes/discharge-followup.toml");
     let with_outreach = format!(
         "{followup}\n[destinations.fhir]\ntype = \"amqp\"\n[destinations.outreach]\ntype = \"amqp\"\nexchange = \"outreach\"\n"
     );

@@ -1,5 +1,5 @@
 //! The operations sections: `[admin]` (API tokens and roles), `[alerts]` (thresholds and where alerts go) and
-//! `[retention]` (how long message content is kept), raw and validated.
+//! `[retention]` (how long message content is kept), raw and validated into an [`OpsPlan`].
 //!
 //! ```toml
 //! [admin]
@@ -27,9 +27,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use hearth_amqp::Endpoint;
+use hearth_core::config::{Problems, SecretSource, is_http_url};
 use serde::Deserialize;
-
-use crate::{AmqpEndpoint, SecretSource};
 
 /// `[admin]`.
 #[derive(Debug, Default, Deserialize)]
@@ -134,10 +134,10 @@ pub struct OpsPlan {
 pub struct AlertsPlan {
     /// How often conditions are evaluated.
     pub interval: Duration,
-    /// `http://host:port/path`: each raised and cleared alert is POSTed there as JSON.
+    /// `http(s)://host[:port]/path`: each raised and cleared alert is POSTed there as JSON.
     pub webhook_url: Option<String>,
     /// Each raised and cleared alert is published there as JSON (routing key `alert.<kind>`).
-    pub amqp: Option<(AmqpEndpoint, String)>,
+    pub amqp: Option<(Endpoint, String)>,
     pub channels: BTreeMap<String, ChannelAlerts>,
     /// Every configured destination has an entry (the disconnected alert is always on).
     pub destinations: BTreeMap<String, DestinationAlerts>,
@@ -202,70 +202,64 @@ pub(crate) fn validate(
     alerts: Option<RawAlerts>,
     retention: Option<RawRetention>,
     names: (&[&str], &[&str]),
-    bad: &mut impl FnMut(String, String),
+    problems: &mut Problems,
 ) -> OpsPlan {
     OpsPlan {
-        tokens: validate_tokens(admin.unwrap_or_default(), bad),
-        alerts: validate_alerts(alerts.unwrap_or_default(), names, bad),
-        retention: validate_retention(retention.unwrap_or_default(), names.0, bad),
+        tokens: validate_tokens(admin.unwrap_or_default(), problems),
+        alerts: validate_alerts(alerts.unwrap_or_default(), names, problems),
+        retention: validate_retention(retention.unwrap_or_default(), names.0, problems),
     }
 }
 
-fn validate_tokens(raw: RawAdmin, bad: &mut impl FnMut(String, String)) -> Vec<TokenPlan> {
+fn validate_tokens(raw: RawAdmin, problems: &mut Problems) -> Vec<TokenPlan> {
     let mut tokens = Vec::new();
     for (i, t) in raw.tokens.unwrap_or_default().into_iter().enumerate() {
         let key = format!("admin.tokens[{i}]");
         let role = Role::parse(&t.role).unwrap_or_else(|| {
-            bad(format!("{key}.role"), format!("{:?} is not one of \"viewer\", \"operator\", \"admin\"", t.role));
+            problems
+                .add(format!("{key}.role"), format!("{:?} is not one of \"viewer\", \"operator\", \"admin\"", t.role));
             Role::Viewer
         });
-        let secret = match (t.token_env, t.token_file) {
-            (Some(v), None) if !v.is_empty() => SecretSource::Env(v),
-            (None, Some(f)) => SecretSource::File(f),
-            _ => {
-                bad(key.clone(), "give exactly one of token_env (a variable name) or token_file".into());
-                SecretSource::None
-            }
-        };
+        let secret = SecretSource::from_keys(t.token_env, t.token_file, &key, "token", Some(&key), problems);
         let name = t.name.unwrap_or_else(|| format!("{}-{i}", role.as_str()));
         if tokens.iter().any(|o: &TokenPlan| o.name == name) {
-            bad(format!("{key}.name"), format!("{name:?} is used by another token"));
+            problems.add(format!("{key}.name"), format!("{name:?} is used by another token"));
         }
         tokens.push(TokenPlan { name, role, secret });
     }
     tokens
 }
 
-fn validate_alerts(raw: RawAlerts, names: (&[&str], &[&str]), bad: &mut impl FnMut(String, String)) -> AlertsPlan {
+fn validate_alerts(raw: RawAlerts, names: (&[&str], &[&str]), problems: &mut Problems) -> AlertsPlan {
     let mut plan =
         AlertsPlan { interval: Duration::from_millis(raw.interval_ms.unwrap_or(1000)), ..Default::default() };
     if plan.interval < Duration::from_millis(100) {
-        bad("alerts.interval_ms".into(), "must be at least 100".into());
+        problems.add("alerts.interval_ms", "must be at least 100");
     }
     if let Some(url) = raw.webhook_url {
-        if crate::admin::split_http_url(&url).is_none() {
-            bad("alerts.webhook_url".into(), "must be http://host:port/path (plain HTTP)".into());
+        if !is_http_url(&url) {
+            problems.add("alerts.webhook_url", "must be an http:// or https:// URL");
         }
         plan.webhook_url = Some(url);
     }
     match (raw.amqp_endpoint, raw.amqp_exchange) {
         (Some(uri), Some(exchange)) => {
-            let endpoint = crate::validate_endpoint(
+            let endpoint = Endpoint::validate(
                 Some(uri),
                 raw.amqp_password_env,
                 raw.amqp_password_file,
-                "alerts.amqp",
-                &mut *bad,
+                ("alerts", "amqp_endpoint", "amqp_password"),
+                problems,
             );
             plan.amqp = Some((endpoint, exchange));
         }
         (None, None) => {}
-        _ => bad("alerts.amqp_exchange".into(), "give amqp_endpoint and amqp_exchange together".into()),
+        _ => problems.add("alerts.amqp_exchange", "give amqp_endpoint and amqp_exchange together"),
     }
     for (name, c) in raw.channels.unwrap_or_default() {
         let key = format!("alerts.channels.{name}");
         if !names.0.contains(&name.as_str()) {
-            bad(key.clone(), "no such channel".into());
+            problems.add(key.clone(), "no such channel");
         }
         let window = Duration::from_millis(c.errors_window_ms.unwrap_or(300_000));
         let plan_c =
@@ -274,7 +268,7 @@ fn validate_alerts(raw: RawAlerts, names: (&[&str], &[&str]), bad: &mut impl FnM
     }
     let mut raw_dest = raw.destinations.unwrap_or_default();
     for name in raw_dest.keys().filter(|n| !names.1.contains(&n.as_str())) {
-        bad(format!("alerts.destinations.{name}"), "no such destination".into());
+        problems.add(format!("alerts.destinations.{name}"), "no such destination");
     }
     for name in names.1 {
         let d = raw_dest.remove(*name).unwrap_or_default();
@@ -290,60 +284,31 @@ fn validate_alerts(raw: RawAlerts, names: (&[&str], &[&str]), bad: &mut impl FnM
     plan
 }
 
-fn validate_retention(raw: RawRetention, channels: &[&str], bad: &mut impl FnMut(String, String)) -> RetentionPlan {
+fn validate_retention(raw: RawRetention, channels: &[&str], problems: &mut Problems) -> RetentionPlan {
     let defaults = RetentionPlan::default();
     let plan = RetentionPlan {
         interval: raw.interval_ms.map_or(defaults.interval, Duration::from_millis),
         batch: raw.batch.unwrap_or(defaults.batch),
         content_days: raw.content_days.unwrap_or_default(),
     };
-    if !(1..=10_000).contains(&plan.batch) {
-        bad("retention.batch".into(), format!("must be between 1 and 10000, got {}", plan.batch));
-    }
+    hearth_core::config::check_range(plan.batch, 1..=10_000, "retention.batch", problems);
     if plan.interval < Duration::from_millis(100) {
-        bad("retention.interval_ms".into(), "must be at least 100".into());
+        problems.add("retention.interval_ms", "must be at least 100");
     }
     for (name, days) in &plan.content_days {
         if !channels.contains(&name.as_str()) {
-            bad(format!("retention.content_days.{name}"), "no such channel".into());
+            problems.add(format!("retention.content_days.{name}"), "no such channel");
         }
         if *days == 0 {
-            bad(format!("retention.content_days.{name}"), "must be at least 1 day".into());
+            problems.add(format!("retention.content_days.{name}"), "must be at least 1 day");
         }
     }
     plan
 }
 
-/// `http://host:port/path` → (`host:port`, `/path`). Only plain HTTP: the alert webhook is sent with tokio alone.
-pub fn split_http_url(url: &str) -> Option<(String, String)> {
-    let rest = url.strip_prefix("http://")?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    if authority.is_empty() || authority.contains('@') || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return None;
-    }
-    let authority = if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
-        authority.to_owned()
-    } else {
-        format!("{authority}:80")
-    };
-    Some((authority, path.to_owned()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn webhook_urls() {
-        assert_eq!(split_http_url("http://127.0.0.1:9000/a/b"), Some(("127.0.0.1:9000".into(), "/a/b".into())));
-        assert_eq!(split_http_url("http://alerts.local"), Some(("alerts.local:80".into(), "/".into())));
-        assert_eq!(split_http_url("https://x/"), None);
-        assert_eq!(split_http_url("http://u:p@x/"), None);
-        assert_eq!(split_http_url("http:///x"), None);
-    }
 
     const BASE: &str = "[journal]\ntype = \"sqlite\"\npath = \"/tmp/x.db\"\n[channels.adt]\ntype = \"mllp\"\nlisten = \"127.0.0.1:2575\"\n";
 
@@ -375,7 +340,7 @@ mod tests {
     fn problems_name_their_keys() {
         let text = format!(
             "{BASE}[admin]\ntokens = [{{ role = \"root\", token_env = \"T\" }}, {{ role = \"viewer\" }}]\n\
-             [alerts]\nwebhook_url = \"https://x/\"\n[alerts.channels.nope]\nerrors = 1\n\
+             [alerts]\nwebhook_url = \"ftp://x/\"\n[alerts.channels.nope]\nerrors = 1\n\
              [retention]\ncontent_days = {{ adt = 0 }}\n"
         );
         let err = crate::load_str(&text, &[]).unwrap_err().to_string();

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use hearth_amqp::testing::{broker_or_skip, unique_name};
+use crate::{AmqpPublisher, Backoff, Publisher, Sink, SinkConfig};
 use hearth_amqp::{BindingSpec, ExchangeKind, ExchangeSpec, Link, LinkConfig, QueueSpec, Topology};
 use hearth_core::{Envelope, MessageMeta, MessageStatus, PayloadKind};
-use hearth_sinks::{AmqpPublisher, Backoff, Publisher, Sink, SinkConfig};
 use hearth_store::{DeliveryFilter, DeliveryStatus, Journal, JournalConfig, NewDelivery, SqliteConfig};
+use hearth_testkit::unique_name;
 use tokio_util::sync::CancellationToken;
 
 async fn journal_with(dir: &std::path::Path, destination: &str, n: usize) -> Journal {
@@ -65,7 +65,7 @@ async fn wait_status(journal: &Journal, status: DeliveryStatus, n: usize) -> Vec
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sink_publishes_every_due_delivery_with_confirms() {
-    let Some(uri) = broker_or_skip("sink_publishes") else { return };
+    let Some(uri) = hearth_testkit::amqp("sink_publishes") else { return };
     let dir = tempfile::tempdir().unwrap();
     let journal = journal_with(dir.path(), "mq", 300).await;
     let (x, q) = (unique_name("sink-x"), unique_name("sink-q"));
@@ -85,7 +85,7 @@ async fn the_sink_publishes_every_due_delivery_with_confirms() {
     let mut ids = std::collections::BTreeSet::new();
     while ids.len() < 300 {
         let d = tokio::time::timeout(Duration::from_secs(30), consumer.next()).await.unwrap().unwrap();
-        assert_eq!(d.content_type.as_deref(), Some(hearth_sinks::FHIR_CONTENT_TYPE));
+        assert_eq!(d.content_type.as_deref(), Some(crate::FHIR_CONTENT_TYPE));
         assert_eq!(d.delivery_mode, Some(2));
         assert_eq!(d.header("x-hearth-channel"), Some("adt"));
         assert_eq!(d.header("x-hearth-event"), Some("A01"));
@@ -101,7 +101,7 @@ async fn the_sink_publishes_every_due_delivery_with_confirms() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unroutable_deliveries_retry_then_go_dead() {
-    let Some(uri) = broker_or_skip("sink_unroutable") else { return };
+    let Some(uri) = hearth_testkit::amqp("sink_unroutable") else { return };
     let dir = tempfile::tempdir().unwrap();
     let journal = journal_with(dir.path(), "mq", 5).await;
     let x = unique_name("sink-unbound-x");

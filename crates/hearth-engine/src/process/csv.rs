@@ -13,60 +13,7 @@
 
 use std::sync::Arc;
 
-use hearth_config::{CsvProfileRef, HttpPayload, SourcePlan};
 use hearth_csv::{ConvertContext, Converter, FileReport, Output, Profile};
-use hearth_sources::file::{CsvChannel, FileInbox};
-use hearth_sources::http_ingest::{Hl7v2Ingest, IngestChannel};
-
-/// Reads a channel's CSV profile: a built-in, or a profile TOML (the IO happens at start-up, not in validation).
-pub fn load_profile(profile: &CsvProfileRef) -> Result<Profile, String> {
-    match profile {
-        CsvProfileRef::Builtin(name) => Profile::builtin(name).map_err(|e| e.to_string()),
-        CsvProfileRef::File(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            Profile::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
-        }
-    }
-}
-
-/// The CSV and HTTP ingest sources of a plan: file inboxes to run, and `POST /ingest/{channel}` channels for the
-/// HTTP listener. A profile that does not load, or an inbox directory that cannot be created, fails start-up.
-pub fn ingest_sources(
-    plan: &hearth_config::Plan,
-    journal: &hearth_store::Journal,
-) -> Result<(Vec<FileInbox>, Vec<IngestChannel>), crate::EngineError> {
-    let (mut inboxes, mut ingest) = (Vec::new(), Vec::new());
-    for ch in &plan.channels {
-        let fail = |reason: String| crate::EngineError::Channel { name: ch.name.clone(), reason };
-        let csv_channel = |profile: &CsvProfileRef| -> Result<CsvChannel, crate::EngineError> {
-            let converter = Arc::new(Converter::new(&load_profile(profile).map_err(fail)?));
-            Ok(CsvChannel { name: ch.name.clone(), converter })
-        };
-        match &ch.source {
-            SourcePlan::File(f) => {
-                let inbox = FileInbox::new(csv_channel(&f.profile)?, f.clone(), journal.clone())
-                    .map_err(|e| fail(e.to_string()))?;
-                inboxes.push(inbox);
-            }
-            SourcePlan::Http(h) => ingest.push(match &h.payload {
-                HttpPayload::Csv { profile } => {
-                    IngestChannel::Csv { channel: csv_channel(profile)?, max_body_bytes: h.max_body_bytes }
-                }
-                HttpPayload::Hl7v2 { default_charset, ack_sending_application, ack_sending_facility, .. } => {
-                    IngestChannel::Hl7v2(Hl7v2Ingest::new(
-                        &ch.name,
-                        h.max_body_bytes,
-                        *default_charset,
-                        ack_sending_application,
-                        ack_sending_facility,
-                    ))
-                }
-            }),
-            _ => {}
-        }
-    }
-    Ok((inboxes, ingest))
-}
 
 /// What the journal says about one chunk, beside its bytes.
 #[derive(Debug, Clone, Copy)]
@@ -167,7 +114,7 @@ mod tests {
     }
 
     fn charges() -> Arc<Converter> {
-        Arc::new(Converter::new(&load_profile(&CsvProfileRef::Builtin("charges".into())).unwrap()))
+        hearth_sources::file::CsvProfileRef::Builtin("charges".into()).converter().unwrap()
     }
 
     #[test]

@@ -1,0 +1,91 @@
+//! What the processing stage needs to convert one channel's messages, built once at start-up from the channel's
+//! plan and the resources its source loaded (CSV converter, webhook profile): the only IO is reading vocabulary
+//! override files.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use hearth_hl7v2::ParseOptions;
+use hearth_map::hl7v2::{BundleType, Hl7v2Mapper, MapOptions};
+use hearth_map::vocab::Vocabulary;
+use hearth_sources::Channel;
+use hearth_sources::mapping::{BundleKind, MappingPlan};
+
+use super::webhook::WebhookMapping;
+
+/// How one channel's messages are read and converted.
+#[derive(Debug, Clone)]
+pub struct ChannelMapping {
+    pub parse: ParseOptions,
+    pub mapper: Arc<Hl7v2Mapper>,
+    /// CSV channels: the converter for the channel's profile.
+    pub csv: Option<Arc<hearth_csv::Converter>>,
+    /// Webhook channels: the profile and mapping settings.
+    pub webhook: Option<WebhookMapping>,
+}
+
+impl Default for ChannelMapping {
+    /// For messages of a channel no longer configured (the journal outlives configuration changes).
+    fn default() -> Self {
+        ChannelMapping {
+            parse: ParseOptions::default(),
+            mapper: Arc::new(Hl7v2Mapper::default()),
+            csv: None,
+            webhook: None,
+        }
+    }
+}
+
+/// Why the stage could not be set up (a bad vocabulary file, an unknown time zone).
+#[derive(Debug, thiserror::Error)]
+#[error("channels.{channel}.mapping: {reason}")]
+pub struct SetupError {
+    pub channel: String,
+    pub reason: String,
+}
+
+/// Map options from a channel's validated mapping plan. Reads the vocabulary override files (the only IO).
+pub fn map_options(plan: &MappingPlan) -> Result<MapOptions, String> {
+    let mut opts = MapOptions {
+        bundle_type: match plan.bundle_type {
+            BundleKind::Transaction => BundleType::Transaction,
+            BundleKind::Message => BundleType::Message,
+            BundleKind::Collection => BundleType::Collection,
+        },
+        ..MapOptions::default()
+    };
+    if let Some(tz) = &plan.facility_timezone {
+        opts = opts.with_timezone(tz).map_err(|e| e.to_string())?;
+    }
+    if let Some(path) = &plan.vocabulary {
+        let vocab = Vocabulary::load_overrides(path, &Vocabulary::builtin()).map_err(|e| e.to_string())?;
+        opts.vocabulary = Arc::new(vocab);
+    }
+    Ok(opts)
+}
+
+/// Every channel's mapping, and the country code the patient index reads national numbers with: the first
+/// webhook channel's `default_country_code` (a deployment's channels normally share it), else "1".
+pub fn channel_mappings(channels: &[Channel]) -> Result<(HashMap<String, ChannelMapping>, String), SetupError> {
+    let mut out = HashMap::new();
+    let mut index_country_code = None;
+    for ch in channels {
+        let (_, default_charset, mapping) = ch.plan.source.conversion();
+        let opts = map_options(mapping).map_err(|reason| SetupError { channel: ch.name().to_owned(), reason })?;
+        let webhook = match (&ch.plan.source, &ch.webhook) {
+            (hearth_sources::SourcePlan::Webhook(plan), Some(loaded)) => {
+                index_country_code.get_or_insert_with(|| plan.default_country_code.clone());
+                Some(WebhookMapping { profile: Arc::new(loaded.profile.clone()), map: plan.map_config() })
+            }
+            _ => None,
+        };
+        let mapping = ChannelMapping {
+            parse: ParseOptions { default_charset, ..ParseOptions::default() },
+            mapper: Arc::new(Hl7v2Mapper::new(opts)),
+            csv: ch.csv.clone(),
+            webhook,
+        };
+        out.insert(ch.name().to_owned(), mapping);
+    }
+    Ok((out, index_country_code.unwrap_or_else(|| "1".to_owned())))
+}
