@@ -219,3 +219,8 @@ async fn not_found() -> Response {
 
 #[cfg(test)]
 mod tests;
+
+/// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -153,3 +153,8 @@ pub fn load_str(toml_text: &str, env: &[(String, String)]) -> Result<Plan, Confi
 
 #[cfg(test)]
 mod tests;
+
+/// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

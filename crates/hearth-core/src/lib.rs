@@ -186,3 +186,8 @@ mod tests {
         assert_eq!(PayloadKind::parse("x12"), None);
     }
 }
+
+/// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

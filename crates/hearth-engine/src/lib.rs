@@ -190,3 +190,8 @@ async fn report_recovery(journal: &Journal) {
         Err(e) => tracing::warn!(error = %e, "journal open, but counting failed"),
     }
 }
+
+/// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

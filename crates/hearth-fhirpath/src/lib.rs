@@ -99,3 +99,8 @@ impl Expression {
         Ok(eval::to_bool(&out, "a route condition")?.unwrap_or(false))
     }
 }
+
+/// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

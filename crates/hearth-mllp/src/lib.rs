@@ -61,3 +61,8 @@ mod error;
 pub use client::send_and_receive;
 pub use codec::{DEFAULT_MAX_FRAME_BYTES, END_BLOCK, END_LINE, Frame, MllpCodec, START_BLOCK};
 pub use error::MllpError;
+
+/// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

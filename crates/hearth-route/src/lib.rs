@@ -73,3 +73,8 @@ pub use set::{
 };
 pub use task::MAX_DUE_IN_HOURS;
 pub use template::MAX_ROUTING_KEY_BYTES;
+
+/// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -33,3 +33,8 @@ pub use amqp::{AmqpPublisher, FHIR_CONTENT_TYPE};
 pub use monitor::monitor;
 pub use outbox::{Backoff, NotReady, SendError, Sink, SinkConfig, report_pending};
 pub use registry::{Destination, DestinationKind, DestinationPlan, Publisher, RawDestination, RetryPlan, StartError};
+
+/// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

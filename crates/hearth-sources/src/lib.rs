@@ -38,3 +38,8 @@ pub mod webhook;
 
 pub use error::SourceError;
 pub use registry::{Channel, ChannelPlan, RawSource, Running, SourcePlan};
+
+/// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

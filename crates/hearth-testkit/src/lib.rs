@@ -184,3 +184,8 @@ mod tests {
         assert_eq!(redact("amqp://guest:secret@host:5672/"), "amqp://***@host:5672/");
     }
 }
+
+/// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
