@@ -16,7 +16,7 @@ const WRITERS: u64 = 128;
 
 fn envelope(n: u64) -> Envelope {
     Envelope {
-        channel: if n % 3 == 0 { "lab".into() } else { "adt".into() },
+        channel: if n.is_multiple_of(3) { "lab".into() } else { "adt".into() },
         kind: PayloadKind::Hl7v2,
         received_at: time::OffsetDateTime::now_utc(),
         raw: format!("MSH|^~\\&|LAB|NORTH|||20260101||ADT^A01|M{n}|P|2.5.1\rPID|1||P{}^^^NORTH^MR", n % 200_000)

@@ -4,11 +4,6 @@
 //! lookups use the read pool. HL7 v2 treats an absent field as "no change", so an ADT message without a phone
 //! number removes nothing: numbers are only added, refreshed, or moved by a merge (A40).
 
-use sqlx::SqlitePool;
-use sqlx::sqlite::SqliteConnection;
-
-use crate::StoreError;
-
 /// A Patient as the index knows it: the resource id and its first identifier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexedPatient {
@@ -48,74 +43,6 @@ impl PatientIndexUpdate {
 /// Most Patients one number can return (a switchboard number shared by a whole care home): beyond this the
 /// answer is "ambiguous" anyway, and the read stays bounded.
 pub const MAX_CANDIDATES: u32 = 50;
-
-const UPSERT: &str = "INSERT INTO patient_phones (phone, patient_id, identifier_system, identifier_value, updated_at) \
-     VALUES (?, ?, ?, ?, ?) \
-     ON CONFLICT (phone, patient_id) DO UPDATE SET identifier_system = excluded.identifier_system, \
-     identifier_value = excluded.identifier_value, updated_at = excluded.updated_at";
-
-// `WHERE` before `ON CONFLICT` is required by SQLite's grammar for INSERT ... SELECT ... ON CONFLICT.
-const MOVE: &str = "INSERT INTO patient_phones (phone, patient_id, identifier_system, identifier_value, updated_at) \
-     SELECT phone, ?, ?, ?, ? FROM patient_phones WHERE patient_id = ? \
-     ON CONFLICT (phone, patient_id) DO UPDATE SET identifier_system = excluded.identifier_system, \
-     identifier_value = excluded.identifier_value, updated_at = excluded.updated_at";
-
-/// Applies an update inside the writer's transaction. Answers how many rows changed.
-pub(crate) async fn apply(
-    conn: &mut SqliteConnection,
-    update: &PatientIndexUpdate,
-    now_us: i64,
-) -> Result<u64, StoreError> {
-    let mut changed = 0;
-    for e in &update.phones {
-        let done = sqlx::query(UPSERT)
-            .bind(&e.phone)
-            .bind(&e.patient.patient_id)
-            .bind(&e.patient.identifier_system)
-            .bind(&e.patient.identifier_value)
-            .bind(now_us)
-            .execute(&mut *conn)
-            .await?;
-        changed += done.rows_affected();
-    }
-    for m in &update.merges {
-        if m.merged_id == m.survivor.patient_id {
-            continue;
-        }
-        let s = &m.survivor;
-        let moved = sqlx::query(MOVE)
-            .bind(&s.patient_id)
-            .bind(&s.identifier_system)
-            .bind(&s.identifier_value)
-            .bind(now_us)
-            .bind(&m.merged_id)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query("DELETE FROM patient_phones WHERE patient_id = ?").bind(&m.merged_id).execute(&mut *conn).await?;
-        changed += moved.rows_affected();
-    }
-    Ok(changed)
-}
-
-/// The Patients holding `phone` (E.164), by patient id; at most [`MAX_CANDIDATES`].
-pub(crate) async fn by_phone(pool: &SqlitePool, phone: &str) -> Result<Vec<IndexedPatient>, StoreError> {
-    let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT patient_id, identifier_system, identifier_value FROM patient_phones WHERE phone = ? \
-         ORDER BY patient_id LIMIT ?",
-    )
-    .bind(phone)
-    .bind(MAX_CANDIDATES)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(patient_id, identifier_system, identifier_value)| IndexedPatient {
-            patient_id,
-            identifier_system,
-            identifier_value,
-        })
-        .collect())
-}
 
 #[cfg(test)]
 mod tests {
