@@ -6,8 +6,8 @@
 //! resent message (same dedup key) is counted, not stored twice. Reads (lists, counts, the processing stage's
 //! backlog) use their own connections and run beside the writer.
 //!
-//! Backends: SQLite in WAL mode with `synchronous=FULL` (one node, the default), and later PostgreSQL (several
-//! nodes on one journal). Both sit behind the same [`Journal`] with the same semantics (docs/specs/guarantees.md):
+//! Backends: SQLite in WAL mode with `synchronous=FULL` (one node, the default), and PostgreSQL (several nodes
+//! on one journal). Both sit behind the same [`Journal`] with the same semantics (docs/specs/guarantees.md):
 //! the writer task, the batching and the answers are one piece of code (`writer`), each backend supplies its SQL.
 //!
 //! ```
@@ -52,6 +52,7 @@ mod journal;
 mod migrate;
 mod outbox;
 mod patients;
+mod postgres;
 mod retention;
 mod rows;
 mod search;
@@ -67,7 +68,7 @@ use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub use audit::{AuditRecord, NewAuditEvent};
-pub use config::{JournalConfig, SqliteConfig};
+pub use config::{JournalConfig, PostgresConfig, SqliteConfig};
 pub use error::StoreError;
 pub use migrate::MigrationReport;
 pub use outbox::{
@@ -112,6 +113,7 @@ struct Inner {
 /// The read connections, per backend. Reads never go through the writer.
 pub(crate) enum Reads {
     Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
 }
 
 /// Runs a read on whichever backend the journal has: `read!(self, module::function(args))` calls the function
@@ -120,6 +122,7 @@ macro_rules! read {
     ($journal:ident, $module:ident :: $function:ident ( $($arg:expr),* )) => {
         match &$journal.inner.reads {
             $crate::Reads::Sqlite(pool) => $crate::sqlite::$module::$function(pool, $($arg),*).await,
+            $crate::Reads::Postgres(pool) => $crate::postgres::$module::$function(pool, $($arg),*).await,
         }
     };
 }
@@ -159,6 +162,7 @@ impl Journal {
     /// Opens the journal, migrates its schema (refusing one newer than this build knows), then starts the
     /// writer. SQLite: creates the file and its parent directories if needed; recovery after a crash is
     /// SQLite's WAL replay: every acknowledged message is there, no unacknowledged batch is half there.
+    /// PostgreSQL: creates the schema if it is missing; recovery is the server's.
     pub async fn open(cfg: &JournalConfig) -> Result<Journal, StoreError> {
         match cfg {
             JournalConfig::Sqlite(cfg) => {
@@ -173,6 +177,18 @@ impl Journal {
                     queue_capacity: cfg.queue_capacity,
                 }))
             }
+            JournalConfig::Postgres(cfg) => {
+                let opened = postgres::open(cfg).await?;
+                Ok(Self::start(Parts {
+                    backend: opened.backend,
+                    reads: Reads::Postgres(opened.reads),
+                    pauses: opened.pauses,
+                    helper: None,
+                    location: cfg.location(),
+                    max_batch: cfg.max_batch,
+                    queue_capacity: cfg.queue_capacity,
+                }))
+            }
         }
     }
 
@@ -181,6 +197,7 @@ impl Journal {
     pub async fn migrate(cfg: &JournalConfig) -> Result<MigrationReport, StoreError> {
         match cfg {
             JournalConfig::Sqlite(cfg) => sqlite::migrate(cfg).await,
+            JournalConfig::Postgres(cfg) => postgres::migrate(cfg).await,
         }
     }
 
@@ -274,6 +291,7 @@ impl Journal {
         }
         match &self.inner.reads {
             Reads::Sqlite(pool) => pool.close().await,
+            Reads::Postgres(pool) => pool.close().await,
         }
     }
 

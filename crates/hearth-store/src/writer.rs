@@ -322,4 +322,25 @@ mod tests {
         assert_eq!(rows[0], (first, 1, Some(4)));
         assert_eq!(rows[1].1, 0);
     }
+
+    #[tokio::test]
+    async fn postgres_one_batch_dedups_inside_itself_and_isolates_a_refused_row() {
+        let Some(url) = hearth_testkit::postgres("postgres_one_batch_dedups_inside_itself") else { return };
+        let schema = hearth_testkit::unique_name("hs");
+        let cfg = crate::PostgresConfig { schema: Some(schema.clone()), ..crate::PostgresConfig::new(&url) };
+        let opened = crate::postgres::open(&cfg).await.unwrap();
+        opened.reads.close().await;
+        let (mut writer, _, first) = one_batch(opened.backend).await;
+        let conn = writer.backend.conn.as_mut().unwrap();
+        let rows: Vec<(i64, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT m.id, m.duplicates, length(c.raw)::bigint FROM messages m LEFT JOIN message_content c ON c.message_id = m.id ORDER BY m.id",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+        sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE")).execute(&mut *conn).await.unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0], (first, 1, Some(4)));
+        assert_eq!(rows[1].1, 0);
+    }
 }

@@ -5,13 +5,11 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
-use common::{envelope, open, rejected};
+use common::{Place, envelope, rejected};
 use hearth_core::MessageStatus;
 use hearth_store::{Journal, MessageFilter, MessageSummary, StoreError};
 use proptest::prelude::*;
+use std::collections::BTreeMap;
 
 const CHANNELS: [&str; 2] = ["adt", "lab"];
 const CONTROL_IDS: [&str; 3] = ["C1", "C2", "C3"];
@@ -137,7 +135,7 @@ async fn assert_listed(journal: &Journal, model: &Model, filter: &MessageFilter,
     }
 }
 
-async fn step(journal: &mut Journal, path: &Path, model: &mut Model, action: Action) {
+async fn step(journal: &mut Journal, place: &Place, model: &mut Model, action: Action) {
     match action {
         Action::Append { channel, key, control, raw } => {
             let key = key.map(|k| format!("key-{k}"));
@@ -199,7 +197,7 @@ async fn step(journal: &mut Journal, path: &Path, model: &mut Model, action: Act
         }
         Action::Restart => {
             journal.close().await;
-            *journal = open(path).await;
+            *journal = place.open().await;
             // Everything acknowledged before the restart is there, exactly.
             assert_listed(journal, model, &MessageFilter::default(), hearth_store::MAX_PAGE).await;
         }
@@ -232,21 +230,35 @@ async fn step(journal: &mut Journal, path: &Path, model: &mut Model, action: Act
     assert_eq!(journal.count_all().await.unwrap(), model.rows.len() as u64);
 }
 
+fn run(place: &Place, actions: Vec<Action>) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut journal = place.open().await;
+        let mut model = Model::default();
+        for action in actions {
+            step(&mut journal, place, &mut model, action).await;
+        }
+        journal.close().await;
+    });
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
-    fn journal_agrees_with_the_model(actions in proptest::collection::vec(action(), 1..40)) {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async {
-            let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join("journal.db");
-            let mut journal = open(&path).await;
-            let mut model = Model::default();
-            for action in actions {
-                step(&mut journal, &path, &mut model, action).await;
-            }
-            journal.close().await;
-        });
+    fn sqlite_journal_agrees_with_the_model(actions in proptest::collection::vec(action(), 1..40)) {
+        run(&Place::sqlite(), actions);
+    }
+}
+
+proptest! {
+    // Each case migrates a schema of its own: fewer cases keep the run short, the sequences are as long.
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn postgres_journal_agrees_with_the_model(actions in proptest::collection::vec(action(), 1..40)) {
+        if let Some(place) = Place::postgres("postgres_journal_agrees_with_the_model") {
+            run(&place, actions);
+        }
     }
 }
