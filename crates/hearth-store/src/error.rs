@@ -44,6 +44,14 @@ pub enum StoreError {
     /// failure. The writer runs the batch again a few times before answering with this.
     #[error("journal write conflicted with a concurrent transaction: {0}")]
     Conflict(String),
+    /// This node's registration is gone (it left, or it stopped heartbeating long enough to be forgotten), or
+    /// its lease ran out: what it held may be another node's now. Register again.
+    #[error("journal node {0} is not registered or its lease ran out")]
+    NodeLost(String),
+    /// A conversion was stored under a claim this node no longer holds: another node has the message now, or
+    /// it was converted already. The result must be dropped.
+    #[error("message {0} is no longer claimed by this node")]
+    ClaimLost(i64),
     /// `close` was called, or the writer task stopped.
     #[error("journal is closed")]
     Closed,
@@ -60,12 +68,14 @@ impl StoreError {
             | StoreError::Busy(_)
             | StoreError::Io(_)
             | StoreError::Conflict(_)
+            | StoreError::NodeLost(_)
             | StoreError::Closed
             | StoreError::Database(_) => ErrorClass::Transient,
             StoreError::Corrupt(_)
             | StoreError::Schema(_)
             | StoreError::Refused(_)
             | StoreError::NotFound(_)
+            | StoreError::ClaimLost(_)
             | StoreError::InvalidData(_)
             | StoreError::Config(_) => ErrorClass::Permanent,
         }
@@ -73,7 +83,10 @@ impl StoreError {
 
     /// A failure that concerns one write only: the rest of its group commit goes on.
     pub(crate) fn is_per_row(&self) -> bool {
-        matches!(self, StoreError::Refused(_) | StoreError::NotFound(_))
+        matches!(
+            self,
+            StoreError::Refused(_) | StoreError::NotFound(_) | StoreError::NodeLost(_) | StoreError::ClaimLost(_)
+        )
     }
 
     /// Classify a PostgreSQL SQLSTATE with the server's primary message.

@@ -10,6 +10,11 @@
 //! on one journal). Both sit behind the same [`Journal`] with the same semantics (docs/specs/guarantees.md):
 //! the writer task, the batching and the answers are one piece of code (`writer`), each backend supplies its SQL.
 //!
+//! Several nodes: a process registers as a [`Node`] ([`Journal::register_node`]) and heartbeats; the processing
+//! stage claims received messages ([`Node::claim_received`], [`Node::set_outcome`]), the sinks lease outbox rows
+//! ([`Node::lease_deliveries`]), and singleton work is led by one node at a time ([`Node::try_lead`]). See the
+//! `node` module and docs/specs/guarantees.md, "Several nodes".
+//!
 //! ```
 //! use hearth_core::{Envelope, MessageMeta, MessageStatus, PayloadKind};
 //! use hearth_store::{Journal, JournalConfig, SqliteConfig};
@@ -49,7 +54,9 @@ mod audit;
 mod config;
 mod error;
 mod journal;
+mod leader;
 mod migrate;
+mod node;
 mod outbox;
 mod patients;
 mod postgres;
@@ -61,7 +68,7 @@ mod types;
 mod write;
 mod writer;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{Notify, mpsc, oneshot, watch};
@@ -70,7 +77,9 @@ use tokio::task::JoinHandle;
 pub use audit::{AuditRecord, NewAuditEvent};
 pub use config::{JournalConfig, PostgresConfig, SqliteConfig};
 pub use error::StoreError;
+pub use leader::Leadership;
 pub use migrate::MigrationReport;
+pub use node::{Node, NodeRecord, NodeRegistration};
 pub use outbox::{
     DeliveryFilter, DeliveryOutcome, DeliveryRecord, DeliveryStatus, DueDelivery, NewDelivery, OutboxStats,
     ResendTarget,
@@ -108,6 +117,10 @@ struct Inner {
     ingest: watch::Sender<Option<String>>,
     /// Channels an operator paused (channel → reason): their appends wait like a global pause.
     channel_pauses: watch::Sender<BTreeMap<String, String>>,
+    /// How the journal was opened (leaderships on PostgreSQL open connections of their own with it).
+    config: JournalConfig,
+    /// The leaderships held through this journal (what SQLite's leadership consults).
+    leaders: Arc<Mutex<BTreeSet<String>>>,
 }
 
 /// The read connections, per backend. Reads never go through the writer.
@@ -119,7 +132,7 @@ pub(crate) enum Reads {
 /// Runs a read on whichever backend the journal has: `read!(self, module::function(args))` calls the function
 /// of that name in the backend's module with the read pool first.
 macro_rules! read {
-    ($journal:ident, $module:ident :: $function:ident ( $($arg:expr),* )) => {
+    ($journal:expr, $module:ident :: $function:ident ( $($arg:expr),* )) => {
         match &$journal.inner.reads {
             $crate::Reads::Sqlite(pool) => $crate::sqlite::$module::$function(pool, $($arg),*).await,
             $crate::Reads::Postgres(pool) => $crate::postgres::$module::$function(pool, $($arg),*).await,
@@ -149,6 +162,7 @@ impl std::fmt::Debug for Journal {
 
 /// What a backend hands over once it is open, migrated and recovered.
 struct Parts<B> {
+    config: JournalConfig,
     backend: B,
     reads: Reads,
     pauses: Vec<(String, String)>,
@@ -168,6 +182,7 @@ impl Journal {
             JournalConfig::Sqlite(cfg) => {
                 let opened = sqlite::open(cfg).await?;
                 Ok(Self::start(Parts {
+                    config: JournalConfig::Sqlite(cfg.clone()),
                     backend: opened.backend,
                     reads: Reads::Sqlite(opened.reads),
                     pauses: opened.pauses,
@@ -180,6 +195,7 @@ impl Journal {
             JournalConfig::Postgres(cfg) => {
                 let opened = postgres::open(cfg).await?;
                 Ok(Self::start(Parts {
+                    config: JournalConfig::Postgres(cfg.clone()),
                     backend: opened.backend,
                     reads: Reads::Postgres(opened.reads),
                     pauses: opened.pauses,
@@ -221,6 +237,8 @@ impl Journal {
                 outbox: signals.outbox,
                 ingest: watch::channel(None).0,
                 channel_pauses: watch::channel(parts.pauses.into_iter().collect()).0,
+                config: parts.config,
+                leaders: Arc::default(),
             }),
         }
     }

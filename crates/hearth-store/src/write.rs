@@ -65,6 +65,39 @@ pub(crate) enum Write {
         update: Box<PatientIndexUpdate>,
         reply: oneshot::Sender<Result<u64, StoreError>>,
     },
+    /// A node joins (refused if a live node has the id).
+    RegisterNode {
+        id: String,
+        host: String,
+        lease_us: i64,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// A node extends its lease and says what it leads.
+    Heartbeat {
+        id: String,
+        lease_us: i64,
+        leads: String,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// A node leaves: its row goes, its claims and leases are freed.
+    LeaveNode {
+        id: String,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// The processing stage claims received messages; answers their ids.
+    Claim {
+        node: String,
+        limit: u32,
+        reply: oneshot::Sender<Result<Vec<i64>, StoreError>>,
+    },
+    /// A sink leases due deliveries (due at `due_us`); answers their ids.
+    Lease {
+        node: String,
+        destination: String,
+        due_us: i64,
+        limit: u32,
+        reply: oneshot::Sender<Result<Vec<i64>, StoreError>>,
+    },
 }
 
 /// The outcome of converting one message, as the processing stage stores it.
@@ -79,6 +112,9 @@ pub(crate) struct Conversion {
     pub(crate) deliveries: Vec<NewDelivery>,
     /// `system|value` of the Bundle's Patient identifiers: they replace the message's rows in the search index.
     pub(crate) patients: Vec<String>,
+    /// The node whose claim this conversion is stored under: stored only if the message is still `received`
+    /// and claimed by it. `None`: unconditionally (the single-node API).
+    pub(crate) claim: Option<String>,
 }
 
 /// What a successful write did.
@@ -88,6 +124,7 @@ pub(crate) enum Done {
     StatusSet,
     Count(u64),
     Pruned(PruneProgress),
+    Ids(Vec<i64>),
 }
 
 impl Write {
@@ -95,7 +132,8 @@ impl Write {
     pub(crate) fn makes_deliveries_due(&self) -> bool {
         match self {
             Write::SetConversion { conversion, .. } => !conversion.deliveries.is_empty(),
-            Write::Resend { .. } => true,
+            // A node that leaves frees its leases.
+            Write::Resend { .. } | Write::LeaveNode { .. } => true,
             Write::Append { .. }
             | Write::SetStatus { .. }
             | Write::RecordDeliveries { .. }
@@ -103,7 +141,11 @@ impl Write {
             | Write::Audit { .. }
             | Write::Prune { .. }
             | Write::ChannelPause { .. }
-            | Write::IndexPatients { .. } => false,
+            | Write::IndexPatients { .. }
+            | Write::RegisterNode { .. }
+            | Write::Heartbeat { .. }
+            | Write::Claim { .. }
+            | Write::Lease { .. } => false,
         }
     }
 
@@ -114,7 +156,7 @@ impl Write {
             Write::Append { reply, .. } => {
                 let result = result.and_then(|done| match done {
                     Done::Appended(a) => Ok(a),
-                    Done::StatusSet | Done::Count(_) | Done::Pruned(_) => {
+                    Done::StatusSet | Done::Count(_) | Done::Pruned(_) | Done::Ids(_) => {
                         Err(StoreError::Database("writer answered an append with a status".into()))
                     }
                 });
@@ -129,7 +171,10 @@ impl Write {
             Write::SetStatus { reply, .. }
             | Write::SetConversion { reply, .. }
             | Write::Reprocess { reply, .. }
-            | Write::ChannelPause { reply, .. } => {
+            | Write::ChannelPause { reply, .. }
+            | Write::RegisterNode { reply, .. }
+            | Write::Heartbeat { reply, .. }
+            | Write::LeaveNode { reply, .. } => {
                 let _ = reply.send(result.map(|_| ()));
             }
             Write::RecordDeliveries { reply, .. }
@@ -138,8 +183,11 @@ impl Write {
             | Write::Audit { reply, .. } => {
                 let _ = reply.send(result.map(|done| match done {
                     Done::Count(n) => n,
-                    Done::Appended(_) | Done::StatusSet | Done::Pruned(_) => 0,
+                    Done::Appended(_) | Done::StatusSet | Done::Pruned(_) | Done::Ids(_) => 0,
                 }));
+            }
+            Write::Claim { reply, .. } | Write::Lease { reply, .. } => {
+                let _ = reply.send(result.map(|done| if let Done::Ids(ids) = done { ids } else { Vec::new() }));
             }
             Write::Prune { reply, .. } => {
                 let _ = reply

@@ -59,6 +59,7 @@ impl Journal {
             reason: reason.map(str::to_owned),
             deliveries,
             patients: Vec::new(),
+            claim: None,
         });
         self.send(|reply| Command::Write(Write::SetConversion { conversion, reply })).await
     }
@@ -67,8 +68,16 @@ impl Journal {
     /// same transaction.
     pub async fn set_outcome_indexed(&self, id: i64, outcome: ConversionOutcome) -> Result<(), StoreError> {
         let ConversionOutcome { status, bundle, report, reason, deliveries, patient_identifiers } = outcome;
-        let conversion =
-            Box::new(Conversion { id, status, bundle, report, reason, deliveries, patients: patient_identifiers });
+        let conversion = Box::new(Conversion {
+            id,
+            status,
+            bundle,
+            report,
+            reason,
+            deliveries,
+            patients: patient_identifiers,
+            claim: None,
+        });
         self.send(|reply| Command::Write(Write::SetConversion { conversion, reply })).await
     }
 

@@ -80,10 +80,13 @@ pub(crate) async fn update_status(
 }
 
 /// Status, content, deliveries (in the router's order: ids follow the ordinality) and the identifier index in
-/// one statement. Every part hangs off `s`, the status update: an unknown id changes nothing.
+/// one statement. Every part hangs off `s`, the status update: an unknown id changes nothing, nor does a
+/// conversion under a claim (`$15`) the node no longer holds.
 const STORE_CONVERSION: &str = "\
 WITH s AS (
-    UPDATE messages SET status = $2, reason = $3, updated_at = $4 WHERE id = $1 RETURNING id
+    UPDATE messages SET status = $2, reason = $3, updated_at = $4, claimed_by = NULL
+    WHERE id = $1 AND ($15::text IS NULL OR (status = 'received' AND claimed_by = $15))
+    RETURNING id
 ), c AS (
     UPDATE message_content SET bundle = $5, report = $6 WHERE message_id IN (SELECT id FROM s)
 ), d AS (
@@ -122,10 +125,13 @@ pub(crate) async fn store_conversion(conn: &mut PgConnection, c: &Conversion, no
         .bind(lanes)
         .bind(column(|d| &d.body))
         .bind(&c.patients)
+        .bind(c.claim.as_deref())
         .fetch_one(&mut *conn)
         .await?;
     if found == 0 {
-        return Err(StoreError::NotFound(c.id));
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM messages WHERE id = $1").bind(c.id).fetch_optional(&mut *conn).await?;
+        return Err(if exists.is_some() { StoreError::ClaimLost(c.id) } else { StoreError::NotFound(c.id) });
     }
     Ok(())
 }
@@ -196,6 +202,17 @@ pub(crate) async fn next_received(pool: &PgPool, after_id: i64, limit: u32) -> R
     ))
     .bind(after_id)
     .bind(i64::from(limit.min(MAX_PAGE)))
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(stored).collect()
+}
+
+/// Messages by id (a claim's), ascending, with their bytes.
+pub(crate) async fn by_ids(pool: &PgPool, ids: &[i64]) -> Result<Vec<StoredMessage>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "{SELECT_SUMMARY}, c.raw, c.bundle, c.report{FROM_MESSAGES} WHERE m.id = ANY($1) ORDER BY m.id"
+    ))
+    .bind(ids)
     .fetch_all(pool)
     .await?;
     rows.iter().map(stored).collect()

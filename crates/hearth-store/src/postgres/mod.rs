@@ -11,6 +11,7 @@
 //! rows in one CTE), a batch of sent outcomes one, a retry or a dead outcome one each; plus BEGIN and COMMIT.
 
 pub(crate) mod messages;
+pub(crate) mod nodes;
 pub(crate) mod ops;
 pub(crate) mod outbox;
 
@@ -224,6 +225,17 @@ impl Backend for PgBackend {
             Write::IndexPatients { update, .. } => ops::index_patients(conn, update, now_us).await.map(Done::Count),
             Write::ChannelPause { channel, pause, .. } => {
                 messages::store_channel_pause(conn, channel, pause.as_deref(), now_us).await.map(|()| Done::StatusSet)
+            }
+            Write::RegisterNode { id, host, lease_us, .. } => {
+                nodes::register(conn, id, host, *lease_us).await.map(|()| Done::StatusSet)
+            }
+            Write::Heartbeat { id, lease_us, leads, .. } => {
+                nodes::heartbeat(conn, id, *lease_us, leads).await.map(|()| Done::StatusSet)
+            }
+            Write::LeaveNode { id, .. } => nodes::leave(conn, id).await.map(|()| Done::StatusSet),
+            Write::Claim { node, limit, .. } => nodes::claim(conn, node, *limit).await.map(Done::Ids),
+            Write::Lease { node, destination, due_us, limit, .. } => {
+                nodes::lease(conn, node, destination, *due_us, *limit).await.map(Done::Ids)
             }
         }
     }

@@ -22,7 +22,8 @@ pub(crate) async fn record_all(
     let mut changed = 0;
     if !sent.is_empty() {
         changed += sqlx::query(
-            "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = $1, updated_at = $1
+            "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = $1, updated_at = $1,
+                    leased_by = NULL
              WHERE id = ANY($2) AND status = 'pending'",
         )
         .bind(now_us)
@@ -41,7 +42,8 @@ pub(crate) async fn record_all(
         changed += sqlx::query(
             "WITH u AS (
                 UPDATE deliveries SET status = $2, attempts = attempts + 1,
-                       next_attempt_at = coalesce($3, next_attempt_at), last_error = $4, updated_at = $5
+                       next_attempt_at = coalesce($3, next_attempt_at), last_error = $4, updated_at = $5,
+                       leased_by = NULL
                 WHERE id = $1 AND status = 'pending' RETURNING id, attempts
              )
              INSERT INTO delivery_failures (delivery_id, seq, attempt, at, error)
@@ -65,7 +67,8 @@ pub(crate) async fn resend(conn: &mut PgConnection, target: &ResendTarget, now_u
     let done = match target {
         ResendTarget::Delivery(id) => {
             let done = sqlx::query(
-                "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = $1, updated_at = $1
+                "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = $1, updated_at = $1,
+                        leased_by = NULL
                  WHERE id = $2 AND status <> 'pending' AND body IS NOT NULL",
             )
             .bind(now_us)
@@ -87,7 +90,8 @@ pub(crate) async fn resend(conn: &mut PgConnection, target: &ResendTarget, now_u
         }
         ResendTarget::DeadFor(destination) => {
             sqlx::query(
-                "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = $1, updated_at = $1
+                "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = $1, updated_at = $1,
+                        leased_by = NULL
                  WHERE destination = $2 AND status = 'dead' AND body IS NOT NULL",
             )
             .bind(now_us)
@@ -116,7 +120,8 @@ pub(crate) async fn reprocess(conn: &mut PgConnection, message_id: i64, now_us: 
         Some(Some(_)) => {}
     }
     sqlx::query(
-        "WITH m AS (UPDATE messages SET status = 'received', reason = NULL, updated_at = $2 WHERE id = $1),
+        "WITH m AS (UPDATE messages SET status = 'received', reason = NULL, updated_at = $2, claimed_by = NULL
+                    WHERE id = $1),
               c AS (UPDATE message_content SET bundle = NULL, report = NULL WHERE message_id = $1)
          UPDATE deliveries SET status = 'cancelled', updated_at = $2
          WHERE message_id = $1 AND status IN ('pending', 'dead')",
@@ -130,12 +135,20 @@ pub(crate) async fn reprocess(conn: &mut PgConnection, message_id: i64, now_us: 
 
 // ---- reads ----
 
-/// Due rows of destination `$1` at time `$2`: pending, their time reached, and of a lane only its head.
-const DUE_WHERE: &str = "
+/// Due rows of destination `$1` at time `$2` (unix microseconds), seen by node `$3` (NULL: by nobody in
+/// particular): pending, their time reached, not leased by another live node (by the server's clock), and of a
+/// lane only its head, once every older message is converted (see `crate::outbox`).
+pub(crate) const DUE_WHERE: &str = "
 WHERE d.destination = $1 AND d.status = 'pending' AND d.next_attempt_at <= $2
-  AND (d.lane IS NULL OR NOT EXISTS (
-        SELECT 1 FROM deliveries e
-        WHERE e.destination = d.destination AND e.lane = d.lane AND e.status = 'pending' AND e.id < d.id))";
+  AND (d.leased_by IS NULL OR d.leased_by = $3::text
+       OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = d.leased_by
+                      AND n.expires_at > (extract(epoch from clock_timestamp()) * 1000000)::bigint))
+  AND (d.lane IS NULL OR (
+        d.message_id < coalesce((SELECT min(id) FROM messages WHERE status = 'received'), 9223372036854775807)
+        AND NOT EXISTS (
+            SELECT 1 FROM deliveries e
+            WHERE e.destination = d.destination AND e.lane = d.lane AND e.status = 'pending'
+              AND (e.message_id < d.message_id OR (e.message_id = d.message_id AND e.id < d.id)))))";
 
 pub(crate) async fn due(
     pool: &PgPool,
@@ -143,12 +156,20 @@ pub(crate) async fn due(
     now: OffsetDateTime,
     limit: u32,
 ) -> Result<Vec<DueDelivery>, StoreError> {
-    let rows = sqlx::query(&format!("{SELECT_DUE}{DUE_WHERE} ORDER BY d.id LIMIT $3"))
+    let rows = sqlx::query(&format!("{SELECT_DUE}{DUE_WHERE} ORDER BY d.id LIMIT $4"))
         .bind(destination)
         .bind(to_micros(now))
+        .bind(None::<&str>)
         .bind(i64::from(limit.min(MAX_PAGE)))
         .fetch_all(pool)
         .await?;
+    rows.iter().map(due_delivery).collect()
+}
+
+/// The deliveries a lease just took, in id order.
+pub(crate) async fn due_by_ids(pool: &PgPool, ids: &[i64]) -> Result<Vec<DueDelivery>, StoreError> {
+    let rows =
+        sqlx::query(&format!("{SELECT_DUE} WHERE d.id = ANY($1) ORDER BY d.id")).bind(ids).fetch_all(pool).await?;
     rows.iter().map(due_delivery).collect()
 }
 

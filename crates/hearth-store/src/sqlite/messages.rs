@@ -74,6 +74,9 @@ pub(crate) async fn update_status(
 /// e.g. on a failed reprocessing; a message whose content retention already pruned keeps its status), inserts
 /// the router's deliveries and replaces the message's patient-identifier index rows.
 ///
+/// Under a node's claim (`c.claim`), only a message still `received` and claimed by that node changes. The
+/// claim is released either way.
+///
 /// Two round trips to the connection's worker thread, whatever the number of rows: the status update alone
 /// (its row count says whether the message exists), then everything else as one multi-statement query.
 pub(crate) async fn store_conversion(
@@ -81,7 +84,22 @@ pub(crate) async fn store_conversion(
     c: &Conversion,
     now_us: i64,
 ) -> Result<(), StoreError> {
-    update_status(conn, c.id, c.status, c.reason.as_deref(), now_us).await?;
+    let done = sqlx::query(
+        "UPDATE messages SET status = ?1, reason = ?2, updated_at = ?3, claimed_by = NULL
+         WHERE id = ?4 AND (?5 IS NULL OR (status = 'received' AND claimed_by = ?5))",
+    )
+    .bind(c.status.as_str())
+    .bind(c.reason.as_deref())
+    .bind(now_us)
+    .bind(c.id)
+    .bind(c.claim.as_deref())
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM messages WHERE id = ?").bind(c.id).fetch_optional(&mut *conn).await?;
+        return Err(if exists.is_some() { StoreError::ClaimLost(c.id) } else { StoreError::NotFound(c.id) });
+    }
     let mut sql = String::from("UPDATE message_content SET bundle = ?, report = ? WHERE message_id = ?;\n");
     super::outbox::push_inserts(&mut sql, c.deliveries.len());
     super::ops::push_identifiers(&mut sql, c.patients.len());
@@ -175,6 +193,17 @@ pub(crate) async fn next_received(
     ))
     .bind(after_id)
     .bind(i64::from(limit.min(MAX_PAGE)))
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(stored).collect()
+}
+
+/// Messages by id (a claim's), ascending, with their bytes.
+pub(crate) async fn by_ids(pool: &SqlitePool, ids: &[i64]) -> Result<Vec<StoredMessage>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "{SELECT_SUMMARY}, c.raw, c.bundle, c.report{FROM_MESSAGES} WHERE m.id IN (SELECT value FROM json_each(?)) ORDER BY m.id"
+    ))
+    .bind(super::json_ids(ids))
     .fetch_all(pool)
     .await?;
     rows.iter().map(stored).collect()

@@ -2,6 +2,7 @@
 //! side of group commit ([`SqliteBackend`]). The SQL of each part of the journal is in the submodules.
 
 pub(crate) mod messages;
+pub(crate) mod nodes;
 pub(crate) mod ops;
 pub(crate) mod outbox;
 
@@ -230,6 +231,17 @@ impl Backend for SqliteBackend {
             Write::ChannelPause { channel, pause, .. } => {
                 messages::store_channel_pause(conn, channel, pause.as_deref(), now_us).await.map(|()| Done::StatusSet)
             }
+            Write::RegisterNode { id, host, lease_us, .. } => {
+                nodes::register(conn, id, host, *lease_us, now_us).await.map(|()| Done::StatusSet)
+            }
+            Write::Heartbeat { id, lease_us, leads, .. } => {
+                nodes::heartbeat(conn, id, *lease_us, leads, now_us).await.map(|()| Done::StatusSet)
+            }
+            Write::LeaveNode { id, .. } => nodes::leave(conn, id).await.map(|()| Done::StatusSet),
+            Write::Claim { node, limit, .. } => nodes::claim(conn, node, *limit, now_us).await.map(Done::Ids),
+            Write::Lease { node, destination, due_us, limit, .. } => {
+                nodes::lease(conn, node, destination, *due_us, *limit, now_us).await.map(Done::Ids)
+            }
         }
     }
 
@@ -277,4 +289,9 @@ async fn reconnect(cfg: &SqliteConfig) -> Result<SqliteConnection, StoreError> {
     let mut conn = connect_writer(cfg).await?;
     apply_size_limit(&mut conn, cfg.max_db_bytes).await?;
     Ok(conn)
+}
+
+/// Ids as a JSON array, for `IN (SELECT value FROM json_each(?))`: one parameter whatever the count.
+pub(crate) fn json_ids(ids: &[i64]) -> String {
+    format!("[{}]", ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","))
 }

@@ -69,14 +69,14 @@ pub(crate) async fn record_all(
         outcomes.iter().filter_map(|o| if let DeliveryOutcome::Sent { id } = o { Some(*id) } else { None }).collect();
     let mut changed = 0;
     if !sent.is_empty() {
-        let ids = format!("[{}]", sent.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
         changed += sqlx::query(
-            "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = ?, updated_at = ?
+            "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = ?, updated_at = ?,
+                    leased_by = NULL
              WHERE id IN (SELECT value FROM json_each(?)) AND status = 'pending'",
         )
         .bind(now_us)
         .bind(now_us)
-        .bind(ids)
+        .bind(super::json_ids(&sent))
         .execute(&mut *conn)
         .await?
         .rows_affected();
@@ -97,7 +97,8 @@ pub(crate) async fn record(
     let done = match outcome {
         DeliveryOutcome::Sent { id } => {
             sqlx::query(
-                "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = ?, updated_at = ?
+                "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = ?, updated_at = ?,
+                        leased_by = NULL
                  WHERE id = ? AND status = 'pending'",
             )
             .bind(now_us)
@@ -108,7 +109,8 @@ pub(crate) async fn record(
         }
         DeliveryOutcome::Retry { id, error, at } => {
             let done = sqlx::query(
-                "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, updated_at = ?
+                "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, updated_at = ?,
+                        leased_by = NULL
                  WHERE id = ? AND status = 'pending'",
             )
             .bind(to_micros(*at))
@@ -124,7 +126,8 @@ pub(crate) async fn record(
         }
         DeliveryOutcome::Dead { id, error } => {
             let done = sqlx::query(
-                "UPDATE deliveries SET status = 'dead', attempts = attempts + 1, last_error = ?, updated_at = ?
+                "UPDATE deliveries SET status = 'dead', attempts = attempts + 1, last_error = ?, updated_at = ?,
+                        leased_by = NULL
                  WHERE id = ? AND status = 'pending'",
             )
             .bind(error)
@@ -162,7 +165,8 @@ pub(crate) async fn resend(conn: &mut SqliteConnection, target: &ResendTarget, n
     let done = match target {
         ResendTarget::Delivery(id) => {
             let done = sqlx::query(
-                "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?
+                "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?,
+                        leased_by = NULL
                  WHERE id = ? AND status <> 'pending' AND body IS NOT NULL",
             )
             .bind(now_us)
@@ -185,7 +189,8 @@ pub(crate) async fn resend(conn: &mut SqliteConnection, target: &ResendTarget, n
         }
         ResendTarget::DeadFor(destination) => {
             sqlx::query(
-                "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?
+                "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?,
+                        leased_by = NULL
                  WHERE destination = ? AND status = 'dead' AND body IS NOT NULL",
             )
             .bind(now_us)
@@ -215,11 +220,13 @@ pub(crate) async fn reprocess(conn: &mut SqliteConnection, message_id: i64, now_
         }
         Some(Some(_)) => {}
     }
-    sqlx::query("UPDATE messages SET status = 'received', reason = NULL, updated_at = ? WHERE id = ?")
-        .bind(now_us)
-        .bind(message_id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "UPDATE messages SET status = 'received', reason = NULL, updated_at = ?, claimed_by = NULL WHERE id = ?",
+    )
+    .bind(now_us)
+    .bind(message_id)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query("UPDATE message_content SET bundle = NULL, report = NULL WHERE message_id = ?")
         .bind(message_id)
         .execute(&mut *conn)
@@ -236,12 +243,19 @@ pub(crate) async fn reprocess(conn: &mut SqliteConnection, message_id: i64, now_
 
 // ---- reads ----
 
-/// Due rows of destination `?1` at time `?2`: pending, their time reached, and of a lane only its head.
-const DUE_WHERE: &str = "
+/// Due rows of destination `?1` at time `?2` (unix microseconds), seen by node `?4` (NULL: by nobody in
+/// particular) at lease clock `?3`: pending, their time reached, not leased by another live node, and of a lane
+/// only its head, once every older message is converted (see `crate::outbox`).
+pub(crate) const DUE_WHERE: &str = "
 WHERE d.destination = ?1 AND d.status = 'pending' AND d.next_attempt_at <= ?2
-  AND (d.lane IS NULL OR NOT EXISTS (
-        SELECT 1 FROM deliveries e
-        WHERE e.destination = d.destination AND e.lane = d.lane AND e.status = 'pending' AND e.id < d.id))";
+  AND (d.leased_by IS NULL OR d.leased_by = ?4
+       OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = d.leased_by AND n.expires_at > ?3))
+  AND (d.lane IS NULL OR (
+        d.message_id < coalesce((SELECT min(id) FROM messages WHERE status = 'received'), 9223372036854775807)
+        AND NOT EXISTS (
+            SELECT 1 FROM deliveries e
+            WHERE e.destination = d.destination AND e.lane = d.lane AND e.status = 'pending'
+              AND (e.message_id < d.message_id OR (e.message_id = d.message_id AND e.id < d.id)))))";
 
 /// Due deliveries of `destination`, oldest first, lane heads only.
 pub(crate) async fn due(
@@ -250,10 +264,21 @@ pub(crate) async fn due(
     now: OffsetDateTime,
     limit: u32,
 ) -> Result<Vec<DueDelivery>, StoreError> {
-    let rows = sqlx::query(&format!("{SELECT_DUE}{DUE_WHERE} ORDER BY d.id LIMIT ?3"))
+    let rows = sqlx::query(&format!("{SELECT_DUE}{DUE_WHERE} ORDER BY d.id LIMIT ?5"))
         .bind(destination)
         .bind(to_micros(now))
+        .bind(to_micros(OffsetDateTime::now_utc()))
+        .bind(None::<&str>)
         .bind(i64::from(limit.min(MAX_PAGE)))
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(due_delivery).collect()
+}
+
+/// The deliveries a lease just took, in id order.
+pub(crate) async fn due_by_ids(pool: &SqlitePool, ids: &[i64]) -> Result<Vec<DueDelivery>, StoreError> {
+    let rows = sqlx::query(&format!("{SELECT_DUE} WHERE d.id IN (SELECT value FROM json_each(?)) ORDER BY d.id"))
+        .bind(super::json_ids(ids))
         .fetch_all(pool)
         .await?;
     rows.iter().map(due_delivery).collect()
