@@ -15,6 +15,10 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod pg_cluster;
+
+pub use pg_cluster::PgCluster;
+
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
