@@ -19,7 +19,8 @@
 //!
 //! Round trips: every statement is one round trip to the database (SQLite: to sqlx's worker thread; PostgreSQL:
 //! over the socket). A batch costs BEGIN + COMMIT plus what its writes cost (see each backend's `apply`):
-//! SQLite an append is 2 statements, a conversion 2; PostgreSQL an append is 1 and a conversion 1.
+//! SQLite an append is 2 statements, a conversion 2; PostgreSQL a run of consecutive appends is 2 whatever its
+//! length (`apply_appends`), a conversion 1.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -55,6 +56,22 @@ pub(crate) trait Backend: Send + 'static {
     fn exec(&mut self, sql: &'static str) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Runs one write inside the open transaction.
     fn apply(&mut self, write: &Write, now_us: i64) -> impl Future<Output = Result<Done, StoreError>> + Send;
+    /// Runs consecutive appends (every write an `Append`) inside the open transaction, all or none: an error,
+    /// even one that concerns a single row, fails them all (the writer then runs the batch write by write).
+    /// By default one by one; a backend whose round trips cost more than its statements does them at once.
+    fn apply_appends(
+        &mut self,
+        writes: &[Write],
+        now_us: i64,
+    ) -> impl Future<Output = Result<Vec<Done>, StoreError>> + Send {
+        async move {
+            let mut done = Vec::with_capacity(writes.len());
+            for write in writes {
+                done.push(self.apply(write, now_us).await?);
+            }
+            Ok(done)
+        }
+    }
     /// `check_writable`: the write path works and the size limit leaves room; writes nothing.
     fn probe(&mut self) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// After a failed batch: leave no transaction open and, if the connection is broken, open a new one.
@@ -204,12 +221,21 @@ impl<B: Backend> Writer<B> {
     ) -> Result<Option<Vec<Result<Done, StoreError>>>, StoreError> {
         self.backend.begin().await?;
         let mut results = Vec::with_capacity(batch.len());
-        for write in batch {
-            match self.backend.apply(write, now_us).await {
-                Ok(done) => results.push(Ok(done)),
+        let mut rest = batch;
+        while let Some(write) = rest.first() {
+            // Consecutive appends (the common case under load) go to the backend together.
+            let appends = rest.iter().take_while(|w| matches!(w, Write::Append { .. })).count();
+            let (applied, taken) = if appends > 1 {
+                (self.backend.apply_appends(&rest[..appends], now_us).await, appends)
+            } else {
+                (self.backend.apply(write, now_us).await.map(|done| vec![done]), 1)
+            };
+            match applied {
+                Ok(done) => results.extend(done.into_iter().map(Ok)),
                 Err(e) if e.is_per_row() => return Ok(None),
                 Err(e) => return Err(e),
             }
+            rest = &rest[taken..];
         }
         self.backend.exec("COMMIT").await?;
         Ok(Some(results))
@@ -305,6 +331,60 @@ mod tests {
         let s = signals.stats.snapshot();
         assert_eq!((s.commits, s.appends, s.duplicates, s.failed_batches), (1, 3, 1, 0));
         (writer, signals, first.id)
+    }
+
+    /// A run of appends without failures: repeated keys inside the run and a key already stored.
+    async fn one_run<B: Backend>(backend: B) {
+        let (_tx, rx) = mpsc::channel(1);
+        let signals = signals();
+        let mut writer = Writer::new(backend, 16, rx, signals.clone());
+        let (reply, stored) = oneshot::channel();
+        writer.commit(vec![Write::Append { env: Box::new(env("adt", Some("old"))), reply }]).await;
+        let old = stored.await.unwrap().unwrap().id;
+        let keys = [Some("a"), Some("b"), Some("a"), None, Some("old"), Some("a"), None, Some("old")];
+        let mut answers = Vec::new();
+        let mut batch = Vec::new();
+        for key in keys {
+            let (reply, answer) = oneshot::channel();
+            batch.push(Write::Append { env: Box::new(env("adt", key)), reply });
+            answers.push(answer);
+        }
+        writer.commit(batch).await;
+        let mut got = Vec::new();
+        for a in answers {
+            let a = a.await.unwrap().unwrap();
+            got.push((a.id, a.duplicate));
+        }
+        let (a, b, n1, n2) = (got[0].0, got[1].0, got[3].0, got[6].0);
+        assert!(old < a && a < b && b < n1 && n1 < n2, "ids in queue order: {got:?}");
+        let want = [(a, false), (b, false), (a, true), (n1, false), (old, true), (a, true), (n2, false), (old, true)];
+        assert_eq!(got, want);
+        let s = signals.stats.snapshot();
+        assert_eq!((s.commits, s.appends, s.duplicates, s.failed_batches), (2, 9, 4, 0));
+    }
+
+    #[tokio::test]
+    async fn sqlite_a_run_of_appends_dedups_inside_itself_and_against_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        one_run(sqlite::open(&SqliteConfig::new(dir.path().join("j.db"))).await.unwrap().backend).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_a_run_of_appends_dedups_inside_itself_and_against_the_journal() {
+        let Some(url) = hearth_testkit::postgres("postgres_a_run_of_appends_dedups") else { return };
+        let schema = hearth_testkit::unique_name("hs");
+        let cfg = crate::PostgresConfig { schema: Some(schema.clone()), ..crate::PostgresConfig::new(&url) };
+        let opened = crate::postgres::open(&cfg).await.unwrap();
+        one_run(opened.backend).await;
+        let mut conn = crate::postgres::connect(&cfg).await.unwrap();
+        let counted: Vec<(String, i64)> =
+            sqlx::query_as("SELECT dedup_key, duplicates FROM messages WHERE dedup_key IS NOT NULL ORDER BY dedup_key")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE")).execute(&mut conn).await.unwrap();
+        assert_eq!(counted, [("a".into(), 2), ("b".into(), 0), ("old".into(), 2)]);
+        opened.reads.close().await;
     }
 
     #[tokio::test]

@@ -1,7 +1,7 @@
 //! PostgreSQL: the messages, their content and conversion, channel pauses (parallel to `sqlite::messages`).
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use hearth_core::{Envelope, MessageStatus};
 use sqlx::postgres::{PgConnection, PgPool};
@@ -58,6 +58,108 @@ pub(crate) async fn insert(conn: &mut PgConnection, env: &Envelope, now_us: i64)
         .await?;
     Ok(Appended { id, duplicate: duplicates > 0 })
 }
+
+/// Many appends (one run of a batch, in queue order) in two round trips: the ids first, then every message and
+/// its content in one statement. Within the run, a repeated dedup key is a duplicate of its first occurrence
+/// (one statement cannot insert and update the same row); against the journal, the unique index decides as in
+/// [`insert`]. All or nothing: an error in any row fails the run (the writer then appends one by one).
+pub(crate) async fn insert_all(
+    conn: &mut PgConnection,
+    envs: &[&Envelope],
+    now_us: i64,
+) -> Result<Vec<Appended>, StoreError> {
+    // Rows of the statement: the first envelope of each key; `slot` maps every envelope to its row.
+    let mut first: HashMap<Cow<'_, str>, usize> = HashMap::new();
+    let (mut rows, mut extra, mut slot) = (Vec::new(), Vec::<i64>::new(), Vec::with_capacity(envs.len()));
+    for (i, env) in envs.iter().enumerate() {
+        let key = env.dedup_key.as_deref().map(pg_text);
+        match key.as_ref().and_then(|k| first.get(k)) {
+            Some(&row) => {
+                extra[row] += 1;
+                slot.push(row);
+            }
+            None => {
+                if let Some(k) = key {
+                    first.insert(k, rows.len());
+                }
+                slot.push(rows.len());
+                rows.push(i);
+                extra.push(0);
+            }
+        }
+    }
+    // Ids in queue order, taken before the insert: they are what tells an inserted row from a conflicting one.
+    let mut ids: Vec<i64> =
+        sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1)")
+            .bind(i64::try_from(rows.len()).unwrap_or(i64::MAX))
+            .fetch_all(&mut *conn)
+            .await?;
+    ids.sort_unstable();
+    let text = |f: fn(&Envelope) -> Option<&str>| -> Vec<Option<String>> {
+        rows.iter().map(|&i| f(envs[i]).map(|t| pg_text(t).into_owned())).collect()
+    };
+    let returned: Vec<(i64, i64, Option<String>)> = sqlx::query_as(INSERT_ALL)
+        .bind(&ids)
+        .bind(text(|e| Some(&e.channel)))
+        .bind(text(|e| Some(e.kind.as_str())))
+        .bind(rows.iter().map(|&i| to_micros(envs[i].received_at)).collect::<Vec<_>>())
+        .bind(text(|e| Some(e.status.as_str())))
+        .bind(text(|e| e.reason.as_deref()))
+        .bind(text(|e| e.dedup_key.as_deref()))
+        .bind(text(|e| e.meta.message_code.as_deref()))
+        .bind(text(|e| e.meta.trigger_event.as_deref()))
+        .bind(text(|e| e.meta.structure.as_deref()))
+        .bind(text(|e| e.meta.control_id.as_deref()))
+        .bind(text(|e| e.meta.sending_application.as_deref()))
+        .bind(text(|e| e.meta.sending_facility.as_deref()))
+        .bind(&extra)
+        .bind(rows.iter().map(|&i| envs[i].raw.as_slice()).collect::<Vec<_>>())
+        .bind(now_us)
+        .fetch_all(&mut *conn)
+        .await?;
+    // Each row: (its id, whether this run stored it).
+    let mut outcome: Vec<Option<(i64, bool)>> = vec![None; rows.len()];
+    for (id, _, key) in returned {
+        let row = match ids.binary_search(&id) {
+            Ok(row) => Some(row),
+            Err(_) => key.as_deref().and_then(|k| first.get(k).copied()),
+        };
+        let inserted = ids.binary_search(&id).is_ok();
+        if let Some(o) = row.and_then(|r| outcome.get_mut(r)) {
+            *o = Some((id, inserted));
+        }
+    }
+    slot.iter()
+        .enumerate()
+        .map(|(i, &row)| {
+            let (id, inserted) =
+                outcome[row].ok_or_else(|| StoreError::Database("a batched append was not answered".into()))?;
+            // The row's first envelope is new if this run stored it; every later one is its duplicate.
+            Ok(Appended { id, duplicate: !(inserted && rows[row] == i) })
+        })
+        .collect()
+}
+
+/// The run's messages with the ids taken for them, and the content of those actually inserted (a conflicting
+/// row returns its existing id, which is none of ours).
+const INSERT_ALL: &str = "WITH m AS (
+    INSERT INTO messages (id, channel, kind, received_at, status, reason, dedup_key, message_code, trigger_event,
+                          structure, control_id, sending_application, sending_facility, duplicates, updated_at)
+    SELECT u.id, u.channel, u.kind, u.received_at, u.status, u.reason, u.dedup_key, u.message_code,
+           u.trigger_event, u.structure, u.control_id, u.sending_application, u.sending_facility, u.extra, $16
+    FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
+                $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[])
+         AS u(id, channel, kind, received_at, status, reason, dedup_key, message_code, trigger_event, structure,
+              control_id, sending_application, sending_facility, extra)
+    ORDER BY u.id
+    ON CONFLICT (dedup_key) DO UPDATE
+        SET duplicates = messages.duplicates + 1 + EXCLUDED.duplicates, updated_at = EXCLUDED.updated_at
+    RETURNING id, duplicates, dedup_key
+), c AS (
+    INSERT INTO message_content (message_id, raw)
+    SELECT r.id, r.raw FROM UNNEST($1::bigint[], $15::bytea[]) AS r(id, raw) JOIN m ON m.id = r.id
+)
+SELECT id, duplicates, dedup_key FROM m";
 
 pub(crate) async fn update_status(
     conn: &mut PgConnection,

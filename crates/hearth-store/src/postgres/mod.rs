@@ -6,9 +6,10 @@
 //! (`INSERT ... ON CONFLICT`), a batch that deadlocks with another node's is run again (see `writer`), and the
 //! multi-node primitives (claims, leases, leadership) live in `nodes`.
 //!
-//! Round trips per write (the socket, not PostgreSQL's work, is most of the cost on a local server): an append
-//! is one statement (message and content in one CTE), a conversion one (status, content, deliveries and index
-//! rows in one CTE), a batch of sent outcomes one, a retry or a dead outcome one each; plus BEGIN and COMMIT.
+//! Round trips per write (the socket, not PostgreSQL's work, is most of the cost on a local server): a run of
+//! consecutive appends is two statements whatever its length (the ids, then messages and content in one CTE;
+//! a lone append is one), a conversion one (status, content, deliveries and index rows in one CTE), a batch of
+//! sent outcomes one, a retry or a dead outcome one each; plus BEGIN and COMMIT.
 
 pub(crate) mod messages;
 pub(crate) mod nodes;
@@ -17,6 +18,7 @@ pub(crate) mod outbox;
 
 use std::time::Instant;
 
+use hearth_core::Envelope;
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Executor};
 
@@ -238,6 +240,18 @@ impl Backend for PgBackend {
                 nodes::lease(conn, node, destination, *due_us, *limit).await.map(Done::Ids)
             }
         }
+    }
+
+    async fn apply_appends(&mut self, writes: &[Write], now_us: i64) -> Result<Vec<Done>, StoreError> {
+        let envs: Vec<&Envelope> =
+            writes.iter().filter_map(|w| if let Write::Append { env, .. } = w { Some(&**env) } else { None }).collect();
+        let Some(conn) = self.conn.as_mut() else { return Err(StoreError::Io("no connection".into())) };
+        let appended = messages::insert_all(conn, &envs, now_us).await?;
+        let new_bytes: usize = envs.iter().zip(&appended).filter(|(_, a)| !a.duplicate).map(|(e, _)| e.raw.len()).sum();
+        if new_bytes > 0 {
+            self.size.admit(conn, new_bytes).await?;
+        }
+        Ok(appended.into_iter().map(Done::Appended).collect())
     }
 
     async fn probe(&mut self) -> Result<(), StoreError> {
