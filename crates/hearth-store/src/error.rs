@@ -1,8 +1,9 @@
 //! The store's one error type.
 //!
-//! Every message text here comes from SQLite's own error strings (which name tables, columns and constraint
-//! expressions, never bound values) or from fixed strings: a `StoreError` never carries payload, so it is safe
-//! to log and to put in a negative ACK.
+//! Every message text here comes from the database's own primary error message (SQLite's and PostgreSQL's name
+//! tables, columns and constraints, never bound values; PostgreSQL's data errors, which can quote a value, are
+//! cut before it) or from fixed strings: a `StoreError` never carries payload, so it is safe to log and to put in
+//! a negative ACK.
 
 use hearth_core::ErrorClass;
 
@@ -39,6 +40,18 @@ pub enum StoreError {
     /// The configuration cannot work (zero batch size, zero queue capacity, a bad path).
     #[error("journal configuration is invalid: {0}")]
     Config(String),
+    /// A concurrent transaction (another node's) conflicted with this one: a deadlock or a serialization
+    /// failure. The writer runs the batch again a few times before answering with this.
+    #[error("journal write conflicted with a concurrent transaction: {0}")]
+    Conflict(String),
+    /// This node's registration is gone (it left, or it stopped heartbeating long enough to be forgotten), or
+    /// its lease ran out: what it held may be another node's now. Register again.
+    #[error("journal node {0} is not registered or its lease ran out")]
+    NodeLost(String),
+    /// A conversion was stored under a claim this node no longer holds: another node has the message now, or
+    /// it was converted already. The result must be dropped.
+    #[error("message {0} is no longer claimed by this node")]
+    ClaimLost(i64),
     /// `close` was called, or the writer task stopped.
     #[error("journal is closed")]
     Closed,
@@ -54,12 +67,15 @@ impl StoreError {
             StoreError::Full(_)
             | StoreError::Busy(_)
             | StoreError::Io(_)
+            | StoreError::Conflict(_)
+            | StoreError::NodeLost(_)
             | StoreError::Closed
             | StoreError::Database(_) => ErrorClass::Transient,
             StoreError::Corrupt(_)
             | StoreError::Schema(_)
             | StoreError::Refused(_)
             | StoreError::NotFound(_)
+            | StoreError::ClaimLost(_)
             | StoreError::InvalidData(_)
             | StoreError::Config(_) => ErrorClass::Permanent,
         }
@@ -67,7 +83,39 @@ impl StoreError {
 
     /// A failure that concerns one write only: the rest of its group commit goes on.
     pub(crate) fn is_per_row(&self) -> bool {
-        matches!(self, StoreError::Refused(_) | StoreError::NotFound(_))
+        matches!(
+            self,
+            StoreError::Refused(_) | StoreError::NotFound(_) | StoreError::NodeLost(_) | StoreError::ClaimLost(_)
+        )
+    }
+
+    /// Classify a PostgreSQL SQLSTATE with the server's primary message.
+    fn from_postgres(code: &str, message: &str) -> Self {
+        let class = code.get(..2).unwrap_or("");
+        // Data exceptions may quote the offending value after a colon ("invalid input syntax for type ...: "):
+        // keep what went wrong, not the value.
+        let message = if class == "22" {
+            format!("{} (SQLSTATE {code})", message.split(':').next().unwrap_or(message))
+        } else {
+            message.to_owned()
+        };
+        // https://www.postgresql.org/docs/15/errcodes-appendix.html
+        match (class, code) {
+            (_, "40001" | "40P01") => StoreError::Conflict(message), // serialization failure, deadlock
+            (_, "53100") => StoreError::Full(message),               // disk full
+            // Out of resources, a lock or a statement timeout, a read-only standby (during a failover).
+            ("53", _) | (_, "55P03" | "57014" | "55006" | "25006") => StoreError::Busy(message),
+            // The connection failed, the server is shutting down or starting.
+            ("08", _) | (_, "57P01" | "57P02" | "57P03") => StoreError::Io(message),
+            ("XX", "XX001" | "XX002") => StoreError::Corrupt(message),
+            // Constraints, values that cannot be stored, a key too large for its index: this row only.
+            ("23" | "22", _) | (_, "54000") => StoreError::Refused(message),
+            // Unknown table or column, a missing schema, a feature the server lacks.
+            ("42" | "3F" | "0A", _) => StoreError::Schema(message),
+            // Bad credentials, a database that does not exist: the configuration.
+            ("28" | "3D", _) => StoreError::Config(message),
+            _ => StoreError::Database(message),
+        }
     }
 
     /// Classify a SQLite result code (primary or extended) with SQLite's message.
@@ -91,10 +139,16 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::Database(db) => {
+                if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                    return StoreError::from_postgres(pg.code(), pg.message());
+                }
                 let code = db.code().and_then(|c| c.parse::<i64>().ok()).unwrap_or(0);
                 StoreError::from_sqlite(code, db.message())
             }
             sqlx::Error::Io(io) => StoreError::Io(io.to_string()),
+            // A handshake that failed now may work later (a server restarting); a wrong certificate keeps
+            // failing and says so in the message.
+            sqlx::Error::Tls(tls) => StoreError::Io(format!("TLS: {tls}")),
             sqlx::Error::Configuration(c) => StoreError::Config(c.to_string()),
             sqlx::Error::Migrate(m) => StoreError::from(*m),
             sqlx::Error::PoolTimedOut => StoreError::Busy("timed out waiting for a read connection".into()),
@@ -142,6 +196,23 @@ mod tests {
         // SQLITE_CONSTRAINT_CHECK concerns one row.
         assert!(StoreError::from_sqlite(275, "x").is_per_row());
         assert!(!StoreError::from_sqlite(13, "x").is_per_row());
+    }
+
+    #[test]
+    fn postgres_codes_classify() {
+        assert!(matches!(StoreError::from_postgres("40P01", "deadlock detected"), StoreError::Conflict(_)));
+        assert!(matches!(StoreError::from_postgres("57P01", "terminating connection"), StoreError::Io(_)));
+        assert!(matches!(StoreError::from_postgres("08006", "connection failure"), StoreError::Io(_)));
+        assert!(matches!(StoreError::from_postgres("53100", "could not extend file"), StoreError::Full(_)));
+        assert!(matches!(StoreError::from_postgres("57014", "canceling statement"), StoreError::Busy(_)));
+        assert!(StoreError::from_postgres("23514", "violates check constraint").is_per_row());
+        assert!(matches!(StoreError::from_postgres("42P01", "relation does not exist"), StoreError::Schema(_)));
+        assert_eq!(StoreError::from_postgres("28P01", "password authentication failed").class(), ErrorClass::Permanent);
+        assert_eq!(StoreError::from_postgres("40001", "could not serialize").class(), ErrorClass::Transient);
+        // A data error quoting a value keeps only what went wrong.
+        let e = StoreError::from_postgres("22P02", "invalid input syntax for type bigint: \"MRN-12345\"");
+        assert!(!e.to_string().contains("MRN-12345"), "{e}");
+        assert!(e.is_per_row());
     }
 
     #[test]

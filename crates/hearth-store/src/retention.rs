@@ -8,11 +8,9 @@
 //! has a pending delivery (its content is still needed); the cursor passes it, so it is pruned only after the
 //! next restart's first walk.
 
-use sqlx::sqlite::SqliteConnection;
 use time::OffsetDateTime;
 
-use crate::StoreError;
-use crate::sqlite::to_micros;
+use crate::rows::to_micros;
 
 /// What one pruning call did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -34,20 +32,15 @@ pub(crate) struct Prune {
     pub(crate) limit: u32,
 }
 
-pub(crate) async fn prune(conn: &mut SqliteConnection, p: &Prune) -> Result<PruneProgress, StoreError> {
-    let rows: Vec<(i64, i64, String, bool, bool)> = sqlx::query_as(
-        "SELECT m.id, m.received_at, m.status,
-                EXISTS (SELECT 1 FROM message_content c WHERE c.message_id = m.id),
-                EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.status = 'pending')
-         FROM messages m WHERE m.channel = ? AND m.id > ? ORDER BY m.id LIMIT ?",
-    )
-    .bind(&p.channel)
-    .bind(p.after_id)
-    .bind(i64::from(p.limit.max(1)))
-    .fetch_all(&mut *conn)
-    .await?;
+/// One examined message: (id, received at, status, has content, has a pending delivery).
+pub(crate) type Candidate = (i64, i64, String, bool, bool);
+
+/// Which of `rows` (one channel's messages above the cursor, in id order, at most `limit`) lose their content,
+/// and how far the walk got. The same decision for both backends; they only differ in how they delete.
+pub(crate) fn plan(p: &Prune, rows: Vec<Candidate>) -> (Vec<i64>, PruneProgress) {
     let cutoff = to_micros(p.older_than);
     let mut progress = PruneProgress { pruned: 0, cursor: p.after_id, caught_up: rows.len() < p.limit as usize };
+    let mut prune = Vec::new();
     for (id, received_at, status, has_content, pending) in rows {
         if received_at >= cutoff {
             progress.caught_up = true;
@@ -57,12 +50,8 @@ pub(crate) async fn prune(conn: &mut SqliteConnection, p: &Prune) -> Result<Prun
         if !has_content || pending || status == "received" {
             continue;
         }
-        sqlx::query("DELETE FROM message_content WHERE message_id = ?").bind(id).execute(&mut *conn).await?;
-        sqlx::query("UPDATE deliveries SET body = NULL WHERE message_id = ? AND status <> 'pending'")
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
-        progress.pruned += 1;
+        prune.push(id);
     }
-    Ok(progress)
+    progress.pruned = prune.len() as u64;
+    (prune, progress)
 }

@@ -1,149 +1,156 @@
-//! The journal against a real SQLite file in a temporary directory.
+//! The journal against each backend: a real SQLite file in a temporary directory, and a schema of its own on
+//! the test PostgreSQL server (see `common::on_both!`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeSet;
 
-use common::{at, config, envelope, limited, open, rejected};
+use common::{Kind, at, envelope, rejected};
 use hearth_core::{ErrorClass, MessageStatus, PayloadKind};
-use hearth_store::{Journal, JournalConfig, MessageFilter, SqliteConfig, StoreError};
+use hearth_store::{Journal, JournalConfig, MessageFilter, PostgresConfig, SqliteConfig, StoreError};
 
-#[tokio::test]
-async fn append_get_round_trip_keeps_bytes_exactly() {
-    let dir = tempfile::tempdir().unwrap();
-    // Parent directories are created on open.
-    let journal = open(&dir.path().join("nested/deeper/journal.db")).await;
-    let raw = b"MSH|^~\\&|LAB|NORTH\r\xff\xfe\x00PID|1||\xe9t\xe9\r".to_vec(); // not UTF-8, with a NUL
-    let mut env = envelope("adt", "MSG1", Some("k1"), &raw);
-    env.received_at = at(123_456);
-    env.kind = PayloadKind::Csv;
+on_both! {
+    #[tokio::test]
+    async fn append_get_round_trip_keeps_bytes_exactly(place) {
+        // SQLite: parent directories are created on open. PostgreSQL: the schema is.
+        let journal = place.open().await;
+        let raw = b"MSH|^~\\&|LAB|NORTH\r\xff\xfe\x00PID|1||\xe9t\xe9\r".to_vec(); // not UTF-8, with a NUL
+        let mut env = envelope("adt", "MSG1", Some("k1"), &raw);
+        env.received_at = at(123_456);
+        env.kind = PayloadKind::Csv;
 
-    let appended = journal.append(env.clone()).await.unwrap();
-    assert!(!appended.duplicate);
+        let appended = journal.append(env.clone()).await.unwrap();
+        assert!(!appended.duplicate);
 
-    let stored = journal.get(appended.id).await.unwrap().unwrap();
-    assert_eq!(stored.raw.as_deref(), Some(raw.as_slice()));
-    let s = &stored.summary;
-    assert_eq!(s.id, appended.id);
-    assert_eq!(s.channel, "adt");
-    assert_eq!(s.kind, PayloadKind::Csv);
-    assert_eq!(s.received_at, env.received_at);
-    assert_eq!(s.status, MessageStatus::Received);
-    assert_eq!(s.reason, None);
-    assert_eq!(s.dedup_key.as_deref(), Some("k1"));
-    assert_eq!(s.duplicates, 0);
-    assert_eq!(s.meta, env.meta);
-    assert_eq!(s.raw_len, Some(raw.len() as u64));
+        let stored = journal.get(appended.id).await.unwrap().unwrap();
+        assert_eq!(stored.raw.as_deref(), Some(raw.as_slice()));
+        let s = &stored.summary;
+        assert_eq!(s.id, appended.id);
+        assert_eq!(s.channel, "adt");
+        assert_eq!(s.kind, PayloadKind::Csv);
+        assert_eq!(s.received_at, env.received_at);
+        assert_eq!(s.status, MessageStatus::Received);
+        assert_eq!(s.reason, None);
+        assert_eq!(s.dedup_key.as_deref(), Some("k1"));
+        assert_eq!(s.duplicates, 0);
+        assert_eq!(s.meta, env.meta);
+        assert_eq!(s.raw_len, Some(raw.len() as u64));
 
-    assert_eq!(journal.get(appended.id + 1000).await.unwrap(), None);
-    journal.close().await;
-}
-
-#[tokio::test]
-async fn duplicates_share_an_id_and_null_keys_never_conflict() {
-    let dir = tempfile::tempdir().unwrap();
-    let journal = open(&dir.path().join("j.db")).await;
-
-    let first = journal.append(envelope("adt", "1", Some("same"), b"a")).await.unwrap();
-    let second = journal.append(envelope("adt", "1", Some("same"), b"a")).await.unwrap();
-    let third = journal.append(envelope("adt", "1", Some("same"), b"a")).await.unwrap();
-    assert!(!first.duplicate);
-    assert_eq!((second.id, second.duplicate), (first.id, true));
-    assert_eq!((third.id, third.duplicate), (first.id, true));
-    assert_eq!(journal.get(first.id).await.unwrap().unwrap().summary.duplicates, 2);
-
-    let a = journal.append(rejected("adt", b"junk")).await.unwrap();
-    let b = journal.append(rejected("adt", b"junk")).await.unwrap();
-    let c = journal.append(envelope("adt", "2", None, b"no key")).await.unwrap();
-    assert!(!a.duplicate && !b.duplicate && !c.duplicate);
-    assert_eq!(BTreeSet::from([a.id, b.id, c.id]).len(), 3);
-
-    assert_eq!(journal.count_all().await.unwrap(), 4);
-    let stats = journal.stats();
-    assert_eq!((stats.appends, stats.duplicates), (6, 2));
-    journal.close().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_appends_are_group_committed() {
-    const TASKS: usize = 64;
-    const PER_TASK: usize = 50;
-    let dir = tempfile::tempdir().unwrap();
-    let journal = open(&dir.path().join("j.db")).await;
-
-    let mut handles = Vec::new();
-    for t in 0..TASKS {
-        let journal = journal.clone();
-        handles.push(tokio::spawn(async move {
-            let mut ids = Vec::with_capacity(PER_TASK);
-            for i in 0..PER_TASK {
-                let key = format!("{t}-{i}");
-                let a = journal.append(envelope("adt", &key, Some(&key), key.as_bytes())).await.unwrap();
-                assert!(!a.duplicate);
-                ids.push(a.id);
-            }
-            ids
-        }));
+        assert_eq!(journal.get(appended.id + 1000).await.unwrap(), None);
+        journal.close().await;
     }
-    let mut all = BTreeSet::new();
-    for h in handles {
-        for id in h.await.unwrap() {
-            assert!(all.insert(id), "id {id} handed out twice");
-        }
-    }
-    let total = (TASKS * PER_TASK) as u64;
-    assert_eq!(all.len() as u64, total);
-    assert_eq!(journal.count_all().await.unwrap(), total);
-    let stats = journal.stats();
-    assert_eq!(stats.appends, total);
-    assert!(stats.commits < total, "no grouping: {} commits for {total} appends", stats.commits);
-    assert_eq!(stats.failed_batches, 0);
-    journal.close().await;
 }
 
-#[tokio::test]
-async fn close_flushes_and_reopen_keeps_everything() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("j.db");
-    let journal = open(&path).await;
+on_both! {
+    #[tokio::test]
+    async fn duplicates_share_an_id_and_null_keys_never_conflict(place) {
+        let journal = place.open().await;
 
-    // Queue appends without awaiting them one by one, then close: every one must be answered and kept.
-    let pending: Vec<_> = (0..20)
-        .map(|i| {
+        let first = journal.append(envelope("adt", "1", Some("same"), b"a")).await.unwrap();
+        let second = journal.append(envelope("adt", "1", Some("same"), b"a")).await.unwrap();
+        let third = journal.append(envelope("adt", "1", Some("same"), b"a")).await.unwrap();
+        assert!(!first.duplicate);
+        assert_eq!((second.id, second.duplicate), (first.id, true));
+        assert_eq!((third.id, third.duplicate), (first.id, true));
+        assert_eq!(journal.get(first.id).await.unwrap().unwrap().summary.duplicates, 2);
+
+        let a = journal.append(rejected("adt", b"junk")).await.unwrap();
+        let b = journal.append(rejected("adt", b"junk")).await.unwrap();
+        let c = journal.append(envelope("adt", "2", None, b"no key")).await.unwrap();
+        assert!(!a.duplicate && !b.duplicate && !c.duplicate);
+        assert_eq!(BTreeSet::from([a.id, b.id, c.id]).len(), 3);
+
+        assert_eq!(journal.count_all().await.unwrap(), 4);
+        let stats = journal.stats();
+        assert_eq!((stats.appends, stats.duplicates), (6, 2));
+        journal.close().await;
+    }
+}
+
+on_both! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_appends_are_group_committed(place) {
+        const TASKS: usize = 64;
+        const PER_TASK: usize = 50;
+        let journal = place.open().await;
+
+        let mut handles = Vec::new();
+        for t in 0..TASKS {
             let journal = journal.clone();
-            tokio::spawn(async move { journal.append(envelope("adt", &i.to_string(), None, b"x")).await })
-        })
-        .collect();
-    tokio::task::yield_now().await;
-    let mut ok_ids = Vec::new();
-    let closing = journal.clone();
-    let close = tokio::spawn(async move { closing.close().await });
-    for p in pending {
-        // Appends that reached the queue before close are committed; later ones are refused. None is lost.
-        match p.await.unwrap() {
-            Ok(a) => ok_ids.push(a.id),
-            Err(e) => assert_eq!(e, StoreError::Closed),
+            handles.push(tokio::spawn(async move {
+                let mut ids = Vec::with_capacity(PER_TASK);
+                for i in 0..PER_TASK {
+                    let key = format!("{t}-{i}");
+                    let a = journal.append(envelope("adt", &key, Some(&key), key.as_bytes())).await.unwrap();
+                    assert!(!a.duplicate);
+                    ids.push(a.id);
+                }
+                ids
+            }));
         }
+        let mut all = BTreeSet::new();
+        for h in handles {
+            for id in h.await.unwrap() {
+                assert!(all.insert(id), "id {id} handed out twice");
+            }
+        }
+        let total = (TASKS * PER_TASK) as u64;
+        assert_eq!(all.len() as u64, total);
+        assert_eq!(journal.count_all().await.unwrap(), total);
+        let stats = journal.stats();
+        assert_eq!(stats.appends, total);
+        assert!(stats.commits < total, "no grouping: {} commits for {total} appends", stats.commits);
+        assert_eq!(stats.failed_batches, 0);
+        journal.close().await;
     }
-    close.await.unwrap();
-    journal.close().await; // idempotent
+}
 
-    let after = journal.append(envelope("adt", "late", None, b"late")).await;
-    assert_eq!(after.unwrap_err(), StoreError::Closed);
-    assert_eq!(journal.set_status(1, MessageStatus::Processed, None).await.unwrap_err(), StoreError::Closed);
-    assert_eq!(journal.check_writable().await.unwrap_err(), StoreError::Closed);
-    assert_eq!(journal.count_all().await.unwrap_err(), StoreError::Closed);
-    // The checkpoint emptied the WAL.
-    let wal = dir.path().join("j.db-wal");
-    assert!(!wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0);
+on_both! {
+    #[tokio::test]
+    async fn close_flushes_and_reopen_keeps_everything(place) {
+        let journal = place.open().await;
 
-    let journal = open(&path).await;
-    assert_eq!(journal.count_all().await.unwrap(), ok_ids.len() as u64);
-    for id in ok_ids {
-        assert_eq!(journal.get(id).await.unwrap().unwrap().raw.as_deref(), Some(&b"x"[..]));
+        // Queue appends without awaiting them one by one, then close: every one must be answered and kept.
+        let pending: Vec<_> = (0..20)
+            .map(|i| {
+                let journal = journal.clone();
+                tokio::spawn(async move { journal.append(envelope("adt", &i.to_string(), None, b"x")).await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        let mut ok_ids = Vec::new();
+        let closing = journal.clone();
+        let close = tokio::spawn(async move { closing.close().await });
+        for p in pending {
+            // Appends that reached the queue before close are committed; later ones are refused. None is lost.
+            match p.await.unwrap() {
+                Ok(a) => ok_ids.push(a.id),
+                Err(e) => assert_eq!(e, StoreError::Closed),
+            }
+        }
+        close.await.unwrap();
+        journal.close().await; // idempotent
+
+        let after = journal.append(envelope("adt", "late", None, b"late")).await;
+        assert_eq!(after.unwrap_err(), StoreError::Closed);
+        assert_eq!(journal.set_status(1, MessageStatus::Processed, None).await.unwrap_err(), StoreError::Closed);
+        assert_eq!(journal.check_writable().await.unwrap_err(), StoreError::Closed);
+        assert_eq!(journal.count_all().await.unwrap_err(), StoreError::Closed);
+        if let Some(path) = place.sqlite_path() {
+            // The checkpoint emptied the WAL.
+            let wal = path.with_extension("db-wal");
+            assert!(!wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0);
+        }
+
+        let journal = place.open().await;
+        assert_eq!(journal.count_all().await.unwrap(), ok_ids.len() as u64);
+        for id in ok_ids {
+            assert_eq!(journal.get(id).await.unwrap().unwrap().raw.as_deref(), Some(&b"x"[..]));
+        }
+        journal.close().await;
     }
-    journal.close().await;
 }
 
 /// Fills a journal capped by `max_db_bytes`; returns the ids that were committed and the first error.
@@ -160,174 +167,254 @@ async fn fill(journal: &Journal) -> (Vec<(i64, Vec<u8>)>, StoreError) {
     panic!("max_db_bytes never stopped the journal");
 }
 
-#[tokio::test]
-async fn max_db_bytes_refuses_writes_and_keeps_what_was_committed() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("j.db");
-    let journal = Journal::open(&limited(&path, 128 * 1024)).await.unwrap();
-    journal.check_writable().await.unwrap();
+on_both! {
+    #[tokio::test]
+    async fn max_db_bytes_refuses_writes_and_keeps_what_was_committed(place) {
+        let journal = Journal::open(&place.with_room(128 * 1024).await).await.unwrap();
+        journal.check_writable().await.unwrap();
 
-    let (kept, err) = fill(&journal).await;
-    assert!(!kept.is_empty(), "nothing fitted under 128 KiB");
-    assert!(matches!(err, StoreError::Full(_)), "{err:?}");
-    assert_eq!(err.class(), ErrorClass::Transient);
-    assert!(err.to_string().contains("journal is full"), "{err}");
-    // Stays full, and says so to readiness probes.
-    let again = journal.append(envelope("adt", "more", Some("more"), &[7; 4000])).await.unwrap_err();
-    assert!(matches!(again, StoreError::Full(_)));
-    assert!(matches!(journal.check_writable().await.unwrap_err(), StoreError::Full(_)));
-    journal.close().await;
+        let (kept, err) = fill(&journal).await;
+        assert!(!kept.is_empty(), "nothing fitted under 128 KiB");
+        assert!(matches!(err, StoreError::Full(_)), "{err:?}");
+        assert_eq!(err.class(), ErrorClass::Transient);
+        assert!(err.to_string().contains("journal is full"), "{err}");
+        // Stays full, and says so to readiness probes.
+        let again = journal.append(envelope("adt", "more", Some("more"), &[7; 4000])).await.unwrap_err();
+        assert!(matches!(again, StoreError::Full(_)));
+        assert!(matches!(journal.check_writable().await.unwrap_err(), StoreError::Full(_)));
+        journal.close().await;
 
-    let journal = open(&path).await; // no limit
-    assert_eq!(journal.count_all().await.unwrap(), kept.len() as u64);
-    for (id, raw) in &kept {
-        assert_eq!(journal.get(*id).await.unwrap().unwrap().raw.as_ref(), Some(raw));
+        let journal = place.open().await; // no limit
+        assert_eq!(journal.count_all().await.unwrap(), kept.len() as u64);
+        for (id, raw) in &kept {
+            assert_eq!(journal.get(*id).await.unwrap().unwrap().raw.as_ref(), Some(raw));
+        }
+        // Without the limit the journal takes writes again.
+        journal.append(envelope("adt", "more", Some("more"), &[7; 4000])).await.unwrap();
+        journal.check_writable().await.unwrap();
+        journal.close().await;
     }
-    // Without the limit the journal takes writes again.
-    journal.append(envelope("adt", "more", Some("more"), &[7; 4000])).await.unwrap();
-    journal.check_writable().await.unwrap();
-    journal.close().await;
 }
 
-#[tokio::test]
-async fn writer_survives_a_failed_batch() {
-    let dir = tempfile::tempdir().unwrap();
-    let journal = Journal::open(&limited(&dir.path().join("j.db"), 128 * 1024)).await.unwrap();
-    let (kept, err) = fill(&journal).await;
-    assert!(matches!(err, StoreError::Full(_)));
-    assert_eq!(journal.stats().failed_batches, 1);
+on_both! {
+    #[tokio::test]
+    async fn writer_survives_a_failed_batch(place) {
+        let journal = Journal::open(&place.with_room(128 * 1024).await).await.unwrap();
+        let (kept, err) = fill(&journal).await;
+        assert!(matches!(err, StoreError::Full(_)));
+        assert_eq!(journal.stats().failed_batches, 1);
 
-    // Later batches that need no new page commit: a resent message (counted in place) and a status change.
-    let (first_id, _) = kept[0];
-    let dup = journal.append(envelope("adt", "fill-0", Some("fill-0"), b"resent")).await.unwrap();
-    assert_eq!((dup.id, dup.duplicate), (first_id, true));
-    journal.set_status(first_id, MessageStatus::Processed, None).await.unwrap();
-    let stored = journal.get(first_id).await.unwrap().unwrap();
-    assert_eq!((stored.summary.status, stored.summary.duplicates), (MessageStatus::Processed, 1));
-    journal.close().await;
+        // Later batches that need no new page commit: a resent message (counted in place) and a status change.
+        let (first_id, _) = kept[0];
+        let dup = journal.append(envelope("adt", "fill-0", Some("fill-0"), b"resent")).await.unwrap();
+        assert_eq!((dup.id, dup.duplicate), (first_id, true));
+        journal.set_status(first_id, MessageStatus::Processed, None).await.unwrap();
+        let stored = journal.get(first_id).await.unwrap().unwrap();
+        assert_eq!((stored.summary.status, stored.summary.duplicates), (MessageStatus::Processed, 1));
+        journal.close().await;
+    }
 }
 
-#[tokio::test]
-async fn a_refused_row_does_not_fail_its_neighbours() {
-    let dir = tempfile::tempdir().unwrap();
-    let journal = open(&dir.path().join("j.db")).await;
-    let secret = b"PID|1||SECRET-MRN-123";
-    // An empty channel breaks a CHECK constraint: that message alone is refused, permanently.
-    let mut calls = Vec::new();
-    for i in 0..10 {
-        let channel = if i == 5 { "" } else { "adt" };
-        let journal = journal.clone();
-        let env = envelope(channel, &i.to_string(), None, secret);
-        calls.push(tokio::spawn(async move { journal.append(env).await }));
+on_both! {
+    #[tokio::test]
+    async fn a_refused_row_does_not_fail_its_neighbours(place) {
+        let journal = place.open().await;
+        let secret = b"PID|1||SECRET-MRN-123";
+        // An empty channel breaks a CHECK constraint: that message alone is refused, permanently.
+        let mut calls = Vec::new();
+        for i in 0..10 {
+            let channel = if i == 5 { "" } else { "adt" };
+            let journal = journal.clone();
+            let env = envelope(channel, &i.to_string(), None, secret);
+            calls.push(tokio::spawn(async move { journal.append(env).await }));
+        }
+        for (i, call) in calls.into_iter().enumerate() {
+            let result = call.await.unwrap();
+            if i == 5 {
+                let err = result.unwrap_err();
+                assert!(matches!(err, StoreError::Refused(_)), "{err:?}");
+                assert_eq!(err.class(), ErrorClass::Permanent);
+                assert!(!err.to_string().contains("SECRET"), "payload leaked into {err}");
+            } else {
+                result.unwrap();
+            }
+        }
+        assert_eq!(journal.count_all().await.unwrap(), 9);
+        assert_eq!(journal.stats().failed_batches, 0);
+        journal.close().await;
     }
-    for (i, call) in calls.into_iter().enumerate() {
-        let result = call.await.unwrap();
-        if i == 5 {
-            let err = result.unwrap_err();
-            assert!(matches!(err, StoreError::Refused(_)), "{err:?}");
+}
+
+on_both! {
+    #[tokio::test]
+    async fn processing_stage_pages_through_the_backlog(place) {
+        let journal = place.open().await;
+        let mut ids = Vec::new();
+        for i in 0..7 {
+            ids.push(journal.append(envelope("adt", &i.to_string(), None, &[i])).await.unwrap().id);
+        }
+        journal.append(rejected("adt", b"bad")).await.unwrap();
+        journal.set_status(ids[1], MessageStatus::Processed, None).await.unwrap();
+        journal.set_status(ids[4], MessageStatus::Error, Some("PID-3 missing")).await.unwrap();
+        assert_eq!(
+            journal.set_status(9_999, MessageStatus::Processed, None).await.unwrap_err(),
+            StoreError::NotFound(9_999)
+        );
+
+        let mut seen = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = journal.next_received(after, 2).await.unwrap();
+            let Some(last) = page.last() else { break };
+            after = last.summary.id;
+            for m in &page {
+                assert_eq!(m.summary.status, MessageStatus::Received);
+                assert_eq!(m.raw.as_ref().map(Vec::len), Some(1));
+            }
+            seen.extend(page.iter().map(|m| m.summary.id));
+        }
+        assert_eq!(seen, vec![ids[0], ids[2], ids[3], ids[5], ids[6]]);
+
+        let errors = journal
+            .list(&MessageFilter { status: Some(MessageStatus::Error), ..Default::default() }, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].reason.as_deref(), Some("PID-3 missing"));
+        let counts = journal.count_by_status(Some("adt")).await.unwrap();
+        assert_eq!(counts[&MessageStatus::Received], 5);
+        assert_eq!(counts[&MessageStatus::Rejected], 1);
+        assert_eq!(counts[&MessageStatus::Filtered], 0);
+        assert!(journal.count_by_status(Some("other")).await.unwrap().values().all(|n| *n == 0));
+        journal.close().await;
+    }
+}
+
+on_both! {
+    #[tokio::test]
+    async fn invalid_configuration_is_refused(place) {
+        let cfg = match place.config() {
+            JournalConfig::Sqlite(c) => JournalConfig::Sqlite(SqliteConfig { max_batch: 0, ..c }),
+            JournalConfig::Postgres(c) => JournalConfig::Postgres(PostgresConfig { max_batch: 0, ..c }),
+        };
+        let err = Journal::open(&cfg).await.unwrap_err();
+        assert!(matches!(err, StoreError::Config(_)));
+        let unusable = match place.kind {
+            // A file that is not a database is a permanent error.
+            Kind::Sqlite => {
+                let path = place.sqlite_path().unwrap();
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(&path, vec![b'x'; 8192]).unwrap();
+                place.config()
+            }
+            // So is a database that does not exist.
+            Kind::Postgres => {
+                let c = place.postgres_config();
+                let (server, _) = c.url.rsplit_once('/').unwrap();
+                JournalConfig::Postgres(PostgresConfig { url: format!("{server}/no_such_database_here"), ..c })
+            }
+        };
+        let err = Journal::open(&unusable).await.unwrap_err();
+        assert_eq!(err.class(), ErrorClass::Permanent, "{err:?}");
+    }
+}
+
+on_both! {
+    #[tokio::test]
+    async fn conversion_is_stored_with_the_message_and_wakes_the_stage(place) {
+        let journal = place.open().await;
+        let woken = journal.appended();
+        let a = journal.append(envelope("adt", "1", Some("k1"), b"MSH|1")).await.unwrap();
+        // The commit left a permit: the stage would not sleep through this message.
+        tokio::time::timeout(std::time::Duration::from_secs(5), woken.notified()).await.unwrap();
+        let b = journal.append(envelope("adt", "2", Some("k2"), b"MSH|2")).await.unwrap();
+
+        let fresh = journal.get(a.id).await.unwrap().unwrap();
+        assert_eq!((fresh.bundle, fresh.report), (None, None));
+
+        journal
+            .set_conversion(a.id, MessageStatus::Mapped, Some(r#"{"resourceType":"Bundle"}"#), Some("{}"), None)
+            .await
+            .unwrap();
+        journal.set_conversion(b.id, MessageStatus::Error, None, Some("{}"), Some("unsupported structure")).await.unwrap();
+        let mapped = journal.get(a.id).await.unwrap().unwrap();
+        assert_eq!(mapped.summary.status, MessageStatus::Mapped);
+        assert_eq!(mapped.bundle.as_deref(), Some(r#"{"resourceType":"Bundle"}"#));
+        assert_eq!(mapped.report.as_deref(), Some("{}"));
+        let failed = journal.get(b.id).await.unwrap().unwrap();
+        assert_eq!(failed.summary.status, MessageStatus::Error);
+        assert_eq!(failed.summary.reason.as_deref(), Some("unsupported structure"));
+        assert_eq!(failed.bundle, None);
+        // Neither is waiting any more.
+        assert!(journal.next_received(0, 10).await.unwrap().is_empty());
+        assert_eq!(
+            journal.set_conversion(9_999, MessageStatus::Mapped, None, None, None).await.unwrap_err(),
+            StoreError::NotFound(9_999)
+        );
+        journal.close().await;
+        // Survives a reopen (migration 0002 is applied once).
+        let journal = place.open().await;
+        assert_eq!(journal.get(a.id).await.unwrap().unwrap().summary.status, MessageStatus::Mapped);
+        journal.close().await;
+    }
+}
+
+on_both! {
+    #[tokio::test]
+    async fn migrate_reports_versions_and_a_newer_schema_is_refused(place) {
+        let first = Journal::migrate(&place.config()).await.unwrap();
+        assert_eq!(first.from, None);
+        assert!(first.changed());
+        let again = Journal::migrate(&place.config()).await.unwrap();
+        assert_eq!((again.from, again.to, again.changed()), (Some(first.to), first.to, false));
+
+        // A newer Hearth migrated this journal further: this build must not write to it.
+        let future = first.to + 1_000;
+        let insert = format!(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES ({future}, 'from the future', TRUE, {}, 0)",
+            if place.kind == Kind::Sqlite { "X'00'" } else { "decode('00', 'hex')" }
+        );
+        match place.kind {
+            Kind::Sqlite => {
+                use sqlx::Connection;
+                let path = place.sqlite_path().unwrap();
+                let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+                sqlx::query(&insert).execute(&mut conn).await.unwrap();
+                conn.close().await.unwrap();
+            }
+            Kind::Postgres => {
+                let mut conn = place.admin().await;
+                sqlx::query(&insert).execute(&mut conn).await.unwrap();
+            }
+        }
+        for refused in [Journal::open(&place.config()).await.map(|_| ()), Journal::migrate(&place.config()).await.map(|_| ())]
+        {
+            let err = refused.unwrap_err();
+            assert!(matches!(err, StoreError::Schema(_)), "{err:?}");
+            let text = err.to_string();
+            assert!(text.contains(&future.to_string()) && text.contains(&first.to.to_string()), "{text}");
             assert_eq!(err.class(), ErrorClass::Permanent);
-            assert!(!err.to_string().contains("SECRET"), "payload leaked into {err}");
-        } else {
-            result.unwrap();
         }
     }
-    assert_eq!(journal.count_all().await.unwrap(), 9);
-    assert_eq!(journal.stats().failed_batches, 0);
-    journal.close().await;
 }
 
-#[tokio::test]
-async fn processing_stage_pages_through_the_backlog() {
-    let dir = tempfile::tempdir().unwrap();
-    let journal = open(&dir.path().join("j.db")).await;
-    let mut ids = Vec::new();
-    for i in 0..7 {
-        ids.push(journal.append(envelope("adt", &i.to_string(), None, &[i])).await.unwrap().id);
+on_both! {
+    #[tokio::test]
+    async fn a_nul_in_metadata_is_journaled_not_refused(place) {
+        let journal = place.open().await;
+        let raw = b"MSH|^~\\&|LAB\0|NORTH|||20260101||ADT^A01|A\0B|P|2.5\r";
+        let mut env = envelope("adt", "A\0B", Some("k\0"), raw);
+        env.reason = Some("odd\0".into());
+        let a = journal.append(env).await.unwrap();
+        let stored = journal.get(a.id).await.unwrap().unwrap();
+        // The raw bytes are kept exactly; PostgreSQL text cannot hold NUL, so there it becomes U+FFFD.
+        assert_eq!(stored.raw.as_deref(), Some(&raw[..]));
+        let want = if place.kind == Kind::Sqlite { "A\0B" } else { "A\u{FFFD}B" };
+        assert_eq!(stored.summary.meta.control_id.as_deref(), Some(want));
+        // The same message again is still a duplicate.
+        let again = journal.append(envelope("adt", "A\0B", Some("k\0"), raw)).await.unwrap();
+        assert_eq!((again.id, again.duplicate), (a.id, true));
+        journal.close().await;
     }
-    journal.append(rejected("adt", b"bad")).await.unwrap();
-    journal.set_status(ids[1], MessageStatus::Processed, None).await.unwrap();
-    journal.set_status(ids[4], MessageStatus::Error, Some("PID-3 missing")).await.unwrap();
-    assert_eq!(
-        journal.set_status(9_999, MessageStatus::Processed, None).await.unwrap_err(),
-        StoreError::NotFound(9_999)
-    );
-
-    let mut seen = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = journal.next_received(after, 2).await.unwrap();
-        let Some(last) = page.last() else { break };
-        after = last.summary.id;
-        for m in &page {
-            assert_eq!(m.summary.status, MessageStatus::Received);
-            assert_eq!(m.raw.as_ref().map(Vec::len), Some(1));
-        }
-        seen.extend(page.iter().map(|m| m.summary.id));
-    }
-    assert_eq!(seen, vec![ids[0], ids[2], ids[3], ids[5], ids[6]]);
-
-    let errors = journal
-        .list(&MessageFilter { status: Some(MessageStatus::Error), ..Default::default() }, None, 10)
-        .await
-        .unwrap();
-    assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].reason.as_deref(), Some("PID-3 missing"));
-    let counts = journal.count_by_status(Some("adt")).await.unwrap();
-    assert_eq!(counts[&MessageStatus::Received], 5);
-    assert_eq!(counts[&MessageStatus::Rejected], 1);
-    assert_eq!(counts[&MessageStatus::Filtered], 0);
-    assert!(journal.count_by_status(Some("other")).await.unwrap().values().all(|n| *n == 0));
-    journal.close().await;
-}
-
-#[tokio::test]
-async fn invalid_configuration_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = JournalConfig::Sqlite(SqliteConfig { max_batch: 0, ..SqliteConfig::new(dir.path().join("j.db")) });
-    let err = Journal::open(&cfg).await.unwrap_err();
-    assert!(matches!(err, StoreError::Config(_)));
-    // A file that is not a database is a permanent error.
-    let path = dir.path().join("not-a-db");
-    std::fs::write(&path, vec![b'x'; 8192]).unwrap();
-    let err = Journal::open(&config(&path)).await.unwrap_err();
-    assert_eq!(err.class(), ErrorClass::Permanent, "{err:?}");
-}
-
-#[tokio::test]
-async fn conversion_is_stored_with_the_message_and_wakes_the_stage() {
-    let dir = tempfile::tempdir().unwrap();
-    let journal = open(&dir.path().join("j.db")).await;
-    let woken = journal.appended();
-    let a = journal.append(envelope("adt", "1", Some("k1"), b"MSH|1")).await.unwrap();
-    // The commit left a permit: the stage would not sleep through this message.
-    tokio::time::timeout(std::time::Duration::from_secs(5), woken.notified()).await.unwrap();
-    let b = journal.append(envelope("adt", "2", Some("k2"), b"MSH|2")).await.unwrap();
-
-    let fresh = journal.get(a.id).await.unwrap().unwrap();
-    assert_eq!((fresh.bundle, fresh.report), (None, None));
-
-    journal
-        .set_conversion(a.id, MessageStatus::Mapped, Some(r#"{"resourceType":"Bundle"}"#), Some("{}"), None)
-        .await
-        .unwrap();
-    journal.set_conversion(b.id, MessageStatus::Error, None, Some("{}"), Some("unsupported structure")).await.unwrap();
-    let mapped = journal.get(a.id).await.unwrap().unwrap();
-    assert_eq!(mapped.summary.status, MessageStatus::Mapped);
-    assert_eq!(mapped.bundle.as_deref(), Some(r#"{"resourceType":"Bundle"}"#));
-    assert_eq!(mapped.report.as_deref(), Some("{}"));
-    let failed = journal.get(b.id).await.unwrap().unwrap();
-    assert_eq!(failed.summary.status, MessageStatus::Error);
-    assert_eq!(failed.summary.reason.as_deref(), Some("unsupported structure"));
-    assert_eq!(failed.bundle, None);
-    // Neither is waiting any more.
-    assert!(journal.next_received(0, 10).await.unwrap().is_empty());
-    assert_eq!(
-        journal.set_conversion(9_999, MessageStatus::Mapped, None, None, None).await.unwrap_err(),
-        StoreError::NotFound(9_999)
-    );
-    journal.close().await;
-    // Survives a reopen (migration 0002 is applied once).
-    let journal = open(&dir.path().join("j.db")).await;
-    assert_eq!(journal.get(a.id).await.unwrap().unwrap().summary.status, MessageStatus::Mapped);
-    journal.close().await;
 }

@@ -18,6 +18,9 @@
 
 pub mod http;
 pub mod mllp;
+mod pg_cluster;
+
+pub use pg_cluster::PgCluster;
 
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
