@@ -51,6 +51,17 @@ impl TestCa {
         Self { issuer: Issuer::new(params, key), cert_pem }
     }
 
+    /// A CA from an existing certificate and key (PEM), e.g. the one a test broker was set up with, to issue
+    /// more certificates it trusts.
+    ///
+    /// # Errors
+    /// The PEM texts are not a certificate and its key.
+    pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self, String> {
+        let key = KeyPair::from_pem(key_pem).map_err(|e| format!("CA key: {e}"))?;
+        let issuer = Issuer::from_ca_cert_pem(cert_pem, key).map_err(|e| format!("CA certificate: {e}"))?;
+        Ok(Self { issuer, cert_pem: cert_pem.to_owned() })
+    }
+
     /// The CA certificate (PEM): what `client_ca_file` / `ca_file` point to.
     #[must_use]
     pub fn cert_pem(&self) -> &str {
