@@ -61,7 +61,8 @@ async fn publish_and_consume(cfg: LinkConfig, exchange: &str, queue: &str, n: us
 
 async fn cleanup(queue: &str, exchange: &str) {
     use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
-    let conn = lapin::Connection::connect(&hearth_testkit::amqp_uri(), lapin::ConnectionProperties::default()).await.unwrap();
+    let conn =
+        lapin::Connection::connect(&hearth_testkit::amqp_uri(), lapin::ConnectionProperties::default()).await.unwrap();
     let ch = conn.create_channel().await.unwrap();
     ch.queue_delete(queue.into(), QueueDeleteOptions::default()).await.unwrap();
     ch.exchange_delete(exchange.into(), ExchangeDeleteOptions::default()).await.unwrap();
@@ -120,7 +121,8 @@ async fn a_certificate_the_broker_has_no_user_for_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (cert_file, key_file) = ca.client("hearth-no-such-user", &[]).write(dir.path(), "stranger");
     let tls = ClientSettings { cert_file: Some(cert_file), key_file: Some(key_file), ..trust(&broker) };
-    let error = disconnected(LinkConfig { tls, ..LinkConfig::new(&broker.external_uri, "hearth-test-tls-refused") }).await;
+    let error =
+        disconnected(LinkConfig { tls, ..LinkConfig::new(&broker.external_uri, "hearth-test-tls-refused") }).await;
     assert!(error.contains("ACCESS_REFUSED") || error.to_lowercase().contains("auth"), "{error}");
 }
 
@@ -143,7 +145,10 @@ async fn the_broker_certificate_and_name_are_verified() {
         insecure_accept_any_server_certificate: true,
         ..ClientSettings::default()
     };
-    let link = Link::start(LinkConfig { tls, ..LinkConfig::new(&broker.uri, "hearth-test-tls-insecure") }, CancellationToken::new());
+    let link = Link::start(
+        LinkConfig { tls, ..LinkConfig::new(&broker.uri, "hearth-test-tls-insecure") },
+        CancellationToken::new(),
+    );
     let mut state = link.state();
     tokio::time::timeout(LIMIT, state.wait_for(|s| s.is_connected())).await.unwrap().unwrap();
     link.close().await;

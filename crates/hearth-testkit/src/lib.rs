@@ -92,7 +92,8 @@ pub fn amqps_external_uri() -> String {
 /// Where scripts/rabbitmq-tls.sh keeps the test broker's CA (`ca.pem`, `ca.key`) and the client certificate
 /// (`client.pem`, `client.key`, CN `hearth-test-client`): `HEARTH_TEST_TLS_DIR`.
 pub fn tls_dir() -> PathBuf {
-    std::env::var_os("HEARTH_TEST_TLS_DIR").map_or_else(|| PathBuf::from("/var/lib/rabbitmq/hearth-test-tls"), PathBuf::from)
+    std::env::var_os("HEARTH_TEST_TLS_DIR")
+        .map_or_else(|| PathBuf::from("/var/lib/rabbitmq/hearth-test-tls"), PathBuf::from)
 }
 
 /// The test broker's TLS listener and its certificates.
