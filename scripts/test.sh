@@ -2,7 +2,8 @@
 # Runs Hearth's whole test suite on a fresh Debian machine.
 #
 # 1. Makes sure the services the tests talk to are installed and running (RabbitMQ and PostgreSQL from Debian's
-#    packages); installs them with apt-get when they are missing and we are root.
+#    packages); installs them with apt-get when they are missing and we are root. Gives RabbitMQ a TLS listener
+#    on 127.0.0.1:5671 for the amqps:// tests (scripts/rabbitmq-tls.sh).
 # 2. Runs every test: unit, property, golden, integration and end-to-end (the real binary over real sockets),
 #    then the doctests.
 #
@@ -56,7 +57,22 @@ ensure_chromium() {
   command -v chromium >/dev/null 2>&1 || apt_install chromium
 }
 
+# The amqps:// tests need RabbitMQ's TLS listener on 127.0.0.1:5671 (test CA, client certificate, EXTERNAL);
+# the script sets one up when it is missing (restarting the broker once) and prints the variables the tests read.
+ensure_rabbitmq_tls() {
+  local tls_env
+  if tls_env=$(scripts/rabbitmq-tls.sh); then
+    eval "$tls_env"
+  elif [ "${CI:-}" = true ]; then
+    log "FAIL: could not set up RabbitMQ's TLS listener (scripts/rabbitmq-tls.sh)"
+    return 1
+  else
+    log "no RabbitMQ TLS listener: the amqps tests will say NOT RUN"
+  fi
+}
+
 ensure_rabbitmq
+ensure_rabbitmq_tls
 ensure_postgres
 ensure_chromium
 

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use lapin::uri::{AMQPScheme, AMQPUri};
+use hearth_tls::ClientSettings;
+use lapin::uri::{AMQPScheme, AMQPUri, SASLMechanism};
 
 use crate::error::ConfigError;
 
@@ -12,8 +13,14 @@ pub(crate) const MAX_SHORT: usize = 255;
 /// Everything a [`crate::Link`] needs: where to connect, what to declare, and how hard to push.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinkConfig {
-    /// `amqp://user:pass@host:port/vhost`. `amqps` is refused: no TLS backend is compiled in.
+    /// `amqp://user:pass@host:port/vhost`, or `amqps://...` for TLS (port 5671 by default). With a client
+    /// certificate in `tls`, `amqps://host/vhost?auth_mechanism=external` logs in as the certificate's user
+    /// (RabbitMQ's EXTERNAL mechanism, plugin `rabbitmq_auth_mechanism_ssl`).
     pub uri: String,
+    /// TLS for `amqps://`: `ca_file` (else the system trust store), `cert_file`/`key_file` (client
+    /// certificate), `server_name` (else the URI's host). The server's certificate and name are always
+    /// verified unless the test-only insecure switch is set. Must stay empty for `amqp://`.
+    pub tls: ClientSettings,
     /// Shown in the RabbitMQ management UI and `rabbitmqctl list_connections client_properties`.
     pub connection_name: String,
     /// Declared on every (re)connect, before anyone may publish or consume.
@@ -36,6 +43,7 @@ impl LinkConfig {
         Self {
             uri: uri.into(),
             connection_name: connection_name.into(),
+            tls: ClientSettings::default(),
             topology: Topology::default(),
             max_unconfirmed: 256,
             confirm_timeout: Duration::from_secs(30),
@@ -45,11 +53,14 @@ impl LinkConfig {
         }
     }
 
-    /// Checks the configuration without touching the network: the URI parses and is `amqp://`, bounds are
-    /// sane, names fit AMQP short strings, quorum queues are durable, bindings name declared or pre-existing
-    /// resources (not checked: the broker may already have them).
+    /// Checks the configuration without touching the network or files: the URI parses, TLS settings go with
+    /// `amqps://` (and EXTERNAL with a client certificate), bounds are sane, names fit AMQP short strings,
+    /// quorum queues are durable, bindings name declared or pre-existing resources (not checked: the broker
+    /// may already have them). Whether the TLS files are usable is found at connect (and by
+    /// `hearth_tls::check_key_pair` for `hearth check`).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        parse_uri(&self.uri)?;
+        let uri = parse_uri(&self.uri)?;
+        self.validate_tls(&uri)?;
         if self.max_unconfirmed == 0 {
             return Err(ConfigError::Invalid("max_unconfirmed must be at least 1".into()));
         }
@@ -63,13 +74,27 @@ impl LinkConfig {
     }
 }
 
-/// Parses an AMQP URI, refusing `amqps` (this build has no TLS backend) and saying so.
-pub(crate) fn parse_uri(uri: &str) -> Result<AMQPUri, ConfigError> {
-    let parsed: AMQPUri = uri.parse().map_err(|e: String| ConfigError::Uri(e))?;
-    if parsed.scheme == AMQPScheme::AMQPS {
-        return Err(ConfigError::TlsUnsupported);
+impl LinkConfig {
+    fn validate_tls(&self, uri: &AMQPUri) -> Result<(), ConfigError> {
+        let tls = &self.tls;
+        if uri.scheme == AMQPScheme::AMQP && *tls != ClientSettings::default() {
+            return Err(ConfigError::Invalid("TLS settings are given but the URI is amqp:// (use amqps://)".into()));
+        }
+        if tls.cert_file.is_some() != tls.key_file.is_some() {
+            return Err(ConfigError::Invalid("a client certificate needs both cert_file and key_file".into()));
+        }
+        if uri.query.auth_mechanism == Some(SASLMechanism::External) && tls.cert_file.is_none() {
+            return Err(ConfigError::Invalid(
+                "auth_mechanism=external needs amqps:// with a client certificate (cert_file and key_file)".into(),
+            ));
+        }
+        Ok(())
     }
-    Ok(parsed)
+}
+
+/// Parses an AMQP URI (`amqp://` or `amqps://`).
+pub(crate) fn parse_uri(uri: &str) -> Result<AMQPUri, ConfigError> {
+    uri.parse().map_err(|e: String| ConfigError::Uri(e))
 }
 
 /// Exchanges, queues and bindings a link declares (idempotently) each time it connects.
@@ -210,12 +235,24 @@ mod tests {
     }
 
     #[test]
-    fn amqps_is_refused_with_a_clear_error() {
+    fn tls_settings_go_with_amqps_and_external_with_a_client_certificate() {
         let mut c = cfg();
-        c.uri = "amqps://guest:guest@127.0.0.1:5671/%2f".into();
+        c.uri = "amqps://guest:guest@broker.example/%2f".into();
+        c.validate().unwrap();
+        c.tls.ca_file = Some("/etc/hearth/ca.pem".into());
+        c.validate().unwrap();
+
+        c.uri = "amqps://broker.example/%2f?auth_mechanism=external".into();
         let err = c.validate().unwrap_err();
-        assert!(matches!(err, ConfigError::TlsUnsupported), "{err}");
-        assert!(err.to_string().contains("TLS"));
+        assert!(err.to_string().contains("auth_mechanism=external needs"), "{err}");
+        c.tls.cert_file = Some("/etc/hearth/client.pem".into());
+        assert!(c.validate().unwrap_err().to_string().contains("both cert_file and key_file"));
+        c.tls.key_file = Some("/etc/hearth/client.key".into());
+        c.validate().unwrap();
+
+        c.uri = "amqp://guest:guest@127.0.0.1:5672/%2f".into();
+        let err = c.validate().unwrap_err();
+        assert!(err.to_string().contains("use amqps://"), "{err}");
     }
 
     #[test]

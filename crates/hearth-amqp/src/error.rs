@@ -8,10 +8,6 @@ use lapin::protocol::AMQPErrorKind;
 pub enum ConfigError {
     #[error("invalid AMQP URI: {0}")]
     Uri(String),
-    #[error(
-        "amqps:// is not supported: this build of Hearth has no TLS backend for AMQP (use amqp:// on a trusted network or a TLS-terminating proxy)"
-    )]
-    TlsUnsupported,
     #[error("invalid AMQP link configuration: {0}")]
     Invalid(String),
 }

@@ -10,6 +10,8 @@
 //!   outcome, an unroutable message comes back as [`PublishError::Returned`], and a lost connection fails
 //!   every pending publish promptly.
 //! - [`Link::consume`] yields [`Delivery`] values across reconnects; the caller acknowledges each.
+//! - `amqps://` runs over TLS with the rustls configuration hearth-tls builds from [`LinkConfig::tls`]
+//!   (CA file, optional client certificate for EXTERNAL, server-name verification always on).
 //!
 //! ```
 //! use std::time::Duration;
@@ -27,9 +29,14 @@
 //! cfg.confirm_timeout = Duration::from_secs(10);
 //! assert_eq!(cfg.validate(), Ok(()));
 //!
-//! // No TLS backend is compiled in: amqps is refused up front, not in a reconnect loop.
-//! cfg.uri = "amqps://broker.example:5671/%2f".into();
-//! assert_eq!(cfg.validate(), Err(ConfigError::TlsUnsupported));
+//! // TLS: amqps:// with the CA to trust, and a client certificate for RabbitMQ's EXTERNAL login. Mistakes in
+//! // the shape of the settings are refused up front, not in a reconnect loop.
+//! cfg.uri = "amqps://broker.example/%2f?auth_mechanism=external".into();
+//! cfg.tls.ca_file = Some("/etc/hearth/broker-ca.pem".into());
+//! assert!(matches!(cfg.validate(), Err(ConfigError::Invalid(_))));
+//! cfg.tls.cert_file = Some("/etc/hearth/hearth.pem".into());
+//! cfg.tls.key_file = Some("/etc/hearth/hearth.key".into());
+//! assert_eq!(cfg.validate(), Ok(()));
 //! ```
 //!
 //! With a broker (see `tests/broker.rs` for the full set):
@@ -61,6 +68,7 @@ mod error;
 mod link;
 mod publish;
 pub mod testing;
+mod tls;
 mod topology;
 
 pub use config::{BindingSpec, ExchangeKind, ExchangeSpec, LinkConfig, QueueSpec, QueueType, Topology};

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::{Stream, StreamExt};
+use lapin::uri::AMQPScheme;
 use lapin::{Connection, ConnectionProperties, Event};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
@@ -252,7 +253,10 @@ type Events = std::pin::Pin<Box<dyn Stream<Item = Event> + Send>>;
 async fn connect(cfg: &LinkConfig) -> Result<(Arc<Session>, Events), String> {
     let uri = parse_uri(&cfg.uri).map_err(|e| e.to_string())?;
     let props = ConnectionProperties::default().with_connection_name(cfg.connection_name.as_str().into());
-    let conn = Connection::connect_uri(uri, props).await.map_err(|e| format!("connect: {e}"))?;
+    let conn = match uri.scheme {
+        AMQPScheme::AMQP => Connection::connect_uri(uri, props).await.map_err(|e| format!("connect: {e}"))?,
+        AMQPScheme::AMQPS => crate::tls::connect(uri, props, &cfg.tls).await?,
+    };
     let events: Events = Box::pin(conn.events_listener());
     match prepare(&conn, cfg).await {
         Ok(pubchan) => {
@@ -344,11 +348,11 @@ mod tests {
 
     #[tokio::test]
     async fn invalid_config_reports_and_closes() {
-        let cfg = LinkConfig::new("amqps://h/%2f", "t");
+        let cfg = LinkConfig::new("amqps://h/%2f?auth_mechanism=external", "t");
         let link = Link::start(cfg, CancellationToken::new());
         let mut state = link.state();
         let s = state.wait_for(|s| matches!(s, LinkState::Disconnected { .. })).await.unwrap().clone();
-        assert!(matches!(s, LinkState::Disconnected { error, .. } if error.contains("TLS")));
+        assert!(matches!(s, LinkState::Disconnected { error, .. } if error.contains("client certificate")));
         assert_eq!(link.publish(Outgoing::default()).await, Err(PublishError::NotConnected));
         link.close().await;
         assert_eq!(*link.state().borrow(), LinkState::Closed);

@@ -84,6 +84,49 @@ pub fn amqp(test: &str) -> Option<String> {
     require(test, found)
 }
 
+/// The test broker's TLS listener as guest (`HEARTH_TEST_AMQPS_URI`; scripts/rabbitmq-tls.sh sets one up).
+pub fn amqps_uri() -> String {
+    std::env::var("HEARTH_TEST_AMQPS_URI").unwrap_or_else(|_| "amqps://guest:guest@localhost:5671/%2f".into())
+}
+
+/// The same listener with the EXTERNAL login (the client certificate's CN is the user):
+/// `HEARTH_TEST_AMQPS_EXTERNAL_URI`.
+pub fn amqps_external_uri() -> String {
+    std::env::var("HEARTH_TEST_AMQPS_EXTERNAL_URI")
+        .unwrap_or_else(|_| "amqps://localhost:5671/%2f?auth_mechanism=external".into())
+}
+
+/// Where scripts/rabbitmq-tls.sh keeps the test broker's CA (`ca.pem`, `ca.key`) and the client certificate
+/// (`client.pem`, `client.key`, CN `hearth-test-client`): `HEARTH_TEST_TLS_DIR`.
+pub fn tls_dir() -> PathBuf {
+    std::env::var_os("HEARTH_TEST_TLS_DIR")
+        .map_or_else(|| PathBuf::from("/var/lib/rabbitmq/hearth-test-tls"), PathBuf::from)
+}
+
+/// The test broker's TLS listener and its certificates.
+#[derive(Debug, Clone)]
+pub struct AmqpsBroker {
+    /// [`amqps_uri`].
+    pub uri: String,
+    /// [`amqps_external_uri`].
+    pub external_uri: String,
+    /// [`tls_dir`].
+    pub tls_dir: PathBuf,
+}
+
+/// The TLS listener when it accepts connections and [`tls_dir`] holds the CA and client files, else
+/// [`unavailable`].
+pub fn amqps(test: &str) -> Option<AmqpsBroker> {
+    let broker = AmqpsBroker { uri: amqps_uri(), external_uri: amqps_external_uri(), tls_dir: tls_dir() };
+    let missing = ["ca.pem", "client.pem", "client.key"].into_iter().find(|f| !broker.tls_dir.join(f).is_file());
+    let found = match (reachable(&broker.uri), missing) {
+        (Err(why), _) => Err(format!("RabbitMQ's TLS listener is not reachable ({why})")),
+        (Ok(()), Some(f)) => Err(format!("{} is missing", broker.tls_dir.join(f).display())),
+        (Ok(()), None) => Ok(broker),
+    };
+    require(test, found.map_err(|why| format!("{why}; run scripts/rabbitmq-tls.sh (as root) and use what it prints")))
+}
+
 /// The PostgreSQL server tests use: `HEARTH_TEST_PG_URL`, or the local server with trust authentication.
 pub fn postgres_url() -> String {
     std::env::var("HEARTH_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
@@ -175,6 +218,7 @@ mod tests {
         assert_eq!(host_port("postgres://postgres@127.0.0.1/test").as_deref(), Some("127.0.0.1:5432"));
         assert_eq!(host_port("http://127.0.0.1:8089/fhir").as_deref(), Some("127.0.0.1:8089"));
         assert_eq!(host_port("amqps://localhost").as_deref(), Some("localhost:5671"));
+        assert_eq!(host_port("amqps://localhost:5671/%2f?auth_mechanism=external").as_deref(), Some("localhost:5671"));
     }
 
     #[test]

@@ -35,7 +35,8 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
-    /// Send HL7 v2 messages over MLLP and print each ACK (a test tool and load generator).
+    /// Send HL7 v2 messages over MLLP (mllp://) or MLLP over TLS (mllps://) and print each ACK (a test tool and
+    /// load generator).
     Send(send::SendArgs),
     /// Convert messages to FHIR R4 JSON: one Bundle for one message, NDJSON for several. With --report, each
     /// message's conversion report goes to stderr as one JSON line.

@@ -1,4 +1,7 @@
-//! `hearth send mllp://HOST:PORT FILE...`: send every message in the files, print each ACK, summarise.
+//! `hearth send mllp://HOST:PORT FILE...` (or `mllps://` for MLLP over TLS): send every message in the files,
+//! print each ACK, summarise.
+
+mod conn;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,12 +9,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use hearth_sources::mllp::{AckSummary, Sender};
+use hearth_sources::mllp::AckSummary;
 use tokio::sync::Mutex;
+
+use self::conn::{Conn, Target, TlsArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct SendArgs {
-    /// Where to send: mllp://HOST:PORT
+    /// Where to send: mllp://HOST:PORT, or mllps://HOST:PORT for MLLP over TLS.
     url: String,
     /// Files holding one or more HL7 v2 messages (batch files with FHS/BHS included).
     #[arg(required = true)]
@@ -35,6 +40,18 @@ pub struct SendArgs {
     /// Make every message new: append `.N` to MSH-10 so that repeats are not duplicates (load testing).
     #[arg(long)]
     unique_ids: bool,
+    /// mllps: the CA certificate(s) (PEM) the receiver's certificate must chain to (default: the system's).
+    #[arg(long, value_name = "PEM")]
+    ca: Option<PathBuf>,
+    /// mllps: a client certificate (PEM) to present, for receivers that require mutual TLS. Needs --key.
+    #[arg(long, value_name = "PEM")]
+    cert: Option<PathBuf>,
+    /// mllps: the client certificate's private key (PEM).
+    #[arg(long, value_name = "PEM")]
+    key: Option<PathBuf>,
+    /// mllps, FOR TESTS ONLY: do not verify the receiver's certificate at all (still encrypted, but to anyone).
+    #[arg(long)]
+    insecure: bool,
 }
 
 struct Item {
@@ -51,9 +68,13 @@ struct Tally {
 }
 
 pub async fn run(args: SendArgs) -> ExitCode {
-    let Some(addr) = args.url.strip_prefix("mllp://").map(|a| a.trim_end_matches('/').to_owned()) else {
-        eprintln!("hearth send: the destination must look like mllp://HOST:PORT, got {:?}", args.url);
-        return ExitCode::from(2);
+    let tls = TlsArgs { ca: args.ca.clone(), cert: args.cert.clone(), key: args.key.clone(), insecure: args.insecure };
+    let target = match Target::parse(&args.url, tls) {
+        Ok(t) => Arc::new(t),
+        Err(e) => {
+            eprintln!("hearth send: {e}");
+            return ExitCode::from(2);
+        }
     };
     if args.concurrency == 0 || args.repeat == 0 {
         eprintln!("hearth send: --concurrency and --repeat must be at least 1");
@@ -78,9 +99,9 @@ pub async fn run(args: SendArgs) -> ExitCode {
     let unique = args.unique_ids;
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..args.concurrency.min(total.max(1)) {
-        let (items, next, tally, addr) = (items.clone(), next.clone(), tally.clone(), addr.clone());
+        let (items, next, tally, target) = (items.clone(), next.clone(), tally.clone(), target.clone());
         workers.spawn(async move {
-            let mut conn: Option<Sender> = None;
+            let mut conn: Option<Conn> = None;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= total {
@@ -98,7 +119,7 @@ pub async fn run(args: SendArgs) -> ExitCode {
                 };
                 let result = match conn.as_mut() {
                     Some(c) => c.send(&payload).await,
-                    None => match Sender::connect(&addr, timeout).await {
+                    None => match Conn::connect(&target, timeout).await {
                         Ok(c) => conn.insert(c).send(&payload).await,
                         Err(e) => Err(e),
                     },
