@@ -32,6 +32,8 @@ pub(crate) struct EntryRequest {
     pub(crate) if_match: Option<String>,
     pub(crate) full_url: Option<String>,
     pub(crate) resource: Option<Value>,
+    /// The resource's id as the mapper wrote it (before a conditional update lost it).
+    pub(crate) mapper_id: Option<String>,
 }
 
 impl EntryRequest {
@@ -93,7 +95,8 @@ fn read_request(i: usize, entry: &Value) -> Result<EntryRequest, Error> {
     let req = &entry["request"];
     let method = req["method"].as_str().unwrap_or_default().to_ascii_uppercase();
     let url = req["url"].as_str().unwrap_or_default().trim_start_matches('/').to_owned();
-    if !METHODS.contains(&method.as_str()) || url.is_empty() || url.contains("://") {
+    let path = url.split('?').next().unwrap_or_default();
+    if !METHODS.contains(&method.as_str()) || path.is_empty() || path.contains(':') {
         return Err(Error::Invalid(format!("entry {i}: request.method and a relative request.url are required")));
     }
     let resource = entry.get("resource");
@@ -108,6 +111,7 @@ fn read_request(i: usize, entry: &Value) -> Result<EntryRequest, Error> {
         if_match: text("ifMatch"),
         full_url: entry["fullUrl"].as_str().map(str::to_owned),
         resource: None,
+        mapper_id: resource.and_then(|r| r["id"].as_str()).map(str::to_owned),
     })
 }
 
@@ -244,6 +248,9 @@ mod tests {
                 .is_err()
         );
         assert!(prepare(&bundle(json!([]))).unwrap().entries.is_empty());
+        let system_url = json!([{"resource": {"resourceType": "Organization", "id": "o"},
+            "request": {"method": "PUT", "url": "Organization?identifier=http://hl7.org/mvx|MSD"}}]);
+        assert_eq!(prepare(&bundle(system_url)).unwrap().entries[0].mapper_id.as_deref(), Some("o"));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! the same failure a transaction would give: 404 or 412).
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use reqwest::Method;
 use reqwest::header::{HeaderName, HeaderValue};
@@ -16,15 +16,28 @@ use crate::error::Error;
 use crate::outcome::{EntryOutcome, Sent, relative_location, type_and_id};
 use crate::prepare::{EntryRequest, for_each_reference};
 
-pub(crate) async fn send(client: &FhirClient, entries: Vec<EntryRequest>) -> Result<Sent, Error> {
-    let order = order(&entries)?;
+pub(crate) async fn send(client: &FhirClient, mut entries: Vec<EntryRequest>) -> Result<Sent, Error> {
+    let (order, early) = order(&entries);
     let referenced = referenced_full_urls(&entries);
     // fullUrl → `Type/id` on the server; literal targets are known before anything is sent.
     let mut ids: HashMap<String, String> =
         entries.iter().filter_map(|e| Some((e.full_url.clone()?, e.literal_target()?))).collect();
-    let mut searches: HashMap<String, String> = HashMap::new();
     let mut outcomes: Vec<Option<EntryOutcome>> = vec![None; entries.len()];
+    for i in early {
+        let (id, found) = id_before_sending(client, &mut entries[i], i).await?;
+        if let Some(full) = &entries[i].full_url {
+            ids.insert(full.clone(), id.clone());
+        }
+        if found && entries[i].method == "POST" {
+            // A conditional create that matched: the server would answer 200 without writing.
+            outcomes[i] = Some(EntryOutcome { status: 200, location: Some(id) });
+        }
+    }
+    let mut searches: HashMap<String, String> = HashMap::new();
     for i in order {
+        if outcomes[i].is_some() {
+            continue;
+        }
         let e = &entries[i];
         let mut resource = e.resource.clone();
         if let Some(r) = resource.as_mut() {
@@ -43,9 +56,41 @@ pub(crate) async fn send(client: &FhirClient, entries: Vec<EntryRequest>) -> Res
     Ok(Sent { entries: outcomes.into_iter().flatten().collect() })
 }
 
+/// The server id of an entry in a reference cycle, before it is sent: the match of its condition, or (no
+/// match) the mapper's id, the request becoming `PUT Type/id`. Returns the id and whether it was found.
+async fn id_before_sending(client: &FhirClient, e: &mut EntryRequest, i: usize) -> Result<(String, bool), Error> {
+    let rtype = e.resource_type().to_owned();
+    let criteria = match (e.url.split_once('?'), &e.if_none_exist) {
+        (Some((_, q)), _) => q.to_owned(),
+        (None, Some(q)) => q.clone(),
+        (None, None) => return Err(cycle()),
+    };
+    if let Some(found) = search(client, &format!("{rtype}?{criteria}")).await.map_err(|err| at_entry(err, i))? {
+        return Ok((found, true));
+    }
+    match (&e.mapper_id, e.is_conditional_update()) {
+        (Some(id), true) => {
+            e.url = format!("{rtype}/{id}");
+            if let Some(obj) = e.resource.as_mut().and_then(Value::as_object_mut) {
+                obj.insert("id".into(), Value::String(id.clone()));
+            }
+            Ok((format!("{rtype}/{id}"), false))
+        }
+        _ => Err(cycle()),
+    }
+}
+
+fn cycle() -> Error {
+    Error::Invalid(
+        "entries reference each other in a cycle that cannot be resolved one by one: send this Bundle as a transaction"
+            .into(),
+    )
+}
+
 /// Every entry after the entries whose server id it needs (those not known up front); otherwise the
-/// Bundle's order. A cycle among such entries cannot be sent one by one.
-fn order(entries: &[EntryRequest]) -> Result<Vec<usize>, Error> {
+/// Bundle's order. When only entries waiting for each other remain, the first of them is resolved early
+/// (its index is in the second list) and the rest proceeds.
+fn order(entries: &[EntryRequest]) -> (Vec<usize>, Vec<usize>) {
     let unknown: HashMap<&str, usize> = entries
         .iter()
         .enumerate()
@@ -62,22 +107,32 @@ fn order(entries: &[EntryRequest]) -> Result<Vec<usize>, Error> {
             }
         }
     }
-    let mut ready: BTreeSet<usize> = (0..entries.len()).filter(|i| needs[*i].is_empty()).collect();
+    let mut done = vec![false; entries.len()];
     let mut out = Vec::with_capacity(entries.len());
-    while let Some(i) = ready.pop_first() {
-        out.push(i);
-        for (k, n) in needs.iter_mut().enumerate() {
-            if n.remove(&i) && n.is_empty() {
-                ready.insert(k);
+    let mut early = Vec::new();
+    while out.len() < entries.len() {
+        let next = (0..entries.len()).find(|&i| !done[i] && needs[i].is_empty());
+        let i = match next {
+            Some(i) => i,
+            None => {
+                // A cycle: the first waiting entry that others wait for gets its id early.
+                let Some(k) = (0..entries.len()).find(|&k| !done[k] && needs.iter().any(|n| n.contains(&k))) else {
+                    break;
+                };
+                early.push(k);
+                needs.iter_mut().for_each(|n| {
+                    n.remove(&k);
+                });
+                continue;
             }
-        }
+        };
+        done[i] = true;
+        out.push(i);
+        needs.iter_mut().for_each(|n| {
+            n.remove(&i);
+        });
     }
-    if out.len() < entries.len() {
-        return Err(Error::Invalid(
-            "entries reference each other in a cycle: send this Bundle as a transaction".into(),
-        ));
-    }
-    Ok(out)
+    (out, early)
 }
 
 fn references(e: &EntryRequest) -> Vec<String> {
@@ -179,8 +234,16 @@ async fn find_written(client: &FhirClient, e: &EntryRequest, entry: usize) -> Re
     search_one(client, &criteria).await.map_err(|err| at_entry(err, entry))
 }
 
-/// `Type/id` of the single resource matching `Type?query`.
+/// `Type/id` of the single resource matching `Type?query`; none is a 404, several a 412 (what a server
+/// answers for a transaction).
 async fn search_one(client: &FhirClient, conditional: &str) -> Result<String, Error> {
+    search(client, conditional).await?.ok_or_else(|| {
+        refusal(404, "not-found", "a conditional reference matched no resource (resolved by Hearth before sending)")
+    })
+}
+
+/// The one resource matching `Type?query`, if any; several is a 412.
+async fn search(client: &FhirClient, conditional: &str) -> Result<Option<String>, Error> {
     let (rtype, _) = conditional.split_once('?').unwrap_or((conditional, ""));
     let answer = client.request(Method::GET, &format!("{conditional}&_count=2"), None, &[]).await?;
     let v: Value = serde_json::from_slice(&answer.body).map_err(|e| Error::Protocol(format!("search answer: {e}")))?;
@@ -191,7 +254,22 @@ async fn search_one(client: &FhirClient, conditional: &str) -> Result<String, Er
         .filter(|e| e["search"]["mode"].as_str().is_none_or(|m| m == "match"))
         .collect();
     let total = v["total"].as_u64().unwrap_or(matches.len() as u64);
-    let reason = |status: u16, code: &str, text: &str| Error::Rejected {
+    match (matches.as_slice(), total) {
+        ([one], 0 | 1) => match one["resource"]["id"].as_str() {
+            Some(id) => Ok(Some(format!("{rtype}/{id}"))),
+            None => Err(Error::Protocol("a search match without an id".into())),
+        },
+        ([], 0) => Ok(None),
+        _ => Err(refusal(
+            412,
+            "multiple-matches",
+            "a condition matched several resources (searched by Hearth before sending)",
+        )),
+    }
+}
+
+fn refusal(status: u16, code: &str, text: &str) -> Error {
+    Error::Rejected {
         status,
         entry: None,
         codes: vec![code.into()],
@@ -200,22 +278,6 @@ async fn search_one(client: &FhirClient, conditional: &str) -> Result<String, Er
                 "issue": [{"severity": "error", "code": code, "diagnostics": text}]})
             .to_string(),
         ),
-    };
-    match (matches.as_slice(), total) {
-        ([one], 0 | 1) => match one["resource"]["id"].as_str() {
-            Some(id) => Ok(format!("{rtype}/{id}")),
-            None => Err(Error::Protocol("a search match without an id".into())),
-        },
-        ([], 0) => Err(reason(
-            404,
-            "not-found",
-            "a conditional reference matched no resource (resolved by Hearth before sending)",
-        )),
-        _ => Err(reason(
-            412,
-            "multiple-matches",
-            "a conditional reference matched several resources (resolved by Hearth before sending)",
-        )),
     }
 }
 
@@ -253,25 +315,25 @@ mod tests {
             {"fullUrl": "urn:uuid:pat", "resource": {"resourceType": "Patient"},
              "request": {"method": "PUT", "url": "Patient?identifier=m|1"}}
         ]));
-        assert_eq!(order(&e).unwrap(), vec![3, 1, 0, 2]);
+        assert_eq!(order(&e), (vec![3, 1, 0, 2], vec![]));
     }
 
     #[test]
-    fn literal_targets_need_no_order_and_cycles_are_refused() {
+    fn literal_targets_need_no_order_and_cycles_are_broken_early() {
         let e = entries(json!([
             {"fullUrl": "urn:uuid:a", "resource": {"resourceType": "Observation", "hasMember": [{"reference": "urn:uuid:b"}]},
              "request": {"method": "PUT", "url": "Observation/a"}},
             {"fullUrl": "urn:uuid:b", "resource": {"resourceType": "Observation", "hasMember": [{"reference": "urn:uuid:a"}]},
              "request": {"method": "PUT", "url": "Observation/b"}}
         ]));
-        assert_eq!(order(&e).unwrap(), vec![0, 1]);
+        assert_eq!(order(&e), (vec![0, 1], vec![]));
         let e = entries(json!([
             {"fullUrl": "urn:uuid:a", "resource": {"resourceType": "Observation", "hasMember": [{"reference": "urn:uuid:b"}]},
              "request": {"method": "POST", "url": "Observation"}},
             {"fullUrl": "urn:uuid:b", "resource": {"resourceType": "Observation", "hasMember": [{"reference": "urn:uuid:a"}]},
              "request": {"method": "POST", "url": "Observation"}}
         ]));
-        assert!(matches!(order(&e), Err(Error::Invalid(_))));
+        assert_eq!(order(&e), (vec![1, 0], vec![0]));
     }
 
     #[test]
