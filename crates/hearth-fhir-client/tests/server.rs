@@ -252,3 +252,26 @@ async fn the_probe_reads_the_capability_statement() {
     assert!(matches!(e, Error::Network(_)) && e.is_transient(), "{e:?}");
     assert!(!e.to_string().contains("127.0.0.1"), "no URL in the message: {e}");
 }
+
+/// The tests' own fixture rewriting (see `common::Salt`).
+#[test]
+fn the_test_salt_is_consistent_and_reaches_every_identifier() {
+    let s = Salt("abc".into());
+    let b = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:98c899db-797d-5cd2-b027-7a687c9c5bbf",
+         "resource": {"resourceType": "Patient", "id": "98c899db-797d-5cd2-b027-7a687c9c5bbf",
+                      "identifier": [{"system": "urn:x", "value": "MRN1"}]},
+         "request": {"method": "PUT", "url": "Patient?identifier=urn:x|MRN1"}},
+        {"resource": {"resourceType": "Task", "for": {"reference": "Patient?identifier=urn:x|MRN1"}},
+         "request": {"method": "POST", "url": "Task", "ifNoneExist": "identifier=urn:y|T1"}}]});
+    let out = s.apply(&b);
+    let p = &out["entry"][0];
+    assert_eq!(p["resource"]["identifier"][0]["value"], "MRN1-abc");
+    assert_eq!(p["request"]["url"], "Patient?identifier=urn:x|MRN1-abc");
+    assert_eq!(p["fullUrl"].as_str().unwrap()[9..], *p["resource"]["id"].as_str().unwrap());
+    assert_ne!(p["resource"]["id"], "98c899db-797d-5cd2-b027-7a687c9c5bbf");
+    assert_eq!(out["entry"][1]["request"]["ifNoneExist"], "identifier=urn:y|T1-abc");
+    assert_eq!(out["entry"][1]["resource"]["for"]["reference"], "Patient?identifier=urn:x|MRN1-abc");
+    assert_eq!(p["resource"]["meta"]["tag"][0]["code"], "abc");
+    assert_eq!(s.apply(&b), out);
+}
