@@ -162,6 +162,25 @@ impl TokenSource {
     }
 
     async fn fetch(&self) -> Result<Token, Error> {
+        let request = self.token_request()?;
+        let response = request.send().await.map_err(|e| token_unavailable(crate::client::describe(&e), None))?;
+        let status = response.status().as_u16();
+        let wait = retry_after(response.headers());
+        let body = crate::client::read_limited(response, MAX_TOKEN_RESPONSE_BYTES, self.timeout)
+            .await
+            .map_err(|e| token_unavailable(e.to_string(), None))?;
+        match status {
+            200..=299 => self.parse(&body),
+            408 | 429 | 500..=599 => Err(token_unavailable(format!("HTTP {status}"), wait)),
+            _ => Err(Error::Unauthorized(format!(
+                "the token endpoint refused the client: HTTP {status}{}",
+                oauth_error(&body)
+            ))),
+        }
+    }
+
+    /// The token request, built before any await (the form serializer is not `Send`).
+    fn token_request(&self) -> Result<reqwest::RequestBuilder, Error> {
         let mut form = form_urlencoded::Serializer::new(String::new());
         form.append_pair("grant_type", "client_credentials");
         if let Some(scope) = &self.scope {
@@ -185,26 +204,10 @@ impl TokenSource {
                 form.append_pair("client_assertion", &assertion);
             }
         }
-        let response = request
+        Ok(request
             .header("Content-Type", "application/x-www-form-urlencoded")
             .header("Accept", "application/json")
-            .body(form.finish())
-            .send()
-            .await
-            .map_err(|e| token_unavailable(crate::client::describe(&e), None))?;
-        let status = response.status().as_u16();
-        let wait = retry_after(response.headers());
-        let body = crate::client::read_limited(response, MAX_TOKEN_RESPONSE_BYTES, self.timeout)
-            .await
-            .map_err(|e| token_unavailable(e.to_string(), None))?;
-        match status {
-            200..=299 => self.parse(&body),
-            408 | 429 | 500..=599 => Err(token_unavailable(format!("HTTP {status}"), wait)),
-            _ => Err(Error::Unauthorized(format!(
-                "the token endpoint refused the client: HTTP {status}{}",
-                oauth_error(&body)
-            ))),
-        }
+            .body(form.finish()))
     }
 
     fn parse(&self, body: &[u8]) -> Result<Token, Error> {

@@ -279,3 +279,20 @@ fn default_tls(https: bool) -> Result<rustls::ClientConfig, Error> {
         .with_root_certificates(roots)
         .with_no_client_auth())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_send<T: Send>(_: &T) {}
+
+    #[test]
+    fn the_futures_can_be_spawned() {
+        let client = FhirClient::new(&ClientSettings::new("http://127.0.0.1:9/fhir"), None).unwrap();
+        is_send(&client.send(b"{}", Payload::Bundle));
+        is_send(&client.send(b"{}", Payload::Resources));
+        is_send(&client.probe());
+        fn is_sync<T: Send + Sync>(_: &T) {}
+        is_sync(&client);
+    }
+}
