@@ -149,6 +149,8 @@ impl FhirClient {
     ) -> Result<Answer, Error> {
         let inner = &self.inner;
         let url = inner.base.join(path).map_err(|e| Error::Invalid(format!("request URL: {e}")))?;
+        // Cloned for the resend after a 401 without copying the bytes.
+        let body = body.map(bytes::Bytes::from);
         let _permit = inner.permits.acquire().await.map_err(|_| Error::Network("client closed".into()))?;
         let mut renewed = false;
         loop {
