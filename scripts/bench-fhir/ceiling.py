@@ -96,7 +96,7 @@ def main():
             if e["fullUrl"] not in ids and len(loc) >= 2:
                 ids[e["fullUrl"]] = f"{loc[-2]}/{loc[-1]}"
     secs = time.monotonic() - started
-    print(f"python ceiling       mode={mode:<9} concurrency=1  {len(bundles)} deliveries in {secs:.1f} s = "
+    print(f"python-ceiling      mode={mode:<9} concurrency=1  {len(bundles)} deliveries in {secs:.1f} s = "
           f"{len(bundles) / secs:.1f} deliveries/s")
 
 
