@@ -7,6 +7,7 @@
 # 2. Runs every test: unit, property, golden, integration and end-to-end (the real binary over real sockets),
 #    then the doctests.
 #
+# Tests that need a FHIR server find it through HEARTH_TEST_FHIR_URL (step 1 starts one, scripts/fhir-server.sh).
 # Tests that need the shared corpus find it through HEARTH_CORPUS (default ../shared/corpus). Under CI=true a
 # missing corpus or service is a failure, never a skip.
 set -euo pipefail
@@ -71,10 +72,27 @@ ensure_rabbitmq_tls() {
   fi
 }
 
+# The FHIR R4 server (sekmet-fhir, pinned in scripts/fhir-server/constraints.txt): a private instance for this
+# run on a free loopback port, stopped when this script ends. HEARTH_TEST_FHIR_URL set by the caller wins.
+ensure_fhir_server() {
+  if [ -n "${HEARTH_TEST_FHIR_URL:-}" ]; then return 0; fi
+  python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3 python3-venv
+  local exports
+  if exports="$(scripts/fhir-server.sh start)"; then
+    eval "$exports"
+    trap 'scripts/fhir-server.sh stop "$HEARTH_FHIR_SERVER_DIR"' EXIT
+  elif [ "${CI:-}" = true ]; then
+    log "FAIL: the FHIR server did not start"; exit 1
+  else
+    log "the FHIR server did not start: its tests will say NOT RUN (they fail under CI=true)"
+  fi
+}
+
 ensure_rabbitmq
 ensure_rabbitmq_tls
 ensure_postgres
 ensure_chromium
+ensure_fhir_server
 
 if [ ! -d "$HEARTH_CORPUS" ]; then
   if [ "${CI:-}" = true ]; then log "FAIL: corpus not found at $HEARTH_CORPUS (set HEARTH_CORPUS)"; exit 1; fi
