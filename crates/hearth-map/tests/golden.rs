@@ -1,6 +1,7 @@
 //! Golden tests: every `fixtures/hl7v2/<case>.hl7` (one message or a batch) is converted with a fixed clock
 //! (2025-01-01T00:00:00Z) and compared with `<case>.expected.json` (`{"bundle", "report"}`, an array for a batch).
-//! `<case>.tz`, when present, holds the facility time zone (IANA name). `BLESS=1` rewrites the expected files.
+//! `<case>.tz`, when present, holds the facility time zone (IANA name); without it the zone is UTC, as the CLI
+//! and the engine always give the mapper one (the host's by default). `BLESS=1` rewrites the expected files.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -15,11 +16,9 @@ fn fixtures() -> PathBuf {
 
 fn convert(path: &Path) -> Value {
     let bytes = std::fs::read(path).unwrap();
-    let mut opts = MapOptions::default();
     let tz = path.with_extension("tz");
-    if tz.is_file() {
-        opts = opts.with_timezone(std::fs::read_to_string(&tz).unwrap().trim()).unwrap();
-    }
+    let zone = if tz.is_file() { std::fs::read_to_string(&tz).unwrap().trim().to_owned() } else { "UTC".to_owned() };
+    let opts = MapOptions::default().with_timezone(&zone).unwrap();
     let mapper = Hl7v2Mapper::new(opts);
     let now = time::macros::datetime!(2025-01-01 00:00:00 UTC);
     let batch = split_batch(&bytes).unwrap();
@@ -236,4 +235,37 @@ fn invalid_values_are_skipped_with_warnings() {
     assert!(warnings.iter().any(|w| w["location"] == "PV1-2" && w["kind"] == "unknown_code"));
     let e = resource(&got["bundle"], "Encounter");
     assert_eq!(e[0]["class"]["system"], "http://terminology.hl7.org/CodeSystem/v2-0004");
+}
+
+#[test]
+fn times_keep_their_time_of_day_in_the_facility_zone() {
+    // Facility zone America/New_York (EDT in June); times sent without an offset.
+    let got = convert(&fixtures().join("adt-a01-times.hl7"));
+    let b = &got["bundle"];
+    // Bundle.timestamp is MSH-7 with the offset as sent, cut to milliseconds (nine digits were sent).
+    assert_eq!(b["timestamp"], "2024-06-15T14:30:00.123+05:30");
+    let p = resource(b, "Patient");
+    assert_eq!(p[0]["birthDate"], "1984-07", "a partial date stays partial");
+    assert_eq!(p[0]["deceasedDateTime"], "2024-06-15T12:00:00-04:00", "hour precision padded, never cut to the date");
+    let e = resource(b, "Encounter");
+    assert_eq!(e[0]["period"]["start"], "2024-06-15T08:30:00-04:00", "minute precision padded to seconds");
+    let evn = resource(b, "Provenance").into_iter().find(|p| p["activity"]["coding"][0]["code"] == "A01").unwrap();
+    assert_eq!(evn["recorded"], "2024-06-15T09:05:00.987-04:00");
+    let o = resource(b, "Observation");
+    assert_eq!(o[0]["effectiveDateTime"], "2024-06-15T09:15:00.5-04:00");
+    // The conversion time stays in the transformation Provenance.
+    let t = resource(b, "Provenance").into_iter().find(|p| p["activity"]["coding"][0]["code"] == "CREATE").unwrap();
+    assert_eq!(t["recorded"], "2025-01-01T00:00:00+00:00");
+    assert!(got["report"]["warnings"].as_array().unwrap().iter().all(|w| w["kind"] != "invalid_value"), "{got}");
+}
+
+#[test]
+fn without_a_zone_naive_times_are_read_as_utc_and_reported() {
+    let bytes = std::fs::read(fixtures().join("adt-a01-times.hl7")).unwrap();
+    let msg = parse(&bytes, &ParseOptions::default()).unwrap();
+    let conv = Hl7v2Mapper::new(MapOptions::default()).map(&msg, time::OffsetDateTime::UNIX_EPOCH).unwrap();
+    let e = resource(&conv.bundle, "Encounter");
+    assert_eq!(e[0]["period"]["start"], "2024-06-15T08:30:00+00:00");
+    let naive: Vec<_> = conv.report.warnings.iter().filter(|w| w.message.contains("no facility time zone")).collect();
+    assert_eq!(naive.len(), 1, "{:?}", conv.report.warnings);
 }

@@ -127,12 +127,8 @@ impl<'a> Ctx<'a> {
     /// A DTM component or value → FHIR dateTime; invalid values are skipped with a warning.
     pub fn dtm_datetime(&mut self, raw: &str, at: At<'_>) -> Option<Value> {
         let d = self.parse_dtm(raw, at)?;
-        let (text, truncated) = d.datetime(self.opts.facility_timezone.as_ref());
-        if truncated && !self.naive_time_warned {
-            self.naive_time_warned = true;
-            self.warn(at, WarningKind::InvalidValue, "time without offset and no facility time zone: cut to date");
-        }
-        Some(Value::from(text))
+        let tz = self.zone_for(&d, at);
+        Some(Value::from(d.datetime(&tz)))
     }
 
     /// A DTM → FHIR date (a time part is dropped).
@@ -140,9 +136,24 @@ impl<'a> Ctx<'a> {
         Some(Value::from(self.parse_dtm(raw, at)?.date()))
     }
 
-    /// A DTM → FHIR instant (needs seconds and an offset); otherwise `None` (no warning if valid but partial).
+    /// A DTM → FHIR instant (a time padded to seconds, with an offset); `None` for a date alone (no warning).
     pub fn dtm_instant(&mut self, raw: &str, at: At<'_>) -> Option<Value> {
-        self.parse_dtm(raw, at)?.instant(self.opts.facility_timezone.as_ref()).map(Value::from)
+        let d = self.parse_dtm(raw, at)?;
+        let tz = self.zone_for(&d, at);
+        d.instant(&tz).map(Value::from)
+    }
+
+    /// The zone a DTM's time is read in: the facility zone. Without one (a caller that did not resolve the
+    /// host's zone) UTC, said once per message in the report, so that a time is never dropped.
+    fn zone_for(&mut self, d: &dtm::Dtm, at: At<'_>) -> jiff::tz::TimeZone {
+        if let Some(tz) = &self.opts.facility_timezone {
+            return tz.clone();
+        }
+        if d.time.is_some() && d.offset.is_none() && !self.naive_time_warned {
+            self.naive_time_warned = true;
+            self.warn(at, WarningKind::InvalidValue, "time without offset and no facility time zone: read as UTC");
+        }
+        jiff::tz::TimeZone::UTC
     }
 
     fn parse_dtm(&mut self, raw: &str, at: At<'_>) -> Option<dtm::Dtm> {
@@ -205,10 +216,24 @@ impl<'a> Ctx<'a> {
         let system = segments::msh::source_system(&self);
         b.insert("identifier".into(), json!({ "system": system, "value": ctrl }));
         b.insert("type".into(), Value::from(bundle_type.as_str()));
-        put(&mut b, "timestamp", instant(self.now).map(Value::from));
+        put(&mut b, "timestamp", self.message_time());
         let entries = self.bundle.into_entries(bundle_type, &tag);
         b.insert("entry".into(), Value::Array(entries));
         Ok(Conversion { bundle: Value::Object(b), report: self.report })
+    }
+}
+
+impl Ctx<'_> {
+    /// MSH-7 as a FHIR instant, with the offset as sent (IG `MSH[Bundle]`: Bundle.timestamp). The conversion
+    /// time is Provenance.recorded. A date alone or an invalid value leaves the timestamp out, with a warning.
+    fn message_time(&mut self) -> Option<Value> {
+        let msh = self.segment("MSH")?;
+        let raw = msh.value(7)?;
+        let t = self.dtm_instant(&raw, msh.at(7));
+        if t.is_none() && dtm::parse(&raw).is_ok() {
+            self.warn(msh.at(7), WarningKind::InvalidValue, "message time without a time of day: no Bundle.timestamp");
+        }
+        t
     }
 }
 
