@@ -269,3 +269,28 @@ fn without_a_zone_naive_times_are_read_as_utc_and_reported() {
     let naive: Vec<_> = conv.report.warnings.iter().filter(|w| w.message.contains("no facility time zone")).collect();
     assert_eq!(naive.len(), 1, "{:?}", conv.report.warnings);
 }
+
+#[test]
+fn telecoms_follow_the_ig_xtn_table() {
+    let got = convert(&fixtures().join("adt-a04-contacts.hl7"));
+    let p = resource(&got["bundle"], "Patient");
+    let t = p[0]["telecom"].as_array().unwrap();
+    // "+" country, area, local, " X" extension, spaces between (IG XTN[ContactPoint]).
+    assert_eq!(t[0]["value"], "+33 1 42424242 X7");
+    assert_eq!(t[0]["system"], "phone");
+    assert_eq!(t[0]["use"], "home");
+    assert_eq!(t[0]["extension"][0]["url"], "http://hl7.org/fhir/StructureDefinition/contactpoint-country");
+    assert_eq!(t[0]["extension"][3]["valueString"], "7");
+    // XTN-12 when valued; a cell phone is a phone used as mobile.
+    assert_eq!(t[1]["value"], "+33612345678");
+    assert_eq!((&t[1]["system"], &t[1]["use"]), (&json!("phone"), &json!("mobile")));
+    assert_eq!((&t[2]["system"], &t[2]["value"]), (&json!("email"), &json!("dana@example.invalid")));
+    // XTN-1 only when neither XTN-7 nor XTN-12 is valued; ORN has no FHIR use in the IG's map: the field's
+    // (PID-13 is the home number).
+    assert_eq!(t[3]["value"], "(01) 4040 4040");
+    assert_eq!(t[3]["use"], "home");
+    // PID-14: no country code → "area local X extension", use work.
+    assert_eq!((&t[4]["value"], &t[4]["use"]), (&json!("555 0100 X22"), &json!("work")));
+    let nk = resource(&got["bundle"], "RelatedPerson");
+    assert_eq!(nk[0]["telecom"][0]["value"], "+44 20 79460000");
+}

@@ -398,74 +398,99 @@ pub fn address(ctx: &mut Ctx<'_>, rep: &Repetition<'_>, at: At<'_>) -> Option<Va
     Some(Value::Object(o))
 }
 
-/// Telecom use (table 0201) → ContactPoint.use; equipment (table 0202) → ContactPoint.system.
+/// Telecom use (table 0201) → ContactPoint.use, for codes the IG's map does not list.
 fn telecom_use(code: &str) -> Option<&'static str> {
-    Some(match code {
-        "PRN" | "ORN" | "VHN" => "home",
-        "WPN" => "work",
-        "EMR" | "ASN" | "BPN" => return None,
-        "PRS" => "mobile",
-        "NET" => return None,
-        _ => return None,
-    })
+    match code {
+        "PRN" | "ORN" | "VHN" => Some("home"),
+        "WPN" => Some("work"),
+        "PRS" => Some("mobile"),
+        _ => None,
+    }
 }
 
+/// Equipment type (table 0202) → ContactPoint.system, for codes the IG's map does not list.
 fn telecom_system(code: &str) -> Option<&'static str> {
     Some(match code {
-        "PH" | "CP" | "TDD" | "TTY" | "SAT" => "phone",
+        "PH" | "CP" => "phone",
         "FX" => "fax",
         "Internet" | "X.400" => "email",
         "BP" => "pager",
+        "MD" | "SAT" | "TDD" | "TTY" => "other",
         _ => return None,
     })
 }
 
-/// XTN → ContactPoint (IG `XTN[ContactPoint]`): value from XTN-4 (e-mail) or XTN-12 (unformatted) or
-/// country/area/local/extension (XTN-5..8) or XTN-1; system from XTN-3 (or e-mail when XTN-4); use from XTN-2
-/// (`default_use` when absent, e.g. `work` for PID-14); period XTN-13/14; rank XTN-18.
+const CONTACT_SYSTEMS: &[&str] = &["phone", "fax", "email", "pager", "url", "sms", "other"];
+
+/// The IG's ContactPoint extensions for the parts of a telephone number (XTN-5..8).
+const XTN_PARTS: [(usize, &str); 4] = [
+    (5, "http://hl7.org/fhir/StructureDefinition/contactpoint-country"),
+    (6, "http://hl7.org/fhir/StructureDefinition/contactpoint-area"),
+    (7, "http://hl7.org/fhir/StructureDefinition/contactpoint-local"),
+    (8, "http://hl7.org/fhir/StructureDefinition/contactpoint-extension"),
+];
+
+/// A telephone number from its parts (IG `XTN[ContactPoint]`): `+country area local X extension`, spaces
+/// between; `None` without a local number.
+fn composed_number(rep: &Repetition<'_>) -> Option<String> {
+    let local = comp(rep, 7)?;
+    let mut parts: Vec<String> = Vec::with_capacity(4);
+    if let Some(c) = comp(rep, 5) {
+        parts.push(format!("+{}", c.trim_start_matches('+')));
+    }
+    parts.extend(comp(rep, 6).map(|a| a.into_owned()));
+    parts.push(local.into_owned());
+    if let Some(x) = comp(rep, 8) {
+        parts.push(format!("X{x}"));
+    }
+    Some(parts.join(" "))
+}
+
+/// XTN → ContactPoint (IG `XTN[ContactPoint]`). Value: XTN-4 for an e-mail (XTN-3 `Internet`/`X.400`, or no
+/// XTN-3 and an XTN-4); else XTN-12 (unformatted number) when valued, else the number built from XTN-5..8, else
+/// XTN-1; the parts XTN-5..8 also go into the IG's contactpoint-country/-area/-local/-extension extensions.
+/// System from XTN-3 (`TelecommunicationEquipmentType`; `CP` is a phone whose use is `mobile`); without XTN-3
+/// a number is a `phone` (XTN-1 and XTN-5..12 are telephone numbers by definition; FHIR requires a system
+/// beside a value). Use from XTN-2 (`TelecommunicationUseCode`; `default_use` when absent, e.g. `work` for
+/// PID-14); period XTN-13/14; rank XTN-18.
 pub fn contact_point(ctx: &mut Ctx<'_>, rep: &Repetition<'_>, at: At<'_>, default_use: Option<&str>) -> Option<Value> {
     let equipment = comp(rep, 3);
-    let email = comp(rep, 4).filter(|e| e.contains('@') || matches!(equipment.as_deref(), Some("Internet" | "X.400")));
+    let email_equipment = matches!(equipment.as_deref(), Some("Internet" | "X.400"));
+    let email = comp(rep, 4).filter(|_| email_equipment || equipment.is_none());
     let mut o = Obj::new();
-    let value = if let Some(e) = &email {
-        o.insert("system".into(), Value::from("email"));
-        Some(e.to_string())
-    } else {
-        let composed = {
-            let mut s = String::new();
-            if let Some(c) = comp(rep, 5) {
-                s.push('+');
-                s.push_str(&c);
-                s.push(' ');
-            }
-            if let Some(a) = comp(rep, 6) {
-                s.push('(');
-                s.push_str(&a);
-                s.push_str(") ");
-            }
-            if let Some(l) = comp(rep, 7) {
-                s.push_str(&l);
-                if let Some(x) = comp(rep, 8) {
-                    s.push_str(" ext. ");
-                    s.push_str(&x);
-                }
-                Some(s)
-            } else {
-                None
-            }
-        };
-        comp(rep, 12).map(|u| u.to_string()).or(composed).or_else(|| comp(rep, 1).map(|v| v.to_string()))
+    let value = match &email {
+        Some(e) => e.to_string(),
+        None if email_equipment => return None,
+        None => {
+            let number = comp(rep, 12).map(|u| u.into_owned()).or_else(|| composed_number(rep));
+            number.or_else(|| comp(rep, 1).map(|v| v.into_owned()))?
+        }
     };
-    let value = value?;
-    if !o.contains_key("system") {
-        let sys = equipment.as_deref().and_then(telecom_system).unwrap_or("phone");
-        if equipment.as_deref() == Some("Internet") && !value.contains('@') {
-            o.insert("system".into(), Value::from("url"));
-        } else {
-            o.insert("system".into(), Value::from(sys));
+    let system = match equipment.as_deref() {
+        None if email.is_some() => Some("email"),
+        None => Some("phone"),
+        Some(e) => closed_code(ctx, "TelecommunicationEquipmentType", e, CONTACT_SYSTEMS, telecom_system)
+            .or_else(|| (e == "CP").then_some("phone")),
+    };
+    match system {
+        Some(s) => {
+            o.insert("system".into(), Value::from(s));
+        }
+        None => {
+            ctx.warn(at, WarningKind::UnknownCode, "equipment type not in table 0202: system other");
+            o.insert("system".into(), Value::from("other"));
         }
     }
     o.insert("value".into(), Value::from(value.trim()));
+    if email.is_none() {
+        let parts: Vec<Value> = XTN_PARTS
+            .iter()
+            .filter_map(|&(n, url)| comp(rep, n).map(|v| json!({ "url": url, "valueString": v.as_ref() })))
+            .collect();
+        if !parts.is_empty() {
+            o.insert("extension".into(), Value::Array(parts));
+        }
+    }
     let use_ = comp(rep, 2)
         .as_deref()
         .and_then(|c| closed_code(ctx, "TelecommunicationUseCode", c, TELECOM_USES, telecom_use))
