@@ -294,3 +294,95 @@ fn telecoms_follow_the_ig_xtn_table() {
     let nk = resource(&got["bundle"], "RelatedPerson");
     assert_eq!(nk[0]["telecom"][0]["value"], "+44 20 79460000");
 }
+
+/// The first coding of a CodeableConcept, as (system, code).
+fn coding(cc: &Value) -> (String, String) {
+    let c = &cc["coding"][0];
+    (c["system"].as_str().unwrap_or_default().to_owned(), c["code"].as_str().unwrap_or_default().to_owned())
+}
+
+fn pair(system: &str, code: &str) -> (String, String) {
+    (system.to_owned(), code.to_owned())
+}
+
+#[test]
+fn vocabulary_maps_the_ig_names_are_applied() {
+    let got = convert(&fixtures().join("adt-a01-vocabulary.hl7"));
+    let b = &got["bundle"];
+    let v3role = "http://terminology.hl7.org/CodeSystem/v3-RoleCode";
+    // NK1-3 through Relationship, NK1-7 through ContactRole; the v2 code stays as a second coding.
+    let rp = resource(b, "RelatedPerson").into_iter().find(|r| r["telecom"].is_array()).unwrap();
+    assert_eq!(coding(&rp["relationship"][0]), pair(v3role, "SPS"));
+    assert_eq!(rp["relationship"][0]["coding"][1]["code"], "SPO");
+    assert_eq!(coding(&rp["relationship"][1]), pair("http://terminology.hl7.org/CodeSystem/v2-0131", "C"));
+    // The same next of kin as a Patient.contact (IG NK1[Patient]).
+    let p = resource(b, "Patient");
+    assert_eq!(coding(&p[0]["contact"][0]["relationship"][0]), pair(v3role, "SPS"));
+    assert_eq!(p[0]["contact"][0]["name"]["family"], "Mapper");
+    // PID-17 through Religion.
+    let religion = &p[0]["extension"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["url"].as_str().unwrap().ends_with("religion"))
+        .unwrap()["valueCodeableConcept"];
+    assert_eq!(coding(religion), pair("http://terminology.hl7.org/CodeSystem/v3-ReligiousAffiliation", "1009"));
+    // EVN-4 through EventReason.
+    let evn = resource(b, "Provenance").into_iter().find(|p| p["reason"].is_array()).unwrap();
+    assert_eq!(coding(&evn["reason"][0]), pair("http://terminology.hl7.org/CodeSystem/v3-ActReason", "PATRQT"));
+    let e = &resource(b, "Encounter")[0];
+    assert_eq!(coding(&e["serviceType"]), pair("http://terminology.hl7.org/CodeSystem/service-type", "382"));
+    assert_eq!(coding(&e["priority"]), pair("http://terminology.hl7.org/CodeSystem/v3-ActPriority", "EM"));
+    assert_eq!(
+        coding(&e["hospitalization"]["specialArrangement"][0]),
+        pair("http://terminology.hl7.org/CodeSystem/encounter-special-arrangements", "wheel"),
+        "PV1-15 (not PV1-16) is the ambulatory status"
+    );
+    assert_eq!(e["hospitalization"]["reAdmission"]["coding"][0]["code"], "R");
+    // ROL-3 through ProviderRole.
+    let rol = e["participant"].as_array().unwrap().iter().find(|p| p["type"][0]["coding"][0]["code"] == "ATND");
+    assert!(rol.is_some(), "{}", e["participant"]);
+    // IN1-17: subscriber-relationship first, then the IG's Relationship coding.
+    let cov = &resource(b, "Coverage")[0];
+    assert_eq!(
+        coding(&cov["relationship"]),
+        pair("http://terminology.hl7.org/CodeSystem/subscriber-relationship", "spouse")
+    );
+    assert_eq!(cov["relationship"]["coding"][1]["code"], "SPS");
+    // PID-18 → Account (IG PID[Account]).
+    let acct = resource(b, "Account");
+    assert!(acct.iter().any(|a| a["identifier"][0]["value"] == "ACCT-V1" && a["status"] == "active"), "{acct:?}");
+}
+
+#[test]
+fn a_merge_keeps_the_prior_account() {
+    let got = convert(&fixtures().join("adt-a40-accounts.hl7"));
+    let acct = resource(&got["bundle"], "Account");
+    let old = acct.iter().find(|a| a["identifier"][0]["value"] == "ACCT-OLD").expect("MRG-3 → Account");
+    assert_eq!(old["status"], "unknown", "IG MRG[Account]");
+    let keep = resource(&got["bundle"], "Patient").into_iter().find(|p| p["active"].is_null()).unwrap();
+    assert_eq!(old["subject"][0]["reference"], format!("urn:uuid:{}", keep["id"].as_str().unwrap()));
+    assert!(acct.iter().any(|a| a["identifier"][0]["value"] == "ACCT-KEEP"));
+    assert!(!got["report"]["unmapped"].as_array().unwrap().contains(&json!("MRG-3")));
+}
+
+#[test]
+fn text_only_codes_keep_their_text_in_latin1_feeds() {
+    let got = convert(&fixtures().join("adt-a01-text-only.hl7"));
+    let b = &got["bundle"];
+    let p = &resource(b, "Patient")[0];
+    assert_eq!(p["name"][0]["family"], "Müller");
+    assert_eq!(p["name"][0]["given"][0], "Zoë");
+    assert_eq!(p["communication"][0]["language"], json!({ "text": "Français" }));
+    let rp = &resource(b, "RelatedPerson")[0];
+    assert_eq!(rp["relationship"][0], json!({ "text": "Beau-frère" }));
+    assert_eq!(p["contact"][0]["relationship"][0], json!({ "text": "Beau-frère" }));
+    let e = &resource(b, "Encounter")[0];
+    assert_eq!(e["reasonCode"][0], json!({ "text": "Douleur thoracique aiguë" }));
+    assert_eq!(resource(b, "AllergyIntolerance")[0]["code"], json!({ "text": "Pénicilline" }));
+    assert_eq!(resource(b, "Condition")[0]["code"], json!({ "text": "Fièvre" }));
+    let evn = resource(b, "Provenance").into_iter().find(|p| p["reason"].is_array()).unwrap();
+    assert_eq!(evn["reason"][0], json!({ "text": "Demande du patient" }));
+    let unmapped = got["report"]["unmapped"].as_array().unwrap();
+    assert_eq!(unmapped, &vec![json!("MSH-17")], "every coded field was read");
+}

@@ -109,11 +109,17 @@ impl Assembler {
     pub fn into_entries(self, bundle_type: BundleType, tag: &Value) -> Vec<Value> {
         self.entries
             .into_iter()
-            .map(|e| {
+            .map(|mut e| {
                 let mut res = Obj::new();
                 res.insert("resourceType".into(), Value::from(e.rf.rtype));
                 res.insert("id".into(), Value::from(e.rf.id.clone()));
-                res.insert("meta".into(), json!({ "tag": [tag] }));
+                // A map may have set meta elements of its own (security labels): the mapping tag joins them.
+                let mut meta = match e.resource.remove("meta") {
+                    Some(Value::Object(m)) => m,
+                    _ => Obj::new(),
+                };
+                meta.insert("tag".into(), json!([tag]));
+                res.insert("meta".into(), Value::Object(meta));
                 res.extend(e.resource);
                 let mut entry = Obj::new();
                 entry.insert("fullUrl".into(), Value::from(e.rf.url()));

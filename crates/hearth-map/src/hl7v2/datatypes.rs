@@ -185,10 +185,19 @@ pub fn mapped_coding(ctx: &mut Ctx<'_>, map: &str, code: &str, table: &str, at: 
     json!({ "system": v2_table(table), "code": code })
 }
 
-/// A CWE mapped through a concept map into a CodeableConcept: the mapped coding first, then the source coding.
-pub fn mapped_concept(ctx: &mut Ctx<'_>, rep: &Repetition<'_>, map: &str, table: &str, at: At<'_>) -> Option<Value> {
-    let source = codeable_concept(ctx, rep, Some(table));
-    let code = comp(rep, 1)?;
+/// A CWE mapped through a concept map into a CodeableConcept (a field whose IG segment map names a vocabulary):
+/// the mapped coding first, then the source coding. A CWE with text only (`^Chest pain`) keeps its text. A code
+/// the map does not list is carried with its source system, with an `UnknownCode` warning when the IG's map lists
+/// v2 codes at all (not for user-defined tables the IG leaves empty).
+pub fn mapped_concept(
+    ctx: &mut Ctx<'_>,
+    rep: &Repetition<'_>,
+    map: &str,
+    table: Option<&str>,
+    at: At<'_>,
+) -> Option<Value> {
+    let source = codeable_concept(ctx, rep, table);
+    let Some(code) = comp(rep, 1) else { return source };
     let mut cc = match source {
         Some(Value::Object(o)) => o,
         _ => Obj::new(),
@@ -207,10 +216,22 @@ pub fn mapped_concept(ctx: &mut Ctx<'_>, rep: &Repetition<'_>, map: &str, table:
             }
         }
         cc.insert("coding".into(), Value::Array(codings));
-    } else if !ctx.opts.vocabulary.knows_code(map, &code) {
+    } else if ctx.opts.vocabulary.lists_codes(map) && !ctx.opts.vocabulary.knows_code(map, &code) {
         ctx.warn(at, WarningKind::UnknownCode, format!("code not in the {map} map: kept with its source system"));
     }
     Some(Value::Object(cc))
+}
+
+/// [`mapped_concept`] for a field that repeats: one CodeableConcept per repetition.
+pub fn mapped_concepts(
+    ctx: &mut Ctx<'_>,
+    seg: &super::tracker::Seg<'_>,
+    n: usize,
+    map: &str,
+    table: Option<&str>,
+) -> Vec<Value> {
+    let reps: Vec<Repetition<'_>> = seg.reps(n).collect();
+    reps.iter().filter_map(|r| mapped_concept(ctx, r, map, table, seg.at(n))).collect()
 }
 
 /// CX → Identifier (IG `CX[Identifier]`): value CX-1, system from CX-4 (HD), type CX-5 (v2-0203 via the

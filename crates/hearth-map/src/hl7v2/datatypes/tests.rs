@@ -143,13 +143,15 @@ fn cwe_codeable_concept() {
 
 #[test]
 fn mapped_concepts_keep_unknown_codes_with_their_table() {
-    let (v, warnings) =
-        with_rep("M^Married", |c, r, a| (mapped_concept(c, r, "MaritalStatus", "0002", a), c.report.warnings.len()));
+    let (v, warnings) = with_rep("M^Married", |c, r, a| {
+        (mapped_concept(c, r, "MaritalStatus", Some("0002"), a), c.report.warnings.len())
+    });
     let v = v.unwrap();
     assert_eq!(v["coding"][0]["system"], "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus");
     assert_eq!(warnings, 0);
-    let (v, warnings) =
-        with_rep("QQ^Local", |c, r, a| (mapped_concept(c, r, "MaritalStatus", "0002", a), c.report.warnings.len()));
+    let (v, warnings) = with_rep("QQ^Local", |c, r, a| {
+        (mapped_concept(c, r, "MaritalStatus", Some("0002"), a), c.report.warnings.len())
+    });
     assert_eq!(
         v.unwrap()["coding"][0],
         json!({ "system": "http://terminology.hl7.org/CodeSystem/v2-0002", "code": "QQ", "display": "Local" })

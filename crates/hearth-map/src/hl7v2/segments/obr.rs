@@ -82,7 +82,7 @@ pub fn diagnostic_report(ctx: &mut Ctx<'_>, orc: Option<&Seg<'_>>, obr: Seg<'_>)
     }
     report_status(ctx, &obr, &mut o);
     for rep in obr.reps(24) {
-        push(&mut o, "category", mapped_concept(ctx, &rep, "DiagnosticServiceSectionID", "0074", obr.at(24)));
+        push(&mut o, "category", mapped_concept(ctx, &rep, "DiagnosticServiceSectionID", Some("0074"), obr.at(24)));
     }
     o.insert("code".into(), code);
     if let Some(p) = &ctx.scope.patient {

@@ -56,10 +56,10 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
     value(ctx, &seg, &code, &mut o);
     reference_range(ctx, &seg, &mut o);
     for rep in seg.reps(8) {
-        push(&mut o, "interpretation", mapped_concept(ctx, &rep, "InterpretationCodes", "0078", seg.at(8)));
+        push(&mut o, "interpretation", mapped_concept(ctx, &rep, "InterpretationCodes", Some("0078"), seg.at(8)));
     }
     if let Some(rep) = seg.rep(10) {
-        let cc = mapped_concept(ctx, &rep, "NatureOfAbnormalTesting", "0080", seg.at(10));
+        let cc = mapped_concept(ctx, &rep, "NatureOfAbnormalTesting", Some("0080"), seg.at(10));
         if let Some(cc) = cc {
             push(
                 &mut o,

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::hl7v2::bundle::{Obj, Ref, push, put};
 use crate::hl7v2::context::Ctx;
-use crate::hl7v2::datatypes::{codeable_concept, identifier_ei, practitioner, v2_table};
+use crate::hl7v2::datatypes::{codeable_concept, identifier_ei, mapped_concept, practitioner, v2_table};
 use crate::hl7v2::segments::obx::alternate_code;
 use crate::hl7v2::tracker::Seg;
 use crate::report::WarningKind;
@@ -63,6 +63,13 @@ pub fn request_common(ctx: &mut Ctx<'_>, orc: &Seg<'_>, o: &mut Obj, group_key: 
     {
         i.insert("type".into(), json!({ "coding": [{ "system": v2_table("0203"), "code": "PGN" }] }));
         o.insert(group_key.into(), Value::Object(i));
+    }
+    if let Some(rep) = orc.rep(28)
+        && let Some(Value::Object(cc)) = mapped_concept(ctx, &rep, "ConfidentialityCode", Some("0177"), orc.at(28))
+        && let Some(Value::Array(codings)) = cc.get("coding")
+    {
+        // IG: ORC-28 → meta.security (CWE[Coding]): the mapped coding (first) is the label.
+        o.insert("meta".into(), json!({ "security": [codings.first()] }));
     }
     let control = orc.peek(1).map(|f| f.raw().trim().to_ascii_uppercase());
     if control.as_deref() == Some("NW") {
@@ -126,6 +133,10 @@ pub fn service_request(ctx: &mut Ctx<'_>, orc: Option<Seg<'_>>, obr: Option<Seg<
     o.insert("intent".into(), Value::from("order"));
     if let Some(obr) = &obr {
         super::obr::service_request_fields(ctx, obr, &mut o);
+    }
+    if let Some(rep) = orc.as_ref().and_then(|s| s.rep(29)) {
+        let at = orc.as_ref().map(|s| s.at(29));
+        push(&mut o, "locationCode", at.and_then(|at| mapped_concept(ctx, &rep, "OrderType", Some("0482"), at)));
     }
     o.insert("subject".into(), patient.reference());
     if let Some(e) = &ctx.scope.encounter {
