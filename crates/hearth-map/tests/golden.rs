@@ -386,3 +386,24 @@ fn text_only_codes_keep_their_text_in_latin1_feeds() {
     let unmapped = got["report"]["unmapped"].as_array().unwrap();
     assert_eq!(unmapped, &vec![json!("MSH-17")], "every coded field was read");
 }
+
+#[test]
+fn repeating_segments_never_share_an_id_through_their_set_id() {
+    // Every SPM, OBX and NK1 of this message repeats set id 1; the orders of the first two groups have no
+    // number, the last three groups share one placer number (one order, several requests).
+    let got = convert(&fixtures().join("oru-two-specimens.hl7"));
+    let b = &got["bundle"];
+    let specimens = resource(b, "Specimen");
+    assert_eq!(specimens.len(), 5, "one Specimen per SPM");
+    let types: Vec<&str> = specimens.iter().map(|s| s["type"]["coding"][0]["code"].as_str().unwrap()).collect();
+    assert_eq!(types, ["BLD", "SER", "BLD", "BLD", "SER"]);
+    assert_eq!(specimens[2]["identifier"][0]["value"], "SP-77", "SPM-2 is the identity when sent");
+    let reports = resource(b, "DiagnosticReport");
+    assert_ne!(reports[0]["specimen"], reports[1]["specimen"]);
+    let glucose: Vec<_> =
+        resource(b, "Observation").into_iter().filter(|o| o["code"]["coding"][0]["code"] == "2345-7").collect();
+    assert_eq!(glucose.len(), 2, "two results with the same set id and code are two Observations");
+    assert_eq!(resource(b, "RelatedPerson").len(), 2, "two NK1 with set id 1 are two people");
+    // Converting again gives the same ids (ranks, not message positions of other groups).
+    assert_eq!(convert(&fixtures().join("oru-two-specimens.hl7")), got);
+}

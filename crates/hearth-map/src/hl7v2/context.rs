@@ -59,8 +59,10 @@ pub struct Ctx<'a> {
     pub scope: Scope,
     /// Resources MessageHeader.focus names (the main resources of the message).
     pub focus: Vec<Ref>,
-    /// Resources already attributed to an event (EVN) Provenance.
+    /// A time without offset was met and no facility zone was given (reported once).
     pub(crate) naive_time_warned: bool,
+    /// How many times each identity key was asked for (see [`Ctx::nth`]).
+    seen: std::collections::HashMap<String, usize>,
 }
 
 impl<'a> Ctx<'a> {
@@ -75,6 +77,7 @@ impl<'a> Ctx<'a> {
             scope: Scope::default(),
             focus: Vec::new(),
             naive_time_warned: false,
+            seen: std::collections::HashMap::new(),
         }
     }
 
@@ -105,6 +108,16 @@ impl<'a> Ctx<'a> {
         let mut parts: Vec<&str> = vec![a, f, c];
         parts.extend_from_slice(local);
         deterministic_id(rtype, &parts)
+    }
+
+    /// The 1-based count of calls with this key in this message. Repeating segments that have no identifier of
+    /// their own (an SPM without SPM-2, an OBX without OBX-21) are told apart by their rank under their parent
+    /// (`parent id + rank`), never by their set id: senders repeat set ids (`SPM|1` in every order group), and a
+    /// corrected message that resends the same groups gives the same ranks, so the same ids.
+    pub fn nth(&mut self, key: &[&str]) -> usize {
+        let n = self.seen.entry(key.join("\u{1f}")).or_default();
+        *n += 1;
+        *n
     }
 
     /// [`Ctx::natural_id`] discriminated by the segment (`OBX`, occurrence).

@@ -80,9 +80,20 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
         o.insert("communication".into(), json!([{ "language": lang }]));
     }
     contact(ctx, &patient, &o);
-    let occ = seg.occurrence().to_string();
-    let key = seg.peek(1).map(|f| f.raw().to_owned()).unwrap_or(occ);
-    let id = hearth_fhir::ids::deterministic_id("RelatedPerson", &[&patient.id, "NK1", &key]);
+    // Identity: the person's identifier (NK1-12/33), else their name and relationship; never the set id NK1-1,
+    // which senders repeat. The same contact named in two messages is one RelatedPerson.
+    let key = match o.get("identifier").and_then(|i| i.get(0)) {
+        Some(i) => {
+            format!("id:{}|{}", i["system"].as_str().unwrap_or_default(), i["value"].as_str().unwrap_or_default())
+        }
+        None => {
+            let name = o.get("name").map(Value::to_string).unwrap_or_default();
+            let rel = o.get("relationship").map(Value::to_string).unwrap_or_default();
+            format!("name:{name}|{rel}")
+        }
+    };
+    let rank = ctx.nth(&["NK1", &patient.id, &key]).to_string();
+    let id = hearth_fhir::ids::deterministic_id("RelatedPerson", &[&patient.id, "NK1", &key, &rank]);
     let _ = comp;
     Some(ctx.add("RelatedPerson", id, o, None))
 }

@@ -97,11 +97,17 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
     if let Some(t) = seg.text(14) {
         push(&mut o, "note", Some(json!({ "text": t })));
     }
-    let id = match (&identity, &ctx.scope.order) {
+    let accession = o.get("accessionIdentifier").and_then(|a| {
+        let v = a.get("value").and_then(Value::as_str)?;
+        Some((a.get("system").and_then(Value::as_str).unwrap_or_default().to_owned(), v.to_owned()))
+    });
+    // Identity: SPM-2 (filler, else placer), else the accession number SPM-30, else the order and the SPM's rank
+    // under it; never the set id SPM-1, which senders repeat in every order group.
+    let id = match (identity.as_ref().or(accession.as_ref()), ctx.scope.order.clone()) {
         (Some((s, v)), _) => deterministic_id("Specimen", &[s, v]),
         (None, Some(order)) => {
-            let set = seg.raw().field(1).map(|f| f.raw().trim().to_owned()).unwrap_or_default();
-            deterministic_id("Specimen", &[&order.id, "SPM", &set])
+            let rank = ctx.nth(&["SPM", &order.id]).to_string();
+            deterministic_id("Specimen", &[&order.id, "SPM", &rank])
         }
         (None, None) => ctx.segment_id("Specimen", &seg),
     };
