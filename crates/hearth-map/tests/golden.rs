@@ -407,3 +407,20 @@ fn repeating_segments_never_share_an_id_through_their_set_id() {
     // Converting again gives the same ids (ranks, not message positions of other groups).
     assert_eq!(convert(&fixtures().join("oru-two-specimens.hl7")), got);
 }
+
+#[test]
+fn a_charge_is_coded_by_its_procedure() {
+    let got = convert(&fixtures().join("dft-p03-procedure.hl7"));
+    let charges = resource(&got["bundle"], "ChargeItem");
+    assert_eq!(charges.len(), 2);
+    // FT1-25 (CPT) first, FT1-7 (the charge master's transaction code) kept as a further coding.
+    assert_eq!(coding(&charges[0]["code"]), pair("http://www.ama-assn.org/go/cpt", "71045"));
+    assert_eq!(charges[0]["code"]["coding"][1]["code"], "CDM-4410");
+    assert_eq!(charges[0]["quantity"]["value"], 1);
+    assert_eq!(charges[0]["priceOverride"]["value"].to_string(), "125.50", "the amount as sent");
+    assert_eq!(charges[0]["priceOverride"]["currency"], "USD");
+    assert_eq!(charges[0]["occurrenceDateTime"], "2024-05-05T15:00:00+00:00");
+    // FT1-25 alone (no FT1-7) is enough for a ChargeItem.
+    assert_eq!(coding(&charges[1]["code"]), pair("http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "36415"));
+    assert!(!got["report"]["unmapped"].as_array().unwrap().contains(&json!("FT1-25")));
+}
