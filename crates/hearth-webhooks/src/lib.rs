@@ -47,7 +47,10 @@ mod profile;
 pub use auth::{AuthConfig, AuthError, Secret, verify};
 pub use event::{Direction, Event, FollowUp, Ignored, Medium, Parsed};
 pub use index::{PatientPhone, patient_phones};
-pub use map::{Conversion, DURATION_EXTENSION, FOLLOW_UP_SYSTEM, MAPPING_SYSTEM, MapConfig, PatientLink, map};
+pub use map::{
+    Conversion, DURATION_EXTENSION, FOLLOW_UP_SYSTEM, MAPPING_SYSTEM, MapConfig, PatientLink, TASK_OWNER_TYPES,
+    fhir_time, map, task_owner_allowed,
+};
 pub use parse::{ParseError, parse};
 pub use phone::normalize_e164;
 pub use profile::{

@@ -30,7 +30,8 @@ pub enum PatientLink {
 /// Deployment choices for the mapping.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MapConfig {
-    /// Task.owner, a reference such as `Group/care-team-outreach`; no owner when `None`.
+    /// Task.owner, a reference such as `CareTeam/care-team-outreach`; no owner when `None`, nor when its type is
+    /// not one R4 allows for Task.owner ([`task_owner_allowed`]; the report says so).
     pub care_team_owner: Option<String>,
     /// Country calling code for national numbers (the same one the profiles and the patient index use).
     pub default_country_code: String,
@@ -77,7 +78,31 @@ pub fn map(event: &Event, patient: &PatientLink, cfg: &MapConfig, now: OffsetDat
         "timestamp": fhir_time(now),
         "entry": entries,
     });
-    Conversion { bundle, report: report(event, patient, types, &tag) }
+    let mut report = report(event, patient, types, &tag);
+    if event.follow_up.is_some()
+        && cfg.care_team_owner.as_deref().is_some_and(|o| !task_owner_allowed(o))
+        && let Some(Value::Array(w)) = report.get_mut("warnings")
+    {
+        w.push(json!("care_team_owner is not a type R4 allows as Task.owner: the Task has no owner"));
+    }
+    Conversion { bundle, report }
+}
+
+/// The resource types R4 allows as Task.owner.
+pub const TASK_OWNER_TYPES: &[&str] = &[
+    "Practitioner",
+    "PractitionerRole",
+    "Organization",
+    "CareTeam",
+    "HealthcareService",
+    "Patient",
+    "Device",
+    "RelatedPerson",
+];
+
+/// Whether a reference (`CareTeam/outreach`) may be a Task.owner in R4 (`Group/...` may not).
+pub fn task_owner_allowed(reference: &str) -> bool {
+    reference.split_once('/').is_some_and(|(t, id)| TASK_OWNER_TYPES.contains(&t) && !id.is_empty())
 }
 
 struct Ids {
@@ -185,7 +210,7 @@ fn task_entry(
         t.insert("for".into(), p);
     }
     t.insert("authoredOn".into(), json!(fhir_time(now)));
-    if let Some(owner) = &cfg.care_team_owner {
+    if let Some(owner) = cfg.care_team_owner.as_deref().filter(|o| task_owner_allowed(o)) {
         t.insert("owner".into(), json!({ "reference": owner }));
     }
     let if_none_exist = format!("identifier={}|{}", pct(&ids.system), pct(&value));
@@ -228,9 +253,13 @@ fn seconds(s: u64) -> Value {
     json!({ "value": s, "unit": "s", "system": UCUM, "code": "s" })
 }
 
-/// FHIR dateTime/instant text; UTC keeps golden files stable.
-fn fhir_time(t: OffsetDateTime) -> String {
-    t.to_offset(time::UtcOffset::UTC).format(&Rfc3339).unwrap_or_default()
+/// FHIR dateTime/instant text in UTC (golden files stay stable), to the millisecond at most: strict readers
+/// (Google's FHIR protos among them) refuse the nanoseconds a clock gives.
+pub fn fhir_time(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let ms = t.millisecond();
+    let t = t.replace_nanosecond(u32::from(ms) * 1_000_000).unwrap_or(t);
+    t.format(&Rfc3339).unwrap_or_default()
 }
 
 /// Percent-encodes a search value (RFC 3986 unreserved characters, `:` and `/` kept).

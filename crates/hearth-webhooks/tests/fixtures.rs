@@ -54,7 +54,7 @@ fn cases() -> Vec<PathBuf> {
 }
 
 fn cfg() -> MapConfig {
-    MapConfig { care_team_owner: Some("Group/care-team-outreach".into()), ..MapConfig::default() }
+    MapConfig { care_team_owner: Some("CareTeam/care-team-outreach".into()), ..MapConfig::default() }
 }
 
 #[test]
@@ -112,7 +112,7 @@ fn follow_ups_become_tasks_for_the_care_team() {
         let task = resource(&b, "Task");
         assert_eq!(task.map(|t| t["code"]["coding"][0]["code"].clone()), follow_up.map(|f| json!(f.code())), "{file}");
         if let Some(t) = task {
-            assert_eq!(t["owner"]["reference"], "Group/care-team-outreach");
+            assert_eq!(t["owner"]["reference"], "CareTeam/care-team-outreach");
             assert_eq!(t["for"].is_object(), matches!(link, PatientLink::Linked { .. }), "{file}");
         }
     }
@@ -157,4 +157,22 @@ fn retried_and_later_events_reuse_ids() {
     assert!(
         task["request"]["ifNoneExist"].as_str().unwrap().starts_with("identifier=urn:hearth:webhooks:twilio-voice|")
     );
+}
+
+#[test]
+fn instants_stop_at_milliseconds_and_task_owners_are_r4_types() {
+    let ev = event_of(&fixtures_dir().join("twilio-voice__missed_call_linked.form"));
+    // A clock gives nanoseconds; strict FHIR readers refuse more than milliseconds.
+    let now = time::macros::datetime!(2025-03-05 10:20:30.123456789 UTC);
+    let out = map(&ev, &PatientLink::Unknown, &cfg(), now);
+    assert_eq!(out.bundle["timestamp"], "2025-03-05T10:20:30.123Z");
+    assert_eq!(resource(&out.bundle, "Task").unwrap()["authoredOn"], "2025-03-05T10:20:30.123Z");
+    assert_eq!(hearth_webhooks::fhir_time(time::macros::datetime!(2025-03-05 10:20:30 UTC)), "2025-03-05T10:20:30Z");
+    // R4 Task.owner cannot be a Group: no owner, and the report says why.
+    let group = MapConfig { care_team_owner: Some("Group/outreach".into()), ..MapConfig::default() };
+    let out = map(&ev, &PatientLink::Unknown, &group, NOW);
+    assert!(resource(&out.bundle, "Task").unwrap().get("owner").is_none());
+    assert!(out.report["warnings"].to_string().contains("care_team_owner"), "{}", out.report);
+    assert!(hearth_webhooks::task_owner_allowed("CareTeam/outreach"));
+    assert!(!hearth_webhooks::task_owner_allowed("Group/outreach"));
 }
