@@ -424,3 +424,19 @@ fn a_charge_is_coded_by_its_procedure() {
     assert_eq!(coding(&charges[1]["code"]), pair("http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "36415"));
     assert!(!got["report"]["unmapped"].as_array().unwrap().contains(&json!("FT1-25")));
 }
+
+#[test]
+fn codes_stay_in_their_r4_value_sets_and_periods_run_forward() {
+    let got = convert(&fixtures().join("rde-o11-out-of-range.hl7"));
+    let b = &got["bundle"];
+    // The IG's order maps give `revoked` (OC order cancelled, DC discontinued, ORC-5 CA), a ServiceRequest
+    // status: a MedicationRequest says cancelled / stopped.
+    let statuses: Vec<&str> = resource(b, "MedicationRequest").iter().map(|m| m["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["cancelled", "stopped", "cancelled"]);
+    // PV1-45 before PV1-44: the start is kept, the end reported, the discharge still makes it finished.
+    let e = &resource(b, "Encounter")[0];
+    assert_eq!(e["period"], json!({ "start": "2024-05-06T08:00:00+00:00" }));
+    assert_eq!(e["status"], "finished");
+    let w = got["report"]["warnings"].as_array().unwrap();
+    assert!(w.iter().any(|w| w["location"] == "PV1-45" && w["kind"] == "invalid_value"), "{w:?}");
+}

@@ -276,10 +276,40 @@ pub fn identifier_ei(ctx: &Ctx<'_>, rep: &Repetition<'_>) -> Option<Value> {
 
 /// A period from two DTM values (invalid ones skipped with a warning).
 pub fn period(ctx: &mut Ctx<'_>, start: Option<Cow<'_, str>>, end: Option<Cow<'_, str>>, at: At<'_>) -> Option<Value> {
+    let start = start.and_then(|s| ctx.dtm_datetime(&s, at));
+    let end = end.and_then(|e| ctx.dtm_datetime(&e, at));
+    checked_period(ctx, start, end, at)
+}
+
+/// A Period from FHIR dateTimes. One that ends before it starts is invalid FHIR (per-1): the start is kept and
+/// the end reported (`InvalidValue` at `at`), never both written.
+pub fn checked_period(ctx: &mut Ctx<'_>, start: Option<Value>, end: Option<Value>, at: At<'_>) -> Option<Value> {
+    let backwards = match (start.as_ref().and_then(Value::as_str), end.as_ref().and_then(Value::as_str)) {
+        (Some(s), Some(e)) => ends_before(s, e),
+        _ => false,
+    };
+    let end = if backwards {
+        ctx.warn(at, WarningKind::InvalidValue, "period ends before it starts: end not set");
+        None
+    } else {
+        end
+    };
     let mut o = Obj::new();
-    put(&mut o, "start", start.and_then(|s| ctx.dtm_datetime(&s, at)));
-    put(&mut o, "end", end.and_then(|e| ctx.dtm_datetime(&e, at)));
+    put(&mut o, "start", start);
+    put(&mut o, "end", end);
     (!o.is_empty()).then_some(Value::Object(o))
+}
+
+/// Whether FHIR dateTime `end` is before `start`: as instants when both have a time, else by the dates at the
+/// precision both have (`2024-03` does not end before `2024-03-05`).
+pub fn ends_before(start: &str, end: &str) -> bool {
+    if let (Ok(s), Ok(e)) = (start.parse::<jiff::Timestamp>(), end.parse::<jiff::Timestamp>()) {
+        return e < s;
+    }
+    let date = |t: &str| t.split('T').next().unwrap_or(t).to_owned();
+    let (s, e) = (date(start), date(end));
+    let n = s.len().min(e.len());
+    e.get(..n) < s.get(..n)
 }
 
 /// A code through an IG concept map into a FHIR element with a required binding: the IG's target when it is

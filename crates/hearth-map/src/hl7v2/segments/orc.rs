@@ -15,9 +15,12 @@ use crate::hl7v2::segments::obx::alternate_code;
 use crate::hl7v2::tracker::Seg;
 use crate::report::WarningKind;
 
-/// FHIR request-status codes (ServiceRequest, MedicationRequest).
+/// ServiceRequest.status (R4 value set `request-status`, a required binding).
 pub const REQUEST_STATUS: &[&str] =
     &["draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"];
+/// MedicationRequest.status (R4 value set `medicationrequest-status`, a required binding): no `revoked`.
+pub const MEDICATION_REQUEST_STATUS: &[&str] =
+    &["active", "on-hold", "cancelled", "completed", "entered-in-error", "stopped", "draft", "unknown"];
 
 /// The order's identifiers: placer (PLAC) from ORC-2 else OBR-2 (`order_field`), filler (FILL) from ORC-3 else
 /// field 3 of the detail segment, placer group (PGN, ORC-4) as requisition. Returns the identifiers and the
@@ -57,7 +60,8 @@ pub fn order_id(ctx: &Ctx<'_>, rtype: &str, identity: Option<&(String, String)>,
 /// `o`. `group_key` is where the placer group number (ORC-4) goes: `requisition` (ServiceRequest) or
 /// `groupIdentifier` (MedicationRequest).
 pub fn request_common(ctx: &mut Ctx<'_>, orc: &Seg<'_>, o: &mut Obj, group_key: &str) {
-    request_status(ctx, orc, o);
+    let medication = group_key == "groupIdentifier";
+    request_status(ctx, orc, o, medication);
     if let Some(rep) = orc.rep(4)
         && let Some(Value::Object(mut i)) = identifier_ei(ctx, &rep)
     {
@@ -94,8 +98,10 @@ pub fn request_common(ctx: &mut Ctx<'_>, orc: &Seg<'_>, o: &mut Obj, group_key: 
 }
 
 /// ORC-5 (OrderStatus), else ORC-1 (OrderControlCode) → request status; `unknown` with the v2 code kept in
-/// the alternate-codes extension when the IG maps the code to nothing.
-pub fn request_status(ctx: &mut Ctx<'_>, orc: &Seg<'_>, o: &mut Obj) {
+/// the alternate-codes extension when the IG maps the code to nothing. The IG's maps target ServiceRequest's
+/// value set; for a MedicationRequest (`medication`) its `revoked` becomes `stopped` for a discontinued or
+/// replaced order (DC, OD, RP: it may have started) and `cancelled` otherwise.
+pub fn request_status(ctx: &mut Ctx<'_>, orc: &Seg<'_>, o: &mut Obj, medication: bool) {
     let from_status = orc.value(5).map(|c| (c.to_ascii_uppercase(), "OrderStatus", "0038", 5));
     let from_control =
         || orc.value(1).map(|c| (c.to_ascii_uppercase(), "OrderControlCode[ServiceRequest.status]", "0119", 1));
@@ -104,7 +110,15 @@ pub fn request_status(ctx: &mut Ctx<'_>, orc: &Seg<'_>, o: &mut Obj) {
         o.insert("status".into(), Value::from("unknown"));
         return;
     };
-    let fhir = ctx.concept(map, &code).map(|c| c.0).filter(|c| REQUEST_STATUS.contains(&c.as_str()));
+    let allowed = if medication { MEDICATION_REQUEST_STATUS } else { REQUEST_STATUS };
+    let fhir = ctx
+        .concept(map, &code)
+        .map(|c| match c.0.as_str() {
+            "revoked" if medication && matches!(code.as_str(), "DC" | "OD" | "RP") => "stopped".to_owned(),
+            "revoked" if medication => "cancelled".to_owned(),
+            _ => c.0,
+        })
+        .filter(|c| allowed.contains(&c.as_str()));
     if fhir.is_none() {
         if !ctx.opts.vocabulary.knows_code(map, &code) {
             ctx.warn(orc.at(n), WarningKind::UnknownCode, format!("code not in table {table}: status unknown"));

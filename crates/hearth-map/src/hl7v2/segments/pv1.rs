@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 use crate::hl7v2::bundle::{Obj, Ref, push, put};
 use crate::hl7v2::context::Ctx;
 use crate::hl7v2::datatypes::{
-    codeable_concept, cx_system, identifier_cx, location, mapped_concept, mapped_concepts, practitioner, v2_table,
+    checked_period, codeable_concept, cx_system, identifier_cx, location, mapped_concept, mapped_concepts,
+    practitioner, v2_table,
 };
 use crate::hl7v2::tracker::{Seg, comp};
 use crate::report::WarningKind;
@@ -217,12 +218,7 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
     if let Some(p) = &patient {
         o.insert("subject".into(), p.reference());
     }
-    let mut period = Obj::new();
-    put(&mut period, "start", start);
-    put(&mut period, "end", end);
-    if !period.is_empty() {
-        o.insert("period".into(), Value::Object(period));
-    }
+    put(&mut o, "period", checked_period(ctx, start, end, seg.at(45)));
     participant(ctx, &seg, 7, "ATND", "attender", &mut o);
     participant(ctx, &seg, 8, "REF", "referrer", &mut o);
     participant(ctx, &seg, 9, "CON", "consultant", &mut o);
