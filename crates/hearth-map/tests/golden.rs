@@ -440,3 +440,48 @@ fn codes_stay_in_their_r4_value_sets_and_periods_run_forward() {
     let w = got["report"]["warnings"].as_array().unwrap();
     assert!(w.iter().any(|w| w["location"] == "PV1-45" && w["kind"] == "invalid_value"), "{w:?}");
 }
+
+#[test]
+fn problems_become_problem_list_conditions() {
+    let got = convert(&fixtures().join("ppr-pc1-problems.hl7"));
+    let c = resource(&got["bundle"], "Condition");
+    assert_eq!(c.len(), 2);
+    assert_eq!(c[0]["category"][0]["coding"][0]["code"], "problem-list-item");
+    assert_eq!(coding(&c[0]["code"]), pair("http://hl7.org/fhir/sid/icd-10-cm", "I10"));
+    assert_eq!(c[0]["clinicalStatus"]["coding"][0]["code"], "active");
+    assert_eq!(c[0]["onsetDateTime"], "2023");
+    assert_eq!(c[0]["note"][0]["text"], "Home readings above 150/95");
+    assert_eq!(c[1]["code"], json!({ "text": "Intermittent dizziness" }));
+    assert_eq!(c[1]["clinicalStatus"]["coding"][0]["code"], "resolved");
+    assert_eq!(c[1]["abatementDateTime"], "2024-04-01");
+    // PC3 deletes the Condition PC1 created: same id (problem instance PRB-4), entered-in-error, no clinical status.
+    let del = convert(&fixtures().join("ppr-pc3-delete.hl7"));
+    let d = resource(&del["bundle"], "Condition");
+    assert_eq!(d[0]["id"], c[0]["id"]);
+    assert_eq!(d[0]["verificationStatus"]["coding"][0]["code"], "entered-in-error");
+    assert!(d[0].get("clinicalStatus").is_none());
+}
+
+#[test]
+fn a_referral_names_who_refers_and_to_whom() {
+    let got = convert(&fixtures().join("ref-i12-referral.hl7"));
+    let b = &got["bundle"];
+    let sr = resource(b, "ServiceRequest");
+    assert_eq!(sr.len(), 1);
+    let sr = sr[0];
+    assert_eq!((&sr["status"], &sr["intent"], &sr["priority"]), (&json!("active"), &json!("order"), &json!("routine")));
+    assert_eq!(sr["category"][0]["coding"][0]["code"], "3457005");
+    assert_eq!(sr["identifier"][0]["value"], "REF-5001");
+    assert_eq!(sr["authoredOn"], "2024-05-09");
+    assert_eq!(sr["occurrencePeriod"]["end"], "2024-08-09");
+    let practitioner = |r: &Value| {
+        let id = r["reference"].as_str().unwrap().trim_start_matches("urn:uuid:").to_owned();
+        resource(b, "Practitioner").into_iter().find(|p| p["id"] == id.as_str()).unwrap().clone()
+    };
+    assert_eq!(practitioner(&sr["requester"])["name"][0]["family"], "Sender");
+    assert_eq!(practitioner(&sr["performer"][0])["name"][0]["family"], "Receiver");
+    assert!(sr["locationReference"][0]["reference"].is_string(), "the referred-to place");
+    let patient = &resource(b, "Patient")[0];
+    assert_eq!(sr["subject"]["reference"], format!("urn:uuid:{}", patient["id"].as_str().unwrap()));
+    assert_eq!(sr["note"][0]["text"], "Chest pain on exertion", "{sr}");
+}
