@@ -24,7 +24,7 @@ fn convert(path: &Path) -> Value {
     let batch = split_batch(&bytes).unwrap();
     let mut out = Vec::new();
     for m in batch.message_bytes(&bytes) {
-        let v = match parse(m, &ParseOptions::default()) {
+        let v = match parse(m, &ParseOptions { require_control_id: false, ..ParseOptions::default() }) {
             Err(e) => json!({ "parse_error": e.to_string() }),
             Ok(msg) => match mapper.map(&msg, now) {
                 Ok(c) => json!({ "bundle": c.bundle, "report": serde_json::to_value(&c.report).unwrap() }),
@@ -484,4 +484,44 @@ fn a_referral_names_who_refers_and_to_whom() {
     let patient = &resource(b, "Patient")[0];
     assert_eq!(sr["subject"]["reference"], format!("urn:uuid:{}", patient["id"].as_str().unwrap()));
     assert_eq!(sr["note"][0]["text"], "Chest pain on exertion", "{sr}");
+}
+
+#[test]
+fn results_and_orders_without_a_patient_convert() {
+    let got = convert(&fixtures().join("oru-r01-no-patient.hl7"));
+    let b = &got["bundle"];
+    assert!(resource(b, "Patient").is_empty());
+    let obs = resource(b, "Observation");
+    assert_eq!(obs.len(), 1);
+    assert!(obs[0].get("subject").is_none());
+    let report = &resource(b, "DiagnosticReport")[0];
+    assert_eq!(report["result"][0]["reference"], format!("urn:uuid:{}", obs[0]["id"].as_str().unwrap()));
+    assert_eq!(resource(b, "Specimen")[0]["identifier"][0]["value"], "QCLOT-9");
+    let w = got["report"]["warnings"].as_array().unwrap();
+    assert!(w.iter().any(|w| w["location"] == "PID" && w["message"].as_str().unwrap().contains("no Patient")), "{w:?}");
+
+    let got = convert(&fixtures().join("orm-o01-no-patient.hl7"));
+    let sr = resource(&got["bundle"], "ServiceRequest");
+    assert_eq!(sr.len(), 1);
+    assert_eq!(sr[0]["subject"], json!({ "display": "no patient: the message has no PID" }));
+    assert!(resource(&got["bundle"], "Patient").is_empty());
+}
+
+#[test]
+fn a_message_without_a_control_id_converts() {
+    let got = convert(&fixtures().join("adt-a04-no-control-id.hl7"));
+    let b = &got["bundle"];
+    assert!(b.get("identifier").is_none(), "no empty Bundle.identifier");
+    assert_eq!(resource(b, "Patient").len(), 1);
+    assert!(got["report"]["warnings"].to_string().contains("MSH-10"), "{}", got["report"]);
+    // Two different messages without a control id do not share per-message ids.
+    let bytes = std::fs::read(fixtures().join("adt-a04-no-control-id.hl7")).unwrap();
+    let other = String::from_utf8(bytes).unwrap().replace("Nocontrol^Noa", "Nocontrol^Nils").replace("NC1", "NC2");
+    let opts = ParseOptions { require_control_id: false, ..ParseOptions::default() };
+    let mapper = Hl7v2Mapper::new(MapOptions::default());
+    let now = time::OffsetDateTime::UNIX_EPOCH;
+    let second = mapper.map(&parse(other.as_bytes(), &opts).unwrap(), now).unwrap();
+    assert_ne!(second.bundle["id"], b["id"]);
+    let enc = |b: &Value| resource(b, "Encounter")[0]["id"].clone();
+    assert_ne!(enc(&second.bundle), enc(b));
 }

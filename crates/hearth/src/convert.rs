@@ -114,7 +114,8 @@ fn convert(args: &ConvertArgs) -> Result<Outcome, String> {
         return Err(format!("{label}: no HL7 v2 message found"));
     }
     let now = time::OffsetDateTime::now_utc();
-    let parse = hearth_hl7v2::ParseOptions::default();
+    // A file has no ACK to send nor duplicates to suppress: a message without MSH-10 converts too.
+    let parse = hearth_hl7v2::ParseOptions { require_control_id: false, ..hearth_hl7v2::ParseOptions::default() };
     let mut out = Vec::with_capacity(messages.len());
     let mut refused = Vec::new();
     for (n, raw) in messages.iter().enumerate() {

@@ -63,6 +63,8 @@ pub struct Ctx<'a> {
     pub(crate) naive_time_warned: bool,
     /// How many times each identity key was asked for (see [`Ctx::nth`]).
     seen: std::collections::HashMap<String, usize>,
+    /// MSH-10, or for a message sent without one a digest of its text (see [`Ctx::message_key`]).
+    control_key: String,
 }
 
 impl<'a> Ctx<'a> {
@@ -78,6 +80,10 @@ impl<'a> Ctx<'a> {
             focus: Vec::new(),
             naive_time_warned: false,
             seen: std::collections::HashMap::new(),
+            control_key: match msg.header().control_id.as_str() {
+                "" => deterministic_id("MessageText", &[msg.text()]),
+                id => id.to_owned(),
+            },
         }
     }
 
@@ -95,10 +101,13 @@ impl<'a> Ctx<'a> {
         self.report.warn(at.to_string(), kind, message);
     }
 
-    /// The message's natural key: sending application, sending facility, control id (MSH-3, MSH-4, MSH-10).
-    pub fn message_key(&self) -> [&'a str; 3] {
+    /// The message's natural key: sending application, sending facility, control id (MSH-3, MSH-4, MSH-10). A
+    /// message sent without a control id (accepted by a converter of files, see
+    /// `hearth_hl7v2::ParseOptions::require_control_id`) is keyed by a digest of its text instead, so two such
+    /// messages never share the ids of their per-message resources.
+    pub fn message_key(&self) -> [&str; 3] {
         let h = self.msg.header();
-        [h.sending_application.raw.as_str(), h.sending_facility.raw.as_str(), h.control_id.as_str()]
+        [h.sending_application.raw.as_str(), h.sending_facility.raw.as_str(), self.control_key.as_str()]
     }
 
     /// A deterministic id from the message's natural key and a local discriminator (segment name and
@@ -227,7 +236,9 @@ impl<'a> Ctx<'a> {
         b.insert("id".into(), Value::from(id));
         b.insert("meta".into(), json!({ "tag": [tag] }));
         let system = segments::msh::source_system(&self);
-        b.insert("identifier".into(), json!({ "system": system, "value": ctrl }));
+        if !self.msg.header().control_id.is_empty() {
+            b.insert("identifier".into(), json!({ "system": system, "value": ctrl }));
+        }
         b.insert("type".into(), Value::from(bundle_type.as_str()));
         put(&mut b, "timestamp", self.message_time());
         let entries = self.bundle.into_entries(bundle_type, &tag);

@@ -129,9 +129,14 @@ pub fn request_status(ctx: &mut Ctx<'_>, orc: &Seg<'_>, o: &mut Obj, medication:
 }
 
 /// An ORC with its OBR (either may be missing) → ServiceRequest about the patient in scope. Sets
-/// `scope.order`. `None` without a patient (ServiceRequest.subject is required).
+/// `scope.order`. In a message without a patient (an order or result for a specimen alone, allowed by ORM/OML/
+/// ORU) the required subject is a reference by display only, saying so.
 pub fn service_request(ctx: &mut Ctx<'_>, orc: Option<Seg<'_>>, obr: Option<Seg<'_>>) -> Option<Ref> {
-    let patient = ctx.scope.patient.clone()?;
+    let subject = match &ctx.scope.patient {
+        Some(p) => p.reference(),
+        None if ctx.segment("PID").is_none() => json!({ "display": "no patient: the message has no PID" }),
+        None => return None,
+    };
     let anchor = orc.or(obr)?;
     let (ids, identity) = identifiers(ctx, orc.as_ref(), obr.as_ref());
     let mut o = Obj::new();
@@ -152,7 +157,7 @@ pub fn service_request(ctx: &mut Ctx<'_>, orc: Option<Seg<'_>>, obr: Option<Seg<
         let at = orc.as_ref().map(|s| s.at(29));
         push(&mut o, "locationCode", at.and_then(|at| mapped_concept(ctx, &rep, "OrderType", Some("0482"), at)));
     }
-    o.insert("subject".into(), patient.reference());
+    o.insert("subject".into(), subject);
     if let Some(e) = &ctx.scope.encounter {
         o.insert("encounter".into(), e.reference());
     }

@@ -56,7 +56,13 @@ pub struct State<'a> {
 
 /// Maps a message of order groups: the patient segments, then every group.
 pub fn map_kind(ctx: &mut Ctx<'_>, kind: Kind) -> Result<(), MapError> {
-    require_pid(ctx)?;
+    if matches!(kind, Kind::Orders | Kind::Results) && ctx.segment("PID").is_none() {
+        // The PATIENT group is optional in ORM_O01, OML_O21 and ORU_R01 (results of a specimen without a
+        // patient, quality control): the resources carry no patient.
+        ctx.warn("PID", crate::WarningKind::InvalidValue, "message without a patient (PID): no Patient, no subject");
+    } else {
+        require_pid(ctx)?;
+    }
     let mut st = State::default();
     walk(ctx, |ctx, seg| step(ctx, &mut st, kind, seg));
     flush(ctx, &mut st);
