@@ -81,6 +81,11 @@ fn golden_bad_rows() {
 }
 
 #[test]
+fn golden_bad_rows_crlf() {
+    golden("bad_rows_crlf.csv");
+}
+
+#[test]
 fn golden_windows1252_crlf() {
     golden("windows1252_crlf.csv");
 }
@@ -99,24 +104,41 @@ fn err(line: u64, col: Option<(&str, usize)>, reason: &str) -> RowError {
     RowError { line, column: col.map(|c| c.0.to_owned()), column_index: col.map(|c| c.1), reason: reason.to_owned() }
 }
 
+/// The physical line (1-based; LF, CRLF and a lone CR each end one) where `needle` first appears in `bytes`.
+fn line_of(bytes: &[u8], needle: &str) -> u64 {
+    let at = bytes.windows(needle.len()).position(|w| w == needle.as_bytes()).unwrap();
+    let before = &bytes[..at];
+    let lf = before.iter().filter(|&&b| b == b'\n').count();
+    let lone_cr = before.windows(2).filter(|w| w[0] == b'\r' && w[1] != b'\n').count()
+        + usize::from(before.last() == Some(&b'\r'));
+    (lf + lone_cr) as u64 + 1
+}
+
 #[test]
 fn bad_rows_exact_errors_and_totals() {
-    let (report, outputs) = convert("bad_rows.csv");
-    assert_eq!((report.rows_read, report.rows_converted, report.rows_rejected), (10, 2, 8));
-    let expected = vec![
-        err(3, Some(("service_date", 5)), "\"2025-02-30\" is not a date in the profile's formats"),
-        err(4, Some(("unit_price", 11)), "\"12O.00\" is not a number"),
-        err(4, Some(("amount", 12)), "\"12O.00\" is not a number"),
-        err(5, Some(("cpt_hcpcs", 6)), "no charge code: procedure and revenue code are both empty"),
-        err(6, Some(("units", 10)), "-2 is negative, which this column does not allow"),
-        err(7, Some(("mrn", 2)), "identifier contains a line break or control character"),
-        err(9, Some(("mrn", 2)), "required value is empty"),
-        err(10, None, "has 13 fields, the header has 14"),
-        err(11, Some(("cpt_hcpcs", 6)), "\"9921\" is neither a CPT nor a HCPCS code"),
-    ];
-    assert_eq!(report.errors, expected);
-    let lines: Vec<(u64, u64)> = outputs.iter().map(|o| (o.first_line, o.last_line)).collect();
-    assert_eq!(lines, vec![(2, 2), (12, 12)]);
+    // The same rows with LF, CRLF (a fixture of its own) and lone-CR line ends: each error names the physical line
+    // its row starts on, found in the file itself.
+    let lf = read("bad_rows.csv");
+    let cr: Vec<u8> = lf.iter().map(|&b| if b == b'\n' { b'\r' } else { b }).collect();
+    for (name, bytes) in [("LF", lf.clone()), ("CRLF", read("bad_rows_crlf.csv")), ("CR", cr)] {
+        let (report, outputs) = convert_with(&charges(), &bytes).unwrap();
+        assert_eq!((report.rows_read, report.rows_converted, report.rows_rejected), (10, 2, 8), "{name}");
+        let at = |id: &str| line_of(&bytes, id);
+        let expected = vec![
+            err(at("CHG-2002"), Some(("service_date", 5)), "\"2025-02-30\" is not a date in the profile's formats"),
+            err(at("CHG-2003"), Some(("unit_price", 11)), "\"12O.00\" is not a number"),
+            err(at("CHG-2003"), Some(("amount", 12)), "\"12O.00\" is not a number"),
+            err(at("CHG-2004"), Some(("cpt_hcpcs", 6)), "no charge code: procedure and revenue code are both empty"),
+            err(at("CHG-2005"), Some(("units", 10)), "-2 is negative, which this column does not allow"),
+            err(at("CHG-2006"), Some(("mrn", 2)), "identifier contains a line break or control character"),
+            err(at("CHG-2007"), Some(("mrn", 2)), "required value is empty"),
+            err(at("CHG-2008"), None, "has 13 fields, the header has 14"),
+            err(at("CHG-2009"), Some(("cpt_hcpcs", 6)), "\"9921\" is neither a CPT nor a HCPCS code"),
+        ];
+        assert_eq!(report.errors, expected, "{name}");
+        let lines: Vec<(u64, u64)> = outputs.iter().map(|o| (o.first_line, o.last_line)).collect();
+        assert_eq!(lines, vec![(at("CHG-2001"), at("CHG-2001")), (at("CHG-2010"), at("CHG-2010"))], "{name}");
+    }
 }
 
 #[test]
