@@ -147,6 +147,9 @@ fn good_file_maps_every_element() {
     assert_eq!((report.rows_read, report.rows_converted, report.errors.len()), (5, 5, 0));
     let ci = &outputs[0].bundle["entry"][0]["resource"];
     assert_eq!(ci["subject"]["reference"], "Patient?identifier=urn:hearth:id:mrn|MRN000101");
+    // The identifier beside the conditional reference, for consumers that read the resource alone.
+    assert_eq!(ci["subject"]["identifier"], json!({ "system": "urn:hearth:id:mrn", "value": "MRN000101" }));
+    assert_eq!(ci["account"][0]["identifier"]["value"], "ACCT9001");
     assert_eq!(ci["context"]["reference"], "Encounter?identifier=urn:hearth:id:visit-number|V20250301");
     assert_eq!(ci["account"][0]["reference"], "Account?identifier=urn:hearth:id:account-number|ACCT9001");
     assert_eq!(ci["code"]["coding"][0], json!({"system": "http://www.ama-assn.org/go/cpt", "code": "99213"}));

@@ -525,3 +525,17 @@ fn a_message_without_a_control_id_converts() {
     let enc = |b: &Value| resource(b, "Encounter")[0]["id"].clone();
     assert_ne!(enc(&second.bundle), enc(b));
 }
+
+#[test]
+fn references_carry_the_business_identifier_of_their_target() {
+    let got = convert(&fixtures().join("adt-a01-vocabulary.hl7"));
+    let b = &got["bundle"];
+    let mrn = json!({ "system": "urn:hearth:v2:SYNTHHOSP", "value": "MRN-V1" });
+    let e = &resource(b, "Encounter")[0];
+    assert_eq!(e["subject"]["identifier"], mrn);
+    assert!(e["subject"]["reference"].as_str().unwrap().starts_with("urn:uuid:"));
+    let cov = &resource(b, "Coverage")[0];
+    assert_eq!(cov["beneficiary"]["identifier"], mrn);
+    // A target without a business identifier (the ward's Location) is referenced by urn:uuid alone.
+    assert!(e["location"][0]["location"].get("identifier").is_none(), "{}", e["location"]);
+}

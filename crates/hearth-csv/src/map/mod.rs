@@ -180,10 +180,12 @@ impl Mapper {
     }
 }
 
-/// A reference the server resolves by business identifier inside the transaction.
+/// A reference the server resolves by business identifier inside the transaction, with the identifier itself
+/// beside it (`Reference.identifier`): a consumer that reads the resource alone (an AMQP queue) cannot resolve a
+/// search URL, but can read the system and value.
 pub(crate) fn conditional_ref(resource_type: &str, system: &str, value: &str) -> Value {
     let url = format!("{resource_type}?identifier={}|{}", query_escape(system), query_escape(value));
-    obj([("reference", url.into())])
+    obj([("reference", url.into()), ("identifier", system_value(system, value))])
 }
 
 /// A logical reference (no server lookup): type plus identifier.
