@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::event::{Direction, Event, FollowUp, Medium};
+use crate::link::LinkRule;
 
 /// `meta.tag` system naming the mapping that produced a resource (shared with the other Hearth mappers).
 pub const MAPPING_SYSTEM: &str = "urn:hearth:mapping";
@@ -18,13 +19,28 @@ const PARTICIPATION_MODE: &str = "http://terminology.hl7.org/CodeSystem/v3-Parti
 const ACT_CODE: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
 const UCUM: &str = "http://unitsofmeasure.org";
 
-/// What the patient index said about the customer's number. Hearth never guesses: only `Linked` puts a
-/// patient on the resources.
+/// What the patient index said about the event (see [`crate::link_from`]). Hearth never guesses: only a linked
+/// patient is put on the resources.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PatientLink {
-    Linked { id: String, identifier_system: Option<String>, identifier_value: String },
+    /// By the customer's phone number (the event carried no patient identifier).
+    Linked {
+        id: String,
+        identifier_system: Option<String>,
+        identifier_value: String,
+    },
+    /// By the patient identifier the event carried.
+    LinkedByIdentifier {
+        id: String,
+        identifier_system: Option<String>,
+        identifier_value: String,
+    },
     Unknown,
-    Ambiguous { candidates: usize },
+    Ambiguous {
+        candidates: usize,
+    },
+    /// The identifier found a Patient whose name or birth date contradicts the event's: not linked.
+    Mismatch,
 }
 
 /// Deployment choices for the mapping.
@@ -232,7 +248,11 @@ fn entry(rtype: &str, id: &str, body: Map<String, Value>, tag: &Value, request: 
 
 /// By id and by business identifier, so a receiver without the id can still resolve it.
 fn patient_reference(p: &PatientLink) -> Option<Value> {
-    let PatientLink::Linked { id, identifier_system, identifier_value } = p else { return None };
+    let (PatientLink::Linked { id, identifier_system, identifier_value }
+    | PatientLink::LinkedByIdentifier { id, identifier_system, identifier_value }) = p
+    else {
+        return None;
+    };
     let mut identifier = Map::new();
     if let Some(s) = identifier_system {
         identifier.insert("system".into(), json!(s));
@@ -280,19 +300,27 @@ fn report(e: &Event, patient: &PatientLink, resources: Vec<Value>, tag: &Value) 
     r.insert("mapping".into(), tag["code"].clone());
     r.insert("vendor".into(), json!(e.vendor.as_str()));
     r.insert("event_key".into(), json!(e.event_key));
-    let (flag, candidates) = match patient {
-        PatientLink::Linked { .. } => ("linked", None),
-        PatientLink::Unknown => ("unknown", None),
-        PatientLink::Ambiguous { candidates } => ("ambiguous", Some(*candidates)),
+    let (flag, candidates, rule) = match patient {
+        PatientLink::Linked { .. } => ("linked", None, Some(LinkRule::Phone)),
+        PatientLink::LinkedByIdentifier { .. } => ("linked", None, Some(LinkRule::Identifier)),
+        PatientLink::Unknown => ("unknown", None, None),
+        PatientLink::Ambiguous { candidates } => ("ambiguous", Some(*candidates), None),
+        PatientLink::Mismatch => ("mismatch", None, None),
     };
     r.insert("patient".into(), json!(flag));
+    if let Some(rule) = rule {
+        r.insert("linked_by".into(), json!(rule.as_str()));
+    } else if e.patient.is_some() {
+        // Which rule was tried: an event that names its patient is never linked by phone.
+        r.insert("lookup".into(), json!(LinkRule::Identifier.as_str()));
+    }
     if let Some(n) = candidates {
         r.insert("candidates".into(), json!(n));
     }
     r.insert("follow_up".into(), json!(e.follow_up.map(FollowUp::code)));
     r.insert("resources".into(), Value::Array(resources));
     let mut warnings = Vec::new();
-    if e.customer_number().is_none() {
+    if e.customer_number().is_none() && e.patient.is_none() {
         warnings.push(json!("no customer phone number in the event: it cannot be linked to a patient"));
     }
     if flag != "linked" {
