@@ -50,7 +50,11 @@ fn schema_check(outputs: &[Output]) {
 
 /// `<case>.expected.json` holds the report and the bundles; `BLESS=1` rewrites it.
 fn golden(case: &str) {
-    let (report, outputs) = convert(case);
+    golden_with(&charges(), case);
+}
+
+fn golden_with(profile: &Profile, case: &str) {
+    let (report, outputs) = convert_with(profile, &read(case)).unwrap();
     schema_check(&outputs);
     let bundles: Vec<Value> = outputs
         .iter()
@@ -311,4 +315,45 @@ fn a_late_non_utf8_line_in_a_utf8_file() {
     assert_eq!(bad.len(), 1);
     assert!(matches!(bad[0], CsvError::UndecodableGroup { first_line, rows: 1, .. } if *first_line == bad_line));
     assert!(items.last().unwrap().is_ok(), "iteration goes on after the bad group");
+}
+
+#[test]
+fn a_users_own_export_with_description_split_codes_and_no_visit_column() {
+    let text = std::fs::read_to_string(fixtures().join("own_export.toml")).unwrap();
+    // No `identifiers.encounter`, `account` or `payer`: the file has no such column, so none is needed.
+    let profile = Profile::from_toml(&text).unwrap();
+    golden_with(&profile, "own_export.csv");
+    let (report, outputs) = convert_with(&profile, &read("own_export.csv")).unwrap();
+    assert_eq!((report.rows_read, report.rows_converted), (3, 3), "{:?}", report.errors);
+    let ci = |i: usize| outputs[i].bundle["entry"][0]["resource"].clone();
+    let first = ci(0);
+    assert_eq!(first["code"]["coding"][0]["code"], "73560");
+    assert_eq!(first["code"]["text"], "X-ray knee 1-2 views");
+    let modifiers: Vec<&str> = first["extension"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["url"] == "urn:hearth:fhir:extension:procedure-modifier")
+        .map(|e| e["valueCoding"]["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(modifiers, ["26", "RT"], "one cell, two modifiers");
+    assert!(first.get("context").is_none(), "no visit column, no Encounter reference");
+    assert_eq!(first["subject"]["identifier"]["system"], "urn:oid:2.16.840.1.113883.19.5");
+    let third = ci(2);
+    let third_mods: Vec<&str> =
+        third["extension"].as_array().unwrap().iter().filter_map(|e| e["valueCoding"]["code"].as_str()).collect();
+    assert_eq!(third_mods, ["LT", "59"], "blanks around the separator are trimmed");
+    assert!(
+        ci(1)["extension"]
+            .as_array()
+            .is_none_or(|e| e.iter().all(|x| x["url"] != "urn:hearth:fhir:extension:procedure-modifier"))
+    );
+    // `split` is for code columns of a repeating field only.
+    let bad = text.replace("split = \",\"", "split = \"\"");
+    assert!(Profile::from_toml(&bad).is_err());
+    // A visit column without its identifier system is still refused.
+    let with_visit =
+        format!("{text}\n[[columns]]\nname = \"Visit\"\nfield = \"visit_number\"\ntype = \"identifier\"\n");
+    let e = Profile::from_toml(&with_visit).unwrap_err().to_string();
+    assert!(e.contains("identifiers.encounter"), "{e}");
 }

@@ -35,6 +35,8 @@ pub(crate) enum Cell {
         system: String,
         code: String,
     },
+    /// A cell holding several codes (a column with `split`): each a `Code`.
+    Many(Vec<Cell>),
 }
 
 impl Cell {
@@ -131,6 +133,10 @@ impl Mapper {
             .into_iter()
             .flatten()
             .filter_map(|&(k, n)| row.cells.get(k).filter(|c| !c.is_empty()).map(|c| (n, c)))
+            .flat_map(|(n, c)| match c {
+                Cell::Many(cells) => cells.iter().map(|x| (n, x)).collect::<Vec<_>>(),
+                one => vec![(n, one)],
+            })
     }
 
     pub(crate) fn text<'r>(&self, row: &'r Row, field: Field) -> Option<&'r str> {
