@@ -88,11 +88,20 @@ ensure_fhir_server() {
   fi
 }
 
+# The strict FHIR R4 validator (Google's FHIR protos from PyPI, pinned) every Bundle of the tests must pass;
+# installed into target/fhir-validator (gitignored) when missing.
+ensure_fhir_validator() {
+  if ! python3 -m venv --help >/dev/null 2>&1; then apt_install python3-venv; fi
+  HEARTH_FHIR_VALIDATOR_PYTHON="$(scripts/fhir-validator/install.sh)"
+  export HEARTH_FHIR_VALIDATOR_PYTHON
+}
+
 ensure_rabbitmq
 ensure_rabbitmq_tls
 ensure_postgres
 ensure_chromium
 ensure_fhir_server
+ensure_fhir_validator
 
 if [ ! -d "$HEARTH_CORPUS" ]; then
   if [ "${CI:-}" = true ]; then log "FAIL: corpus not found at $HEARTH_CORPUS (set HEARTH_CORPUS)"; exit 1; fi

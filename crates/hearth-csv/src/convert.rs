@@ -228,7 +228,18 @@ fn parse_cell(col: &Column, raw: &[u8], encoding: Encoding) -> Result<Cell, Stri
             Err("identifier contains a line break or control character".to_owned())
         }
         ColumnType::String | ColumnType::Identifier => Ok(Cell::Text(text.to_owned())),
-        ColumnType::Code => parse_code(col, text),
+        ColumnType::Code => match &col.split {
+            Some(sep) => {
+                let mut codes: Vec<Cell> = text
+                    .split(sep.as_str())
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(|t| parse_code(col, t))
+                    .collect::<Result<_, _>>()?;
+                if codes.len() == 1 { Ok(codes.remove(0)) } else { Ok(Cell::Many(codes)) }
+            }
+            None => parse_code(col, text),
+        },
         ColumnType::Date => col
             .formats
             .iter()

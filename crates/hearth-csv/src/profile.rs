@@ -152,7 +152,8 @@ impl Field {
             || match kind {
                 ResourceKind::ChargeItem => matches!(
                     self,
-                    ChargeId
+                    Description
+                        | ChargeId
                         | PatientMrn
                         | VisitNumber
                         | AccountNumber
@@ -280,6 +281,9 @@ struct RawColumn {
     values: BTreeMap<String, String>,
     #[serde(default = "default_true")]
     allow_negative: bool,
+    /// A cell holding several codes (`"26,RT"`): the separator between them.
+    #[serde(default)]
+    split: Option<String>,
 }
 
 fn default_type() -> ColumnType {
@@ -318,6 +322,8 @@ pub struct Column {
     pub system: Option<CodeSystem>,
     pub values: BTreeMap<String, String>,
     pub allow_negative: bool,
+    /// The separator of a cell holding several codes (repeating code fields only).
+    pub split: Option<String>,
 }
 
 /// A validated profile.
@@ -339,13 +345,30 @@ pub struct Profile {
     pub(crate) columns: Vec<Column>,
 }
 
-/// Identifier systems each resource kind needs from `[identifiers]`.
-fn needed_identifiers(kind: ResourceKind) -> &'static [&'static str] {
-    match kind {
-        ResourceKind::ChargeItem => &["patient", "encounter", "account", "payer", "charge"],
-        ResourceKind::Claim => &["patient", "member", "claim"],
-        ResourceKind::ChargeItemDefinition => &[],
+/// The `[identifiers]` system a field's values are identified in; a profile needs one only for the fields its
+/// columns feed (an export without a visit column needs no `identifiers.encounter`).
+fn identifier_key(field: Field) -> Option<&'static str> {
+    Some(match field {
+        Field::PatientMrn | Field::PatientId => "patient",
+        Field::VisitNumber => "encounter",
+        Field::AccountNumber => "account",
+        Field::Payer => "payer",
+        Field::ChargeId => "charge",
+        Field::MemberId => "member",
+        Field::ClaimId => "claim",
+        _ => return None,
+    })
+}
+
+/// Identifier systems the profile's columns need from `[identifiers]`, in column order.
+fn needed_identifiers(raw: &RawProfile) -> Vec<&'static str> {
+    let mut keys: Vec<&'static str> = Vec::new();
+    for key in raw.columns.iter().filter_map(|c| identifier_key(c.field)) {
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
     }
+    keys
 }
 
 /// Header names are compared after trimming and removing spaces around `|` (CMS v3 writes `code | 1`, v2
@@ -414,8 +437,8 @@ fn validate(raw: RawProfile) -> Result<Profile, ProfileError> {
     if raw.preamble_rows > 100 {
         return Err(invalid("preamble_rows", "at most 100"));
     }
-    for key in needed_identifiers(raw.resource) {
-        match raw.identifiers.get(*key) {
+    for key in needed_identifiers(&raw) {
+        match raw.identifiers.get(key) {
             Some(s) if is_uri(s) => {}
             Some(_) => return Err(invalid(format!("identifiers.{key}"), "must be a URI")),
             None => return Err(invalid(format!("identifiers.{key}"), "missing")),
@@ -512,6 +535,14 @@ fn check_column(c: &RawColumn, raw: &RawProfile, key: &str) -> Result<Column, Pr
     if (c.ty == ColumnType::Code) != system.is_some() {
         return Err(invalid(format!("{key}.system"), "code columns need a system; other types take none"));
     }
+    if let Some(sep) = &c.split {
+        if c.ty != ColumnType::Code || !c.field.repeats() {
+            return Err(invalid(format!("{key}.split"), "only code columns of a repeating field hold several codes"));
+        }
+        if sep.is_empty() || sep.len() > 3 || sep.trim().is_empty() {
+            return Err(invalid(format!("{key}.split"), "a separator of 1 to 3 characters, not blank"));
+        }
+    }
     Ok(Column {
         name: String::new(),
         field: c.field,
@@ -523,6 +554,7 @@ fn check_column(c: &RawColumn, raw: &RawProfile, key: &str) -> Result<Column, Pr
         system,
         values: c.values.clone(),
         allow_negative: c.allow_negative,
+        split: c.split.clone(),
     })
 }
 

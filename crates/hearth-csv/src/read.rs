@@ -1,6 +1,7 @@
 //! The reading half shared by the splitter and the converter: encoding detection, a byte-bounded record reader,
 //! the preamble and the header check.
 
+use std::collections::VecDeque;
 use std::io::{self, Chain, Cursor, Read};
 
 use csv::ByteRecord;
@@ -66,6 +67,54 @@ pub(crate) struct Guard<R> {
     /// Kept bytes; `kept[0]` is at stream offset `kept_from`.
     pub(crate) kept: Vec<u8>,
     pub(crate) kept_from: u64,
+    /// Lines are counted here, not by the csv reader: its positions put a record after a CRLF on the line before
+    /// (the LF is read as the start of the next record) and count no line for a lone CR. These are the stream
+    /// offsets where lines start, read but not yet asked about ([`Guard::line_at`]); bounded by the read-ahead.
+    line_starts: VecDeque<u64>,
+    /// Lines whose start is before the last offset asked about.
+    lines_passed: u64,
+    /// The last byte read was a CR (a following LF belongs to the same line break).
+    after_cr: bool,
+}
+
+impl<R> Guard<R> {
+    fn new(inner: R, keep: bool) -> Guard<R> {
+        Guard {
+            inner,
+            read: 0,
+            limit: MAX_RECORD_BYTES,
+            keep,
+            kept: Vec::new(),
+            kept_from: 0,
+            line_starts: VecDeque::new(),
+            lines_passed: 0,
+            after_cr: false,
+        }
+    }
+
+    /// Records the line breaks (LF, CRLF, or a lone CR) of bytes read at stream offset `at`.
+    fn count_lines(&mut self, bytes: &[u8], at: u64) {
+        for (i, &b) in bytes.iter().enumerate() {
+            match b {
+                b'\n' if self.after_cr => self.after_cr = false,
+                b'\n' | b'\r' => {
+                    // A line starts right after the terminator's first byte; the LF of a CRLF is part of it.
+                    self.line_starts.push_back(at + i as u64 + 1);
+                    self.after_cr = b == b'\r';
+                }
+                _ => self.after_cr = false,
+            }
+        }
+    }
+
+    /// The 1-based physical line of stream offset `offset`. Offsets must be asked in increasing order.
+    pub(crate) fn line_at(&mut self, offset: u64) -> u64 {
+        while self.line_starts.front().is_some_and(|&s| s <= offset) {
+            self.line_starts.pop_front();
+            self.lines_passed += 1;
+        }
+        self.lines_passed + 1
+    }
 }
 
 impl<R: Read> Read for Guard<R> {
@@ -74,9 +123,13 @@ impl<R: Read> Read for Guard<R> {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "record too large"));
         }
         let n = self.inner.read(buf)?;
+        let at = self.read;
         self.read += n as u64;
-        if self.keep {
-            self.kept.extend_from_slice(&buf[..n]);
+        if let Some(bytes) = buf.get(..n) {
+            self.count_lines(bytes, at);
+            if self.keep {
+                self.kept.extend_from_slice(bytes);
+            }
         }
         Ok(n)
     }
@@ -130,7 +183,7 @@ impl<R: Read> Input<R> {
     /// Opens the stream, reads preamble and header and checks the header against the profile.
     pub(crate) fn open(profile: &Profile, inner: R, keep: bool) -> Result<Input<R>, CsvError> {
         let (encoding, stream) = sniff(inner)?;
-        let guard = Guard { inner: stream, read: 0, limit: MAX_RECORD_BYTES, keep, kept: Vec::new(), kept_from: 0 };
+        let guard = Guard::new(stream, keep);
         let rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(guard);
         let mut input = Input {
             rdr,
@@ -151,7 +204,7 @@ impl<R: Read> Input<R> {
         let names = input.decode_all(&rec)?;
         input.width = names.len();
         input.header_end = rec.end;
-        input.header_lines = input.rdr.position().line().saturating_sub(1);
+        input.header_lines = input.rdr.get_mut().line_at(rec.end).saturating_sub(1);
         let (report, column_at) = check_header(profile, names, rec.line);
         input.header = report;
         input.column_at = column_at;
@@ -174,7 +227,14 @@ impl<R: Read> Input<R> {
         // Sized like the previous record: growing a fresh record field by field cost several reallocations a row.
         let mut fields = ByteRecord::with_capacity(self.last_size.0, self.last_size.1);
         let start_pos = self.rdr.position().clone();
-        let more = self.rdr.read_byte_record(&mut fields).map_err(|e| read_error(e, start_pos.line()))?;
+        let read = self.rdr.read_byte_record(&mut fields);
+        let more = match read {
+            Ok(more) => more,
+            Err(e) => {
+                let line = self.rdr.get_mut().line_at(start_pos.byte());
+                return Err(read_error(e, line));
+            }
+        };
         if !more {
             return Ok(None);
         }
@@ -184,11 +244,12 @@ impl<R: Read> Input<R> {
         // Blank lines before a record are skipped by the reader and belong to it: the record's own position tells
         // where its first field starts.
         let pos = fields.position().cloned().unwrap_or(start_pos);
+        let line = self.rdr.get_mut().line_at(pos.byte());
         self.last_size = (fields.as_slice().len(), fields.len());
         if fields.len() > MAX_FIELDS {
-            return Err(CsvError::TooManyFields { line: pos.line(), max: MAX_FIELDS });
+            return Err(CsvError::TooManyFields { line, max: MAX_FIELDS });
         }
-        Ok(Some(Record { fields, line: pos.line(), start: pos.byte(), end }))
+        Ok(Some(Record { fields, line, start: pos.byte(), end }))
     }
 
     pub(crate) fn guard(&self) -> &Guard<Sniffed<R>> {

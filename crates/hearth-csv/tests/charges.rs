@@ -50,7 +50,11 @@ fn schema_check(outputs: &[Output]) {
 
 /// `<case>.expected.json` holds the report and the bundles; `BLESS=1` rewrites it.
 fn golden(case: &str) {
-    let (report, outputs) = convert(case);
+    golden_with(&charges(), case);
+}
+
+fn golden_with(profile: &Profile, case: &str) {
+    let (report, outputs) = convert_with(profile, &read(case)).unwrap();
     schema_check(&outputs);
     let bundles: Vec<Value> = outputs
         .iter()
@@ -81,6 +85,11 @@ fn golden_bad_rows() {
 }
 
 #[test]
+fn golden_bad_rows_crlf() {
+    golden("bad_rows_crlf.csv");
+}
+
+#[test]
 fn golden_windows1252_crlf() {
     golden("windows1252_crlf.csv");
 }
@@ -99,24 +108,41 @@ fn err(line: u64, col: Option<(&str, usize)>, reason: &str) -> RowError {
     RowError { line, column: col.map(|c| c.0.to_owned()), column_index: col.map(|c| c.1), reason: reason.to_owned() }
 }
 
+/// The physical line (1-based; LF, CRLF and a lone CR each end one) where `needle` first appears in `bytes`.
+fn line_of(bytes: &[u8], needle: &str) -> u64 {
+    let at = bytes.windows(needle.len()).position(|w| w == needle.as_bytes()).unwrap();
+    let before = &bytes[..at];
+    let lf = before.iter().filter(|&&b| b == b'\n').count();
+    let lone_cr = before.windows(2).filter(|w| w[0] == b'\r' && w[1] != b'\n').count()
+        + usize::from(before.last() == Some(&b'\r'));
+    (lf + lone_cr) as u64 + 1
+}
+
 #[test]
 fn bad_rows_exact_errors_and_totals() {
-    let (report, outputs) = convert("bad_rows.csv");
-    assert_eq!((report.rows_read, report.rows_converted, report.rows_rejected), (10, 2, 8));
-    let expected = vec![
-        err(3, Some(("service_date", 5)), "\"2025-02-30\" is not a date in the profile's formats"),
-        err(4, Some(("unit_price", 11)), "\"12O.00\" is not a number"),
-        err(4, Some(("amount", 12)), "\"12O.00\" is not a number"),
-        err(5, Some(("cpt_hcpcs", 6)), "no charge code: procedure and revenue code are both empty"),
-        err(6, Some(("units", 10)), "-2 is negative, which this column does not allow"),
-        err(7, Some(("mrn", 2)), "identifier contains a line break or control character"),
-        err(9, Some(("mrn", 2)), "required value is empty"),
-        err(10, None, "has 13 fields, the header has 14"),
-        err(11, Some(("cpt_hcpcs", 6)), "\"9921\" is neither a CPT nor a HCPCS code"),
-    ];
-    assert_eq!(report.errors, expected);
-    let lines: Vec<(u64, u64)> = outputs.iter().map(|o| (o.first_line, o.last_line)).collect();
-    assert_eq!(lines, vec![(2, 2), (12, 12)]);
+    // The same rows with LF, CRLF (a fixture of its own) and lone-CR line ends: each error names the physical line
+    // its row starts on, found in the file itself.
+    let lf = read("bad_rows.csv");
+    let cr: Vec<u8> = lf.iter().map(|&b| if b == b'\n' { b'\r' } else { b }).collect();
+    for (name, bytes) in [("LF", lf.clone()), ("CRLF", read("bad_rows_crlf.csv")), ("CR", cr)] {
+        let (report, outputs) = convert_with(&charges(), &bytes).unwrap();
+        assert_eq!((report.rows_read, report.rows_converted, report.rows_rejected), (10, 2, 8), "{name}");
+        let at = |id: &str| line_of(&bytes, id);
+        let expected = vec![
+            err(at("CHG-2002"), Some(("service_date", 5)), "\"2025-02-30\" is not a date in the profile's formats"),
+            err(at("CHG-2003"), Some(("unit_price", 11)), "\"12O.00\" is not a number"),
+            err(at("CHG-2003"), Some(("amount", 12)), "\"12O.00\" is not a number"),
+            err(at("CHG-2004"), Some(("cpt_hcpcs", 6)), "no charge code: procedure and revenue code are both empty"),
+            err(at("CHG-2005"), Some(("units", 10)), "-2 is negative, which this column does not allow"),
+            err(at("CHG-2006"), Some(("mrn", 2)), "identifier contains a line break or control character"),
+            err(at("CHG-2007"), Some(("mrn", 2)), "required value is empty"),
+            err(at("CHG-2008"), None, "has 13 fields, the header has 14"),
+            err(at("CHG-2009"), Some(("cpt_hcpcs", 6)), "\"9921\" is neither a CPT nor a HCPCS code"),
+        ];
+        assert_eq!(report.errors, expected, "{name}");
+        let lines: Vec<(u64, u64)> = outputs.iter().map(|o| (o.first_line, o.last_line)).collect();
+        assert_eq!(lines, vec![(at("CHG-2001"), at("CHG-2001")), (at("CHG-2010"), at("CHG-2010"))], "{name}");
+    }
 }
 
 #[test]
@@ -125,6 +151,9 @@ fn good_file_maps_every_element() {
     assert_eq!((report.rows_read, report.rows_converted, report.errors.len()), (5, 5, 0));
     let ci = &outputs[0].bundle["entry"][0]["resource"];
     assert_eq!(ci["subject"]["reference"], "Patient?identifier=urn:hearth:id:mrn|MRN000101");
+    // The identifier beside the conditional reference, for consumers that read the resource alone.
+    assert_eq!(ci["subject"]["identifier"], json!({ "system": "urn:hearth:id:mrn", "value": "MRN000101" }));
+    assert_eq!(ci["account"][0]["identifier"]["value"], "ACCT9001");
     assert_eq!(ci["context"]["reference"], "Encounter?identifier=urn:hearth:id:visit-number|V20250301");
     assert_eq!(ci["account"][0]["reference"], "Account?identifier=urn:hearth:id:account-number|ACCT9001");
     assert_eq!(ci["code"]["coding"][0], json!({"system": "http://www.ama-assn.org/go/cpt", "code": "99213"}));
@@ -286,4 +315,45 @@ fn a_late_non_utf8_line_in_a_utf8_file() {
     assert_eq!(bad.len(), 1);
     assert!(matches!(bad[0], CsvError::UndecodableGroup { first_line, rows: 1, .. } if *first_line == bad_line));
     assert!(items.last().unwrap().is_ok(), "iteration goes on after the bad group");
+}
+
+#[test]
+fn a_users_own_export_with_description_split_codes_and_no_visit_column() {
+    let text = std::fs::read_to_string(fixtures().join("own_export.toml")).unwrap();
+    // No `identifiers.encounter`, `account` or `payer`: the file has no such column, so none is needed.
+    let profile = Profile::from_toml(&text).unwrap();
+    golden_with(&profile, "own_export.csv");
+    let (report, outputs) = convert_with(&profile, &read("own_export.csv")).unwrap();
+    assert_eq!((report.rows_read, report.rows_converted), (3, 3), "{:?}", report.errors);
+    let ci = |i: usize| outputs[i].bundle["entry"][0]["resource"].clone();
+    let first = ci(0);
+    assert_eq!(first["code"]["coding"][0]["code"], "73560");
+    assert_eq!(first["code"]["text"], "X-ray knee 1-2 views");
+    let modifiers: Vec<&str> = first["extension"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["url"] == "urn:hearth:fhir:extension:procedure-modifier")
+        .map(|e| e["valueCoding"]["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(modifiers, ["26", "RT"], "one cell, two modifiers");
+    assert!(first.get("context").is_none(), "no visit column, no Encounter reference");
+    assert_eq!(first["subject"]["identifier"]["system"], "urn:oid:2.16.840.1.113883.19.5");
+    let third = ci(2);
+    let third_mods: Vec<&str> =
+        third["extension"].as_array().unwrap().iter().filter_map(|e| e["valueCoding"]["code"].as_str()).collect();
+    assert_eq!(third_mods, ["LT", "59"], "blanks around the separator are trimmed");
+    assert!(
+        ci(1)["extension"]
+            .as_array()
+            .is_none_or(|e| e.iter().all(|x| x["url"] != "urn:hearth:fhir:extension:procedure-modifier"))
+    );
+    // `split` is for code columns of a repeating field only.
+    let bad = text.replace("split = \",\"", "split = \"\"");
+    assert!(Profile::from_toml(&bad).is_err());
+    // A visit column without its identifier system is still refused.
+    let with_visit =
+        format!("{text}\n[[columns]]\nname = \"Visit\"\nfield = \"visit_number\"\ntype = \"identifier\"\n");
+    let e = Profile::from_toml(&with_visit).unwrap_err().to_string();
+    assert!(e.contains("identifiers.encounter"), "{e}");
 }

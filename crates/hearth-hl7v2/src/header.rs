@@ -86,7 +86,7 @@ pub struct Header {
     pub structure: String,
     /// True when `structure` was derived rather than sent.
     pub structure_derived: bool,
-    /// MSH-10, never empty.
+    /// MSH-10; never empty unless parsed with `require_control_id` off.
     pub control_id: String,
     /// MSH-11.1 (`P`, `T`, `D`).
     pub processing_id: String,
@@ -110,7 +110,7 @@ fn missing(what: &'static str, field: usize, component: Option<usize>) -> Hl7Err
 }
 
 impl Header {
-    pub(crate) fn from_message(msg: &Message) -> Result<Self, Hl7Error> {
+    pub(crate) fn from_message(msg: &Message, require_control_id: bool) -> Result<Self, Hl7Error> {
         let seps = *msg.separators();
         let msh = msg.segments().next().ok_or_else(|| missing("MSH", 1, None))?;
         let raw = |n: usize| msh.field(n).map(|f| f.raw()).unwrap_or_default();
@@ -128,7 +128,7 @@ impl Header {
             return Err(missing("MSH-9.2 (trigger event)", 9, Some(2)));
         }
         let control_id = field_text(raw(10), &seps);
-        if control_id.is_empty() {
+        if control_id.is_empty() && require_control_id {
             return Err(missing("MSH-10 (message control id)", 10, None));
         }
         let sent_structure = comp(9, 3);

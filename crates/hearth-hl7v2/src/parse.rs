@@ -20,11 +20,20 @@ pub struct ParseOptions {
     pub max_fields_per_segment: usize,
     /// Most segments allowed in one message. Default: 100 000.
     pub max_segments: usize,
+    /// Refuse a message whose MSH-10 (control id) is empty. Default: true, because an ACK echoes MSH-10 in
+    /// MSA-2 and duplicate detection keys on it; a converter of files (where neither applies) sets it to false,
+    /// and such a message then parses with an empty control id and a [`Warning::MissingControlId`].
+    pub require_control_id: bool,
 }
 
 impl Default for ParseOptions {
     fn default() -> Self {
-        Self { default_charset: Charset::Utf8, max_fields_per_segment: 10_000, max_segments: 100_000 }
+        Self {
+            default_charset: Charset::Utf8,
+            max_fields_per_segment: 10_000,
+            max_segments: 100_000,
+            require_control_id: true,
+        }
     }
 }
 
@@ -42,8 +51,8 @@ const ENVELOPE_SEGMENTS: [&str; 5] = ["MSH", "FHS", "BHS", "BTS", "FTS"];
 /// Strips a UTF-8 BOM and leading whitespace, decodes by MSH-18 (or
 /// [`ParseOptions::default_charset`]), accepts CR, LF and CRLF between segments and blank
 /// lines anywhere, and refuses anything that would lose content: every non-blank line must be a
-/// well-named segment. MSH-9.1, MSH-9.2 and MSH-10 are required; nothing outside MSH is
-/// type-checked.
+/// well-named segment. MSH-9.1, MSH-9.2 and MSH-10 are required (MSH-10 unless
+/// [`ParseOptions::require_control_id`] is off); nothing outside MSH is type-checked.
 pub fn parse(input: &[u8], opts: &ParseOptions) -> Result<Message, Hl7Error> {
     let bytes = strip_bom(input);
     let bytes = bytes.get(leading_whitespace(bytes)..).unwrap_or_default();
@@ -67,7 +76,10 @@ pub fn parse(input: &[u8], opts: &ParseOptions) -> Result<Message, Hl7Error> {
     message.charset = charset;
     warnings.append(&mut message.warnings);
     message.warnings = warnings;
-    message.header = Header::from_message(&message)?;
+    message.header = Header::from_message(&message, opts.require_control_id)?;
+    if message.header.control_id.is_empty() {
+        message.warnings.push(Warning::MissingControlId);
+    }
     if message.header.version.is_empty() {
         message.warnings.push(Warning::MissingVersion);
     }

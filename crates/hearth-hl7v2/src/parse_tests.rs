@@ -168,6 +168,16 @@ fn refuses_missing_required_header_fields() {
 }
 
 #[test]
+fn an_empty_control_id_parses_only_when_allowed() {
+    let text = "MSH|^~\\&|A|B|C|D|20240101||ADT^A01||P|2.5\rPID|1\r";
+    assert!(parse(text.as_bytes(), &ParseOptions::default()).is_err(), "refused by default");
+    let opts = ParseOptions { require_control_id: false, ..ParseOptions::default() };
+    let msg = parse(text.as_bytes(), &opts).unwrap();
+    assert_eq!(msg.header().control_id, "");
+    assert!(msg.warnings().contains(&Warning::MissingControlId));
+}
+
+#[test]
 fn refuses_bad_segment_names_with_their_position() {
     for (body, sequence) in [
         ("PID|1\rpid|1||X", 3),

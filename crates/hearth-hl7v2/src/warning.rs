@@ -15,6 +15,8 @@ pub enum Warning {
     },
     /// MSH-12 (version id) is empty.
     MissingVersion,
+    /// MSH-10 (control id) is empty (accepted only with `ParseOptions::require_control_id` off).
+    MissingControlId,
     /// An ACK without a trigger event in MSH-9.2 (common before v2.4).
     AckWithoutTrigger,
     /// MSH-18 used a common non-standard spelling (`UTF-8`, `ISO-8859-1`).
@@ -55,6 +57,7 @@ impl fmt::Display for Warning {
         match self {
             Self::BlankLines { count } => write!(f, "{count} blank line(s) between segments ignored"),
             Self::MissingVersion => f.write_str("MSH-12 (version id) is empty"),
+            Self::MissingControlId => f.write_str("MSH-10 (message control id) is empty"),
             Self::AckWithoutTrigger => f.write_str("ACK without a trigger event in MSH-9.2"),
             Self::CharsetAlias { charset } => {
                 write!(f, "MSH-18 uses a non-standard name for {charset}")

@@ -160,6 +160,12 @@ impl Vocabulary {
         self.maps.contains_key(map)
     }
 
+    /// Whether the map lists v2 codes at all: the IG declares some maps (user-defined tables such as
+    /// `DietType`) with FHIR targets only, and a code missing from such a map is no news.
+    pub fn lists_codes(&self, map: &str) -> bool {
+        self.maps.get(map).is_some_and(|m| !m.entries.is_empty())
+    }
+
     /// Whether the map lists this v2 code at all (even as "no FHIR equivalent").
     pub fn knows_code(&self, map: &str, code: &str) -> bool {
         self.maps.get(map).is_some_and(|m| {

@@ -208,6 +208,46 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
+/// The python of the strict FHIR R4 validator's virtualenv (`scripts/fhir-validate.py`, Google's FHIR protos):
+/// `HEARTH_FHIR_VALIDATOR_PYTHON`, else `target/fhir-validator/bin/python` in the workspace, where
+/// `scripts/fhir-validator/install.sh` (run by scripts/test.sh) puts it. [`unavailable`] when it cannot import
+/// the validator.
+pub fn fhir_validator(test: &str) -> Option<PathBuf> {
+    let python = std::env::var_os("HEARTH_FHIR_VALIDATOR_PYTHON")
+        .map_or_else(|| workspace().join("target/fhir-validator/bin/python"), PathBuf::from);
+    let works = std::process::Command::new(&python)
+        .args(["-c", "import google.fhir.r4.json_format"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let found = if works {
+        Ok(python)
+    } else {
+        Err(format!(
+            "the strict FHIR validator is not installed at {} (run scripts/fhir-validator/install.sh or set \
+             HEARTH_FHIR_VALIDATOR_PYTHON)",
+            python.display()
+        ))
+    };
+    require(test, found)
+}
+
+/// Runs the strict validator over files and directories of Bundles (see `scripts/fhir-validate.py`): `Ok` with
+/// its summary when every Bundle is valid, `Err` with its findings otherwise. `None` when the validator is
+/// missing (see [`fhir_validator`]).
+pub fn strict_fhir_validate(test: &str, paths: &[&Path]) -> Option<Result<String, String>> {
+    let python = fhir_validator(test)?;
+    let out = std::process::Command::new(python).arg(workspace().join("scripts/fhir-validate.py")).args(paths).output();
+    Some(match out {
+        Ok(o) => {
+            let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+            if o.status.success() { Ok(text) } else { Err(text) }
+        }
+        Err(e) => Err(format!("cannot run the validator: {e}")),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

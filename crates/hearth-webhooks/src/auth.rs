@@ -96,6 +96,19 @@ pub fn verify(auth: &AuthConfig, req: &Request<'_>) -> Result<(), AuthError> {
     }
 }
 
+/// The URL a vendor signed, for [`Request::public_url`]. A channel's `public_url`, when configured, is used
+/// verbatim (behind a proxy that rewrites paths the vendor's URL need not be `public_base_url` + the path Hearth
+/// sees), followed by the request's `?query` when it has none of its own (Twilio adds `bodySHA256` per request);
+/// else `public_base_url` + the request's path + `?query`, exactly as received.
+pub fn signed_url(public_url: Option<&str>, public_base_url: Option<&str>, path: &str, query: Option<&str>) -> String {
+    match (public_url, query) {
+        (Some(url), Some(q)) if !url.contains('?') => format!("{url}?{q}"),
+        (Some(url), _) => url.to_owned(),
+        (None, Some(q)) => format!("{}{path}?{q}", public_base_url.unwrap_or("")),
+        (None, None) => format!("{}{path}", public_base_url.unwrap_or("")),
+    }
+}
+
 fn twilio(token: &Secret, req: &Request<'_>) -> Result<(), AuthError> {
     let given = header(req, TWILIO_HEADER)?;
     let given = decode_mac(given, 20).ok_or_else(|| AuthError::MalformedHeader(TWILIO_HEADER.into()))?;
@@ -165,6 +178,29 @@ mod tests {
 
     fn req<'a>(url: &'a str, headers: &'a [(String, String)], body: &'a [u8]) -> Request<'a> {
         Request { public_url: url, headers, content_type: None, body, now: datetime!(2025-06-03 14:03:22 UTC) }
+    }
+
+    #[test]
+    fn a_configured_public_url_is_what_twilio_signed() {
+        // Behind a proxy the vendor calls https://edge.example/tw/voice; Hearth sees /webhooks/twilio-voice.
+        let token = Secret::new("twilio-token");
+        let body = b"CallSid=CA1&CallStatus=completed";
+        let vendor_url = "https://edge.example/tw/voice";
+        let mac = hmac_sha1(&token, &[b"https://edge.example/tw/voiceCallSidCA1CallStatuscompleted"]);
+        let headers = [(TWILIO_HEADER.to_owned(), B64.encode(mac))];
+        let auth = AuthConfig::TwilioSignature { auth_token: token };
+        let configured = signed_url(Some(vendor_url), Some("https://hearth.example"), "/webhooks/twilio-voice", None);
+        assert_eq!(configured, vendor_url);
+        assert_eq!(verify(&auth, &req(&configured, &headers, body)), Ok(()));
+        let derived = signed_url(None, Some("https://hearth.example"), "/webhooks/twilio-voice", None);
+        assert_eq!(verify(&auth, &req(&derived, &headers, body)), Err(AuthError::BadSignature));
+        // The request's query follows a configured URL that has none of its own.
+        assert_eq!(
+            signed_url(Some(vendor_url), None, "/x", Some("bodySHA256=ab")),
+            format!("{vendor_url}?bodySHA256=ab")
+        );
+        assert_eq!(signed_url(Some("https://e/x?k=1"), None, "/x", Some("k=2")), "https://e/x?k=1");
+        assert_eq!(signed_url(None, Some("https://h"), "/webhooks/a", Some("q=1")), "https://h/webhooks/a?q=1");
     }
 
     #[test]

@@ -84,6 +84,8 @@ pub struct Event {
     pub duration_s: Option<u64>,
     pub text: Option<String>,
     pub follow_up: Option<FollowUp>,
+    /// The patient the event names by identifier, when the profile maps such fields and the event has them.
+    pub patient: Option<crate::link::PatientIdentity>,
 }
 
 impl Event {

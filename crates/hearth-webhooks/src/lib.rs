@@ -39,15 +39,20 @@ mod auth;
 mod doc;
 mod event;
 mod index;
+mod link;
 mod map;
 mod parse;
 mod phone;
 mod profile;
 
-pub use auth::{AuthConfig, AuthError, Secret, verify};
+pub use auth::{AuthConfig, AuthError, Secret, signed_url, verify};
 pub use event::{Direction, Event, FollowUp, Ignored, Medium, Parsed};
-pub use index::{PatientPhone, patient_phones};
-pub use map::{Conversion, DURATION_EXTENSION, FOLLOW_UP_SYSTEM, MAPPING_SYSTEM, MapConfig, PatientLink, map};
+pub use index::{PatientIdentifier, PatientPhone, patient_identifiers, patient_phones};
+pub use link::{Candidate, LinkRule, Lookup, PatientIdentity, authority_system, link_from};
+pub use map::{
+    Conversion, DURATION_EXTENSION, FOLLOW_UP_SYSTEM, MAPPING_SYSTEM, MapConfig, PatientLink, TASK_OWNER_TYPES,
+    fhir_time, map, task_owner_allowed,
+};
 pub use parse::{ParseError, parse};
 pub use phone::normalize_e164;
 pub use profile::{

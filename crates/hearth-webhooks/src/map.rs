@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::event::{Direction, Event, FollowUp, Medium};
+use crate::link::LinkRule;
 
 /// `meta.tag` system naming the mapping that produced a resource (shared with the other Hearth mappers).
 pub const MAPPING_SYSTEM: &str = "urn:hearth:mapping";
@@ -18,19 +19,35 @@ const PARTICIPATION_MODE: &str = "http://terminology.hl7.org/CodeSystem/v3-Parti
 const ACT_CODE: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
 const UCUM: &str = "http://unitsofmeasure.org";
 
-/// What the patient index said about the customer's number. Hearth never guesses: only `Linked` puts a
-/// patient on the resources.
+/// What the patient index said about the event (see [`crate::link_from`]). Hearth never guesses: only a linked
+/// patient is put on the resources.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PatientLink {
-    Linked { id: String, identifier_system: Option<String>, identifier_value: String },
+    /// By the customer's phone number (the event carried no patient identifier).
+    Linked {
+        id: String,
+        identifier_system: Option<String>,
+        identifier_value: String,
+    },
+    /// By the patient identifier the event carried.
+    LinkedByIdentifier {
+        id: String,
+        identifier_system: Option<String>,
+        identifier_value: String,
+    },
     Unknown,
-    Ambiguous { candidates: usize },
+    Ambiguous {
+        candidates: usize,
+    },
+    /// The identifier found a Patient whose name or birth date contradicts the event's: not linked.
+    Mismatch,
 }
 
 /// Deployment choices for the mapping.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MapConfig {
-    /// Task.owner, a reference such as `Group/care-team-outreach`; no owner when `None`.
+    /// Task.owner, a reference such as `CareTeam/care-team-outreach`; no owner when `None`, nor when its type is
+    /// not one R4 allows for Task.owner ([`task_owner_allowed`]; the report says so).
     pub care_team_owner: Option<String>,
     /// Country calling code for national numbers (the same one the profiles and the patient index use).
     pub default_country_code: String,
@@ -77,7 +94,31 @@ pub fn map(event: &Event, patient: &PatientLink, cfg: &MapConfig, now: OffsetDat
         "timestamp": fhir_time(now),
         "entry": entries,
     });
-    Conversion { bundle, report: report(event, patient, types, &tag) }
+    let mut report = report(event, patient, types, &tag);
+    if event.follow_up.is_some()
+        && cfg.care_team_owner.as_deref().is_some_and(|o| !task_owner_allowed(o))
+        && let Some(Value::Array(w)) = report.get_mut("warnings")
+    {
+        w.push(json!("care_team_owner is not a type R4 allows as Task.owner: the Task has no owner"));
+    }
+    Conversion { bundle, report }
+}
+
+/// The resource types R4 allows as Task.owner.
+pub const TASK_OWNER_TYPES: &[&str] = &[
+    "Practitioner",
+    "PractitionerRole",
+    "Organization",
+    "CareTeam",
+    "HealthcareService",
+    "Patient",
+    "Device",
+    "RelatedPerson",
+];
+
+/// Whether a reference (`CareTeam/outreach`) may be a Task.owner in R4 (`Group/...` may not).
+pub fn task_owner_allowed(reference: &str) -> bool {
+    reference.split_once('/').is_some_and(|(t, id)| TASK_OWNER_TYPES.contains(&t) && !id.is_empty())
 }
 
 struct Ids {
@@ -185,7 +226,7 @@ fn task_entry(
         t.insert("for".into(), p);
     }
     t.insert("authoredOn".into(), json!(fhir_time(now)));
-    if let Some(owner) = &cfg.care_team_owner {
+    if let Some(owner) = cfg.care_team_owner.as_deref().filter(|o| task_owner_allowed(o)) {
         t.insert("owner".into(), json!({ "reference": owner }));
     }
     let if_none_exist = format!("identifier={}|{}", pct(&ids.system), pct(&value));
@@ -207,7 +248,11 @@ fn entry(rtype: &str, id: &str, body: Map<String, Value>, tag: &Value, request: 
 
 /// By id and by business identifier, so a receiver without the id can still resolve it.
 fn patient_reference(p: &PatientLink) -> Option<Value> {
-    let PatientLink::Linked { id, identifier_system, identifier_value } = p else { return None };
+    let (PatientLink::Linked { id, identifier_system, identifier_value }
+    | PatientLink::LinkedByIdentifier { id, identifier_system, identifier_value }) = p
+    else {
+        return None;
+    };
     let mut identifier = Map::new();
     if let Some(s) = identifier_system {
         identifier.insert("system".into(), json!(s));
@@ -228,9 +273,13 @@ fn seconds(s: u64) -> Value {
     json!({ "value": s, "unit": "s", "system": UCUM, "code": "s" })
 }
 
-/// FHIR dateTime/instant text; UTC keeps golden files stable.
-fn fhir_time(t: OffsetDateTime) -> String {
-    t.to_offset(time::UtcOffset::UTC).format(&Rfc3339).unwrap_or_default()
+/// FHIR dateTime/instant text in UTC (golden files stay stable), to the millisecond at most: strict readers
+/// (Google's FHIR protos among them) refuse the nanoseconds a clock gives.
+pub fn fhir_time(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let ms = t.millisecond();
+    let t = t.replace_nanosecond(u32::from(ms) * 1_000_000).unwrap_or(t);
+    t.format(&Rfc3339).unwrap_or_default()
 }
 
 /// Percent-encodes a search value (RFC 3986 unreserved characters, `:` and `/` kept).
@@ -251,19 +300,27 @@ fn report(e: &Event, patient: &PatientLink, resources: Vec<Value>, tag: &Value) 
     r.insert("mapping".into(), tag["code"].clone());
     r.insert("vendor".into(), json!(e.vendor.as_str()));
     r.insert("event_key".into(), json!(e.event_key));
-    let (flag, candidates) = match patient {
-        PatientLink::Linked { .. } => ("linked", None),
-        PatientLink::Unknown => ("unknown", None),
-        PatientLink::Ambiguous { candidates } => ("ambiguous", Some(*candidates)),
+    let (flag, candidates, rule) = match patient {
+        PatientLink::Linked { .. } => ("linked", None, Some(LinkRule::Phone)),
+        PatientLink::LinkedByIdentifier { .. } => ("linked", None, Some(LinkRule::Identifier)),
+        PatientLink::Unknown => ("unknown", None, None),
+        PatientLink::Ambiguous { candidates } => ("ambiguous", Some(*candidates), None),
+        PatientLink::Mismatch => ("mismatch", None, None),
     };
     r.insert("patient".into(), json!(flag));
+    if let Some(rule) = rule {
+        r.insert("linked_by".into(), json!(rule.as_str()));
+    } else if e.patient.is_some() {
+        // Which rule was tried: an event that names its patient is never linked by phone.
+        r.insert("lookup".into(), json!(LinkRule::Identifier.as_str()));
+    }
     if let Some(n) = candidates {
         r.insert("candidates".into(), json!(n));
     }
     r.insert("follow_up".into(), json!(e.follow_up.map(FollowUp::code)));
     r.insert("resources".into(), Value::Array(resources));
     let mut warnings = Vec::new();
-    if e.customer_number().is_none() {
+    if e.customer_number().is_none() && e.patient.is_none() {
         warnings.push(json!("no customer phone number in the event: it cannot be linked to a patient"));
     }
     if flag != "linked" {

@@ -143,7 +143,27 @@ fn read(profile: &Profile, doc: &Doc<'_>) -> Result<Parsed, ParseError> {
         duration_s,
         text: doc.first(&f.text),
         follow_up,
+        patient: patient_identity(profile, doc),
     })))
+}
+
+/// The patient identity the event carries, when the profile names an identifier field and it is valued.
+fn patient_identity(profile: &Profile, doc: &Doc<'_>) -> Option<crate::link::PatientIdentity> {
+    let f = &profile.fields;
+    let value = doc.first(&f.patient_identifier).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())?;
+    let system = doc
+        .first(&f.patient_identifier_system)
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| crate::link::authority_system(&s))
+        .or_else(|| profile.patient_identifier_system.clone());
+    let text = |paths: &[String]| doc.first(paths).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    Some(crate::link::PatientIdentity {
+        system,
+        value,
+        family: text(&f.patient_family),
+        given: text(&f.patient_given),
+        birth_date: text(&f.patient_birth_date),
+    })
 }
 
 /// The present parts joined with `/` (the id is always among them, so the key is never empty once the id is).

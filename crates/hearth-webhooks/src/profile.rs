@@ -104,6 +104,20 @@ pub struct Fields {
     pub duration_s: Vec<String>,
     #[serde(default)]
     pub text: Vec<String>,
+    /// The patient's identifier (an MRN the platform learned by IVR identification or a CRM lookup): when
+    /// present, the event is linked by identifier, never by phone.
+    #[serde(default)]
+    pub patient_identifier: Vec<String>,
+    /// The identifier's assigning authority (an OID, a URI, or a namespace as in HL7 v2 CX-4).
+    #[serde(default)]
+    pub patient_identifier_system: Vec<String>,
+    /// Name and birth date, to cross-check the Patient the identifier finds.
+    #[serde(default)]
+    pub patient_family: Vec<String>,
+    #[serde(default)]
+    pub patient_given: Vec<String>,
+    #[serde(default)]
+    pub patient_birth_date: Vec<String>,
 }
 
 /// One test on a field. All given constraints must hold; values compare ASCII case-insensitively.
@@ -168,6 +182,8 @@ struct RawProfile {
     description: String,
     #[serde(default = "nanp")]
     default_country_code: String,
+    /// The system of `fields.patient_identifier` when the event sends no assigning authority.
+    patient_identifier_system: Option<String>,
     envelope: Option<Envelope>,
     medium: Option<Medium>,
     #[serde(default)]
@@ -202,6 +218,8 @@ pub struct Profile {
     pub description: String,
     /// Country calling code for numbers written without one (`"1"`, the default, for NANP).
     pub default_country_code: String,
+    /// The system of `fields.patient_identifier` when the event sends no assigning authority.
+    pub patient_identifier_system: Option<String>,
     pub envelope: Option<Envelope>,
     pub medium: Option<Medium>,
     pub channel_map: BTreeMap<String, ChannelTarget>,
@@ -235,6 +253,7 @@ impl Profile {
             body: raw.body,
             description: raw.description,
             default_country_code: raw.default_country_code,
+            patient_identifier_system: raw.patient_identifier_system,
             envelope: raw.envelope,
             medium: raw.medium,
             channel_map: lower_keys(raw.channel_map),

@@ -194,7 +194,7 @@ fn every_sample_parses_and_maps_to_valid_r4() {
         identifier_system: Some("urn:oid:2.16.840.1.113883.19.5".into()),
         identifier_value: "MRN-0001".into(),
     };
-    let cfg = MapConfig { care_team_owner: Some("Group/care-team-outreach".into()), ..MapConfig::default() };
+    let cfg = MapConfig { care_team_owner: Some("CareTeam/care-team-outreach".into()), ..MapConfig::default() };
     for (file, profile, expected) in SAMPLES {
         let body = read(&dir, file);
         let req = request("https://hearth.example.org/webhooks/x", &[], "application/octet-stream", &body);

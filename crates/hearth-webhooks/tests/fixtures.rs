@@ -7,11 +7,29 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{NOW, assert_valid};
-use hearth_webhooks::{Event, FollowUp, MapConfig, Parsed, PatientLink, Profile, Request, map, parse};
+use hearth_webhooks::{
+    Candidate, Event, FollowUp, Lookup, MapConfig, Parsed, PatientLink, Profile, Request, link_from, map, parse,
+};
 use serde_json::{Value, json};
 
 fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/webhooks")
+}
+
+/// The index's answer for a fixture: `_linked` finds the synthetic Patient (through the event's identifier when
+/// it carries one, else its phone number), `_unknown` nothing, `_ambiguous` two Patients.
+fn link_for_event(name: &str, event: &Event) -> PatientLink {
+    if name.ends_with("_linked") && event.patient.is_some() {
+        let found = Candidate {
+            patient_id: "p-synthetic-42".into(),
+            identifier_system: Some("urn:oid:2.16.840.1.113883.19.5".into()),
+            identifier_value: Some("MRN-0042".into()),
+            family: Some("SYNTHETIC".into()),
+            birth_date: Some("1980-02-14".into()),
+        };
+        return link_from(event.lookup(), &[found]);
+    }
+    link_for(name)
 }
 
 fn link_for(name: &str) -> PatientLink {
@@ -54,7 +72,7 @@ fn cases() -> Vec<PathBuf> {
 }
 
 fn cfg() -> MapConfig {
-    MapConfig { care_team_owner: Some("Group/care-team-outreach".into()), ..MapConfig::default() }
+    MapConfig { care_team_owner: Some("CareTeam/care-team-outreach".into()), ..MapConfig::default() }
 }
 
 #[test]
@@ -65,7 +83,8 @@ fn golden_bundles() {
     let mut failures = Vec::new();
     for path in &cases {
         let stem = path.file_stem().unwrap().to_str().unwrap();
-        let out = map(&event_of(path), &link_for(stem), &cfg(), NOW);
+        let event = event_of(path);
+        let out = map(&event, &link_for_event(stem, &event), &cfg(), NOW);
         assert_valid(stem, &out.bundle);
         let got = json!({ "bundle": out.bundle, "report": out.report });
         let expected_path = path.with_file_name(format!("{stem}.expected.json"));
@@ -112,7 +131,7 @@ fn follow_ups_become_tasks_for_the_care_team() {
         let task = resource(&b, "Task");
         assert_eq!(task.map(|t| t["code"]["coding"][0]["code"].clone()), follow_up.map(|f| json!(f.code())), "{file}");
         if let Some(t) = task {
-            assert_eq!(t["owner"]["reference"], "Group/care-team-outreach");
+            assert_eq!(t["owner"]["reference"], "CareTeam/care-team-outreach");
             assert_eq!(t["for"].is_object(), matches!(link, PatientLink::Linked { .. }), "{file}");
         }
     }
@@ -157,4 +176,51 @@ fn retried_and_later_events_reuse_ids() {
     assert!(
         task["request"]["ifNoneExist"].as_str().unwrap().starts_with("identifier=urn:hearth:webhooks:twilio-voice|")
     );
+}
+
+#[test]
+fn instants_stop_at_milliseconds_and_task_owners_are_r4_types() {
+    let ev = event_of(&fixtures_dir().join("twilio-voice__missed_call_linked.form"));
+    // A clock gives nanoseconds; strict FHIR readers refuse more than milliseconds.
+    let now = time::macros::datetime!(2025-03-05 10:20:30.123456789 UTC);
+    let out = map(&ev, &PatientLink::Unknown, &cfg(), now);
+    assert_eq!(out.bundle["timestamp"], "2025-03-05T10:20:30.123Z");
+    assert_eq!(resource(&out.bundle, "Task").unwrap()["authoredOn"], "2025-03-05T10:20:30.123Z");
+    assert_eq!(hearth_webhooks::fhir_time(time::macros::datetime!(2025-03-05 10:20:30 UTC)), "2025-03-05T10:20:30Z");
+    // R4 Task.owner cannot be a Group: no owner, and the report says why.
+    let group = MapConfig { care_team_owner: Some("Group/outreach".into()), ..MapConfig::default() };
+    let out = map(&ev, &PatientLink::Unknown, &group, NOW);
+    assert!(resource(&out.bundle, "Task").unwrap().get("owner").is_none());
+    assert!(out.report["warnings"].to_string().contains("care_team_owner"), "{}", out.report);
+    assert!(hearth_webhooks::task_owner_allowed("CareTeam/outreach"));
+    assert!(!hearth_webhooks::task_owner_allowed("Group/outreach"));
+}
+
+#[test]
+fn an_event_carrying_an_mrn_links_by_identifier_not_by_phone() {
+    let path = fixtures_dir().join("generic__call_ended_mrn_linked.json");
+    let ev = event_of(&path);
+    let p = ev.patient.clone().expect("the generic profile reads patient.mrn");
+    assert_eq!(p.system.as_deref(), Some("urn:oid:2.16.840.1.113883.19.5"));
+    assert_eq!(p.value, "MRN-0042");
+    // The index is asked for the identifier, not the phone number the event also carries.
+    assert!(matches!(ev.lookup(), Lookup::Identifier(_)));
+    let out = map(&ev, &link_for_event("x_linked", &ev), &cfg(), NOW);
+    assert_eq!(out.report["patient"], "linked");
+    assert_eq!(out.report["linked_by"], "identifier");
+    let comm = resource(&out.bundle, "Communication").unwrap();
+    assert_eq!(comm["subject"]["reference"], "Patient/p-synthetic-42");
+    assert_eq!(comm["subject"]["identifier"]["value"], "MRN-0042");
+    // A birth date that contradicts the Patient's refuses the link.
+    let mut wrong = ev.clone();
+    if let Some(p) = wrong.patient.as_mut() {
+        p.birth_date = Some("1999-01-01".into());
+    }
+    let out = map(&wrong, &link_for_event("x_linked", &wrong), &cfg(), NOW);
+    assert_eq!(out.report["patient"], "mismatch");
+    assert!(!out.bundle.to_string().contains("Patient/"));
+    // Phone-linked events say so.
+    let phone = event_of(&fixtures_dir().join("generic__callback_requested_linked.json"));
+    assert!(phone.patient.is_none());
+    assert_eq!(map(&phone, &link_for("x_linked"), &cfg(), NOW).report["linked_by"], "phone");
 }

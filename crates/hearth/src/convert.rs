@@ -4,8 +4,13 @@
 //! order) for several (a batch file, or several messages in one file). With `--report`, the conversion reports
 //! go to stderr as NDJSON, one `{"message": N, "report": {...}}` line per message, so stdout stays pure FHIR.
 //!
-//! All or nothing: if any message cannot be converted, nothing is printed on stdout, and stderr gets one line
-//! naming where (`FILE: message 2: segment 3 (PID), field 5: ...`); the exit code is 2.
+//! One bad message does not stop a file: every message that converts is printed (in input order), and each
+//! refused message gets one line on stderr naming where (`FILE: message 2: segment 3 (PID), field 5: ...`).
+//! Exit code: 0 all converted; 3 ([`EXIT_PARTIAL`]) some converted, some refused; 2 nothing converted (or bad
+//! arguments, an unreadable file).
+//!
+//! Times sent without an offset are read in `--timezone ZONE` (an IANA name), else in the host's zone (`TZ`,
+//! else `/etc/localtime`), as the engine does for a channel without `timezone`.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -40,14 +45,31 @@ pub struct ConvertArgs {
     /// Print each message's conversion report to stderr, one JSON line per message.
     #[arg(long)]
     report: bool,
+    /// hl7v2: the facility time zone (IANA name, e.g. America/Chicago) of times sent without an offset.
+    /// Default: the host's zone (TZ, else /etc/localtime).
+    #[arg(long, value_name = "ZONE")]
+    timezone: Option<String>,
     /// The input file, or `-` for standard input.
     input: String,
 }
 
-/// Runs the command; the exit code is 0, or 2 for bad input or arguments.
+/// The exit code of a file of which some messages (or rows) converted and others were refused.
+pub const EXIT_PARTIAL: u8 = 3;
+
+/// What a conversion that ran came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything converted.
+    Complete,
+    /// Some input converted, some was refused (each refusal has its line on stderr).
+    Partial,
+}
+
+/// Runs the command; the exit code is 0, [`EXIT_PARTIAL`], or 2 for bad input or arguments.
 pub fn run(args: ConvertArgs) -> ExitCode {
     match convert(&args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Outcome::Complete) => ExitCode::SUCCESS,
+        Ok(Outcome::Partial) => ExitCode::from(EXIT_PARTIAL),
         Err(e) => {
             eprintln!("hearth convert: {e}");
             ExitCode::from(2)
@@ -55,14 +77,21 @@ pub fn run(args: ConvertArgs) -> ExitCode {
     }
 }
 
-fn convert(args: &ConvertArgs) -> Result<(), String> {
+fn convert(args: &ConvertArgs) -> Result<Outcome, String> {
+    if args.timezone.is_some() && args.from != From::Hl7v2 {
+        return Err("--timezone applies to hl7v2 input".into());
+    }
     match args.from {
         From::Hl7v2 => {}
         From::Webhook => {
             let out = crate::convert_webhook::convert(args.profile.as_deref(), args.mapping.as_deref(), &args.input)?;
-            return print_all(&[out], args.report).map_err(|e| format!("cannot write the output: {e}"));
+            print_all(&[out], args.report).map_err(|e| format!("cannot write the output: {e}"))?;
+            return Ok(Outcome::Complete);
         }
-        From::Csv => return crate::convert_csv::convert(args.profile.as_deref(), args.mapping.as_deref(), &args.input),
+        From::Csv => {
+            crate::convert_csv::convert(args.profile.as_deref(), args.mapping.as_deref(), &args.input)?;
+            return Ok(Outcome::Complete);
+        }
     }
     if args.profile.is_some() {
         return Err("--profile applies to csv and webhook input, not hl7v2".into());
@@ -72,6 +101,11 @@ fn convert(args: &ConvertArgs) -> Result<(), String> {
         let vocab = Vocabulary::load_overrides(path, &Vocabulary::builtin()).map_err(|e| format!("--mapping: {e}"))?;
         opts.vocabulary = Arc::new(vocab);
     }
+    match &args.timezone {
+        Some(zone) => opts = opts.with_timezone(zone).map_err(|e| format!("--timezone: {e}"))?,
+        // A host whose zone cannot be told: times without offset are read as UTC, and each report says so.
+        None => opts.facility_timezone = hearth_map::hl7v2::host_timezone().ok(),
+    }
     let mapper = Hl7v2Mapper::new(opts);
     let (label, bytes) = read_input(&args.input)?;
     let batch = hearth_hl7v2::split_batch(&bytes).map_err(|e| format!("{label}: {e}"))?;
@@ -80,22 +114,48 @@ fn convert(args: &ConvertArgs) -> Result<(), String> {
         return Err(format!("{label}: no HL7 v2 message found"));
     }
     let now = time::OffsetDateTime::now_utc();
-    let parse = hearth_hl7v2::ParseOptions::default();
+    // A file has no ACK to send nor duplicates to suppress: a message without MSH-10 converts too.
+    let parse = hearth_hl7v2::ParseOptions { require_control_id: false, ..hearth_hl7v2::ParseOptions::default() };
     let mut out = Vec::with_capacity(messages.len());
+    let mut refused = Vec::new();
     for (n, raw) in messages.iter().enumerate() {
         let at = |e: &dyn std::fmt::Display| format!("{label}: message {}: {e}", n + 1);
-        let msg = hearth_hl7v2::parse(raw, &parse).map_err(|e| at(&e))?;
-        let conv = mapper.map(&msg, now).map_err(|e| at(&e))?;
-        let bundle = if messages.len() == 1 {
-            hearth_fhir::bundle_to_json_pretty(&conv.bundle)
-        } else {
-            hearth_fhir::bundle_to_json(&conv.bundle)
+        let converted = hearth_hl7v2::parse(raw, &parse).map_err(|e| at(&e)).and_then(|msg| {
+            let conv = mapper.map(&msg, now).map_err(|e| at(&e))?;
+            let bundle = if messages.len() == 1 {
+                hearth_fhir::bundle_to_json_pretty(&conv.bundle)
+            } else {
+                hearth_fhir::bundle_to_json(&conv.bundle)
+            }
+            .map_err(|e| at(&format!("the mapping produced an invalid Bundle: {e}")))?;
+            Ok((bundle, serde_json::json!({ "message": n + 1, "report": conv.report })))
+        });
+        match converted {
+            Ok(one) => out.push(one),
+            Err(e) => refused.push(e),
         }
-        .map_err(|e| at(&format!("the mapping produced an invalid Bundle: {e}")))?;
-        let report = serde_json::json!({ "message": n + 1, "report": conv.report });
-        out.push((bundle, report));
     }
-    print_all(&out, args.report).map_err(|e| format!("cannot write the output: {e}"))
+    print_all(&out, args.report).map_err(|e| format!("cannot write the output: {e}"))?;
+    match (out.is_empty(), refused.len()) {
+        (_, 0) => Ok(Outcome::Complete),
+        (true, 1) => Err(refused.remove(0)),
+        (true, n) => {
+            print_refused(&refused);
+            Err(format!("{label}: none of the {n} messages converted"))
+        }
+        (false, n) => {
+            print_refused(&refused);
+            eprintln!("hearth convert: {label}: {} messages converted, {n} refused", out.len());
+            Ok(Outcome::Partial)
+        }
+    }
+}
+
+fn print_refused(refused: &[String]) {
+    let mut e = std::io::stderr().lock();
+    for r in refused {
+        let _ = writeln!(e, "hearth convert: {r}");
+    }
 }
 
 fn print_all(out: &[(String, serde_json::Value)], report: bool) -> std::io::Result<()> {

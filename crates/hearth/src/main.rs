@@ -1,7 +1,7 @@
 //! `hearth`: the command-line binary. Parses arguments, wires libraries, maps errors to exit codes. Nothing else.
 //!
 //! Exit codes: 0 success; 1 runtime failure (or, for `send`, a message that was not accepted); 2 bad input or
-//! configuration.
+//! configuration; 3 (`convert`) a file partly converted: some messages refused, each named on stderr.
 #![forbid(unsafe_code)]
 
 mod convert;
@@ -39,7 +39,8 @@ enum Command {
     /// load generator).
     Send(send::SendArgs),
     /// Convert messages to FHIR R4 JSON: one Bundle for one message, NDJSON for several. With --report, each
-    /// message's conversion report goes to stderr as one JSON line.
+    /// message's conversion report goes to stderr as one JSON line. Each refused message (or CSV row) gets one
+    /// located line on stderr. Exit code: 0 all converted, 3 partly converted, 2 nothing converted or bad input.
     Convert(convert::ConvertArgs),
     /// Look into the journal: list and show messages and deliveries, reprocess messages, resend deliveries.
     Messages(messages::MessagesArgs),

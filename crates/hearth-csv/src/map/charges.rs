@@ -30,10 +30,14 @@ type Problem = (Option<Field>, &'static str);
 fn charge_item(m: &Mapper, row: &Row, ctx: &ConvertContext, key: &str) -> Result<Value, Problem> {
     let procedure = m.get(row, Field::ProcedureCode);
     let revenue = m.get(row, Field::RevenueCode);
-    let code = match (procedure, revenue) {
+    let mut code = match (procedure, revenue) {
         (Cell::Code { system, code }, _) | (Cell::Empty, Cell::Code { system, code }) => super::coding(system, code),
         _ => return Err((Some(Field::ProcedureCode), "no charge code: procedure and revenue code are both empty")),
     };
+    if let Some(d) = m.text(row, Field::Description) {
+        // The export's own description of the charge: the code's text (a coding's display belongs to its system).
+        code["text"] = d.into();
+    }
     let mrn = m.text(row, Field::PatientMrn).ok_or((Some(Field::PatientMrn), "no MRN: the charge has no patient"))?;
     let mut o = Map::with_capacity(16);
     o.insert("resourceType".into(), "ChargeItem".into());

@@ -35,6 +35,8 @@ pub(crate) enum Cell {
         system: String,
         code: String,
     },
+    /// A cell holding several codes (a column with `split`): each a `Code`.
+    Many(Vec<Cell>),
 }
 
 impl Cell {
@@ -131,6 +133,10 @@ impl Mapper {
             .into_iter()
             .flatten()
             .filter_map(|&(k, n)| row.cells.get(k).filter(|c| !c.is_empty()).map(|c| (n, c)))
+            .flat_map(|(n, c)| match c {
+                Cell::Many(cells) => cells.iter().map(|x| (n, x)).collect::<Vec<_>>(),
+                one => vec![(n, one)],
+            })
     }
 
     pub(crate) fn text<'r>(&self, row: &'r Row, field: Field) -> Option<&'r str> {
@@ -180,10 +186,12 @@ impl Mapper {
     }
 }
 
-/// A reference the server resolves by business identifier inside the transaction.
+/// A reference the server resolves by business identifier inside the transaction, with the identifier itself
+/// beside it (`Reference.identifier`): a consumer that reads the resource alone (an AMQP queue) cannot resolve a
+/// search URL, but can read the system and value.
 pub(crate) fn conditional_ref(resource_type: &str, system: &str, value: &str) -> Value {
     let url = format!("{resource_type}?identifier={}|{}", query_escape(system), query_escape(value));
-    obj([("reference", url.into())])
+    obj([("reference", url.into()), ("identifier", system_value(system, value))])
 }
 
 /// A logical reference (no server lookup): type plus identifier.

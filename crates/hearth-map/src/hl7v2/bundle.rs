@@ -37,6 +37,8 @@ struct Entry {
     resource: Obj,
     /// The conditional-update search (`identifier=system|value`), percent-encoded.
     condition: Option<String>,
+    /// The business identifier of that search, for `Reference.identifier`.
+    identifier: Option<(String, String)>,
 }
 
 /// Collects resources; see the module documentation.
@@ -54,17 +56,19 @@ impl Assembler {
     pub fn add(&mut self, rtype: &'static str, id: String, resource: Obj, identifier: Option<(&str, &str)>) -> Ref {
         let rf = Ref { rtype, id };
         let condition = identifier.map(|(s, v)| format!("identifier={}|{}", pct(s), pct(v)));
+        let identifier = identifier.map(|(s, v)| (s.to_owned(), v.to_owned()));
         if let Some(&i) = self.index.get(&rf) {
             if let Some(e) = self.entries.get_mut(i) {
                 merge(&mut e.resource, resource);
                 if e.condition.is_none() {
                     e.condition = condition;
+                    e.identifier = identifier;
                 }
             }
             return rf;
         }
         self.index.insert(rf.clone(), self.entries.len());
-        self.entries.push(Entry { rf: rf.clone(), resource, condition });
+        self.entries.push(Entry { rf: rf.clone(), resource, condition, identifier });
         rf
     }
 
@@ -105,15 +109,38 @@ impl Assembler {
         self.index = self.entries.iter().enumerate().map(|(i, e)| (e.rf.clone(), i)).collect();
     }
 
-    /// The Bundle's `entry` array. `tag` goes into every resource's `meta.tag`.
-    pub fn into_entries(self, bundle_type: BundleType, tag: &Value) -> Vec<Value> {
+    /// The Bundle's `entry` array. `tag` goes into every resource's `meta.tag`. A reference to a resource that
+    /// has a business identifier carries it too (`Reference.identifier`): a consumer that receives one resource
+    /// alone (an AMQP queue) cannot resolve `urn:uuid:` but can read the system and value.
+    pub fn into_entries(mut self, bundle_type: BundleType, tag: &Value) -> Vec<Value> {
+        let identified: HashMap<String, Value> = self
+            .entries
+            .iter()
+            .filter_map(|e| {
+                let (s, v) = e.identifier.as_ref()?;
+                Some((e.rf.url(), json!({ "system": s, "value": v })))
+            })
+            .collect();
+        if !identified.is_empty() {
+            for e in &mut self.entries {
+                for v in e.resource.values_mut() {
+                    add_identifiers(v, &identified);
+                }
+            }
+        }
         self.entries
             .into_iter()
-            .map(|e| {
+            .map(|mut e| {
                 let mut res = Obj::new();
                 res.insert("resourceType".into(), Value::from(e.rf.rtype));
                 res.insert("id".into(), Value::from(e.rf.id.clone()));
-                res.insert("meta".into(), json!({ "tag": [tag] }));
+                // A map may have set meta elements of its own (security labels): the mapping tag joins them.
+                let mut meta = match e.resource.remove("meta") {
+                    Some(Value::Object(m)) => m,
+                    _ => Obj::new(),
+                };
+                meta.insert("tag".into(), json!([tag]));
+                res.insert("meta".into(), Value::Object(meta));
                 res.extend(e.resource);
                 let mut entry = Obj::new();
                 entry.insert("fullUrl".into(), Value::from(e.rf.url()));
@@ -128,6 +155,25 @@ impl Assembler {
                 Value::Object(entry)
             })
             .collect()
+    }
+}
+
+/// Adds `identifier` to every Reference in `v` that points at an identified entry and has none.
+fn add_identifiers(v: &mut Value, identified: &HashMap<String, Value>) {
+    match v {
+        Value::Object(o) => {
+            let target = o.get("reference").and_then(Value::as_str).and_then(|r| identified.get(r));
+            if let Some(ident) = target
+                && !o.contains_key("identifier")
+            {
+                o.insert("identifier".into(), ident.clone());
+            }
+            for x in o.values_mut() {
+                add_identifiers(x, identified);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| add_identifiers(x, identified)),
+        _ => {}
     }
 }
 

@@ -59,8 +59,12 @@ pub struct Ctx<'a> {
     pub scope: Scope,
     /// Resources MessageHeader.focus names (the main resources of the message).
     pub focus: Vec<Ref>,
-    /// Resources already attributed to an event (EVN) Provenance.
+    /// A time without offset was met and no facility zone was given (reported once).
     pub(crate) naive_time_warned: bool,
+    /// How many times each identity key was asked for (see [`Ctx::nth`]).
+    seen: std::collections::HashMap<String, usize>,
+    /// MSH-10, or for a message sent without one a digest of its text (see [`Ctx::message_key`]).
+    control_key: String,
 }
 
 impl<'a> Ctx<'a> {
@@ -75,6 +79,11 @@ impl<'a> Ctx<'a> {
             scope: Scope::default(),
             focus: Vec::new(),
             naive_time_warned: false,
+            seen: std::collections::HashMap::new(),
+            control_key: match msg.header().control_id.as_str() {
+                "" => deterministic_id("MessageText", &[msg.text()]),
+                id => id.to_owned(),
+            },
         }
     }
 
@@ -92,10 +101,13 @@ impl<'a> Ctx<'a> {
         self.report.warn(at.to_string(), kind, message);
     }
 
-    /// The message's natural key: sending application, sending facility, control id (MSH-3, MSH-4, MSH-10).
-    pub fn message_key(&self) -> [&'a str; 3] {
+    /// The message's natural key: sending application, sending facility, control id (MSH-3, MSH-4, MSH-10). A
+    /// message sent without a control id (accepted by a converter of files, see
+    /// `hearth_hl7v2::ParseOptions::require_control_id`) is keyed by a digest of its text instead, so two such
+    /// messages never share the ids of their per-message resources.
+    pub fn message_key(&self) -> [&str; 3] {
         let h = self.msg.header();
-        [h.sending_application.raw.as_str(), h.sending_facility.raw.as_str(), h.control_id.as_str()]
+        [h.sending_application.raw.as_str(), h.sending_facility.raw.as_str(), self.control_key.as_str()]
     }
 
     /// A deterministic id from the message's natural key and a local discriminator (segment name and
@@ -105,6 +117,16 @@ impl<'a> Ctx<'a> {
         let mut parts: Vec<&str> = vec![a, f, c];
         parts.extend_from_slice(local);
         deterministic_id(rtype, &parts)
+    }
+
+    /// The 1-based count of calls with this key in this message. Repeating segments that have no identifier of
+    /// their own (an SPM without SPM-2, an OBX without OBX-21) are told apart by their rank under their parent
+    /// (`parent id + rank`), never by their set id: senders repeat set ids (`SPM|1` in every order group), and a
+    /// corrected message that resends the same groups gives the same ranks, so the same ids.
+    pub fn nth(&mut self, key: &[&str]) -> usize {
+        let n = self.seen.entry(key.join("\u{1f}")).or_default();
+        *n += 1;
+        *n
     }
 
     /// [`Ctx::natural_id`] discriminated by the segment (`OBX`, occurrence).
@@ -127,12 +149,8 @@ impl<'a> Ctx<'a> {
     /// A DTM component or value → FHIR dateTime; invalid values are skipped with a warning.
     pub fn dtm_datetime(&mut self, raw: &str, at: At<'_>) -> Option<Value> {
         let d = self.parse_dtm(raw, at)?;
-        let (text, truncated) = d.datetime(self.opts.facility_timezone.as_ref());
-        if truncated && !self.naive_time_warned {
-            self.naive_time_warned = true;
-            self.warn(at, WarningKind::InvalidValue, "time without offset and no facility time zone: cut to date");
-        }
-        Some(Value::from(text))
+        let tz = self.zone_for(&d, at);
+        Some(Value::from(d.datetime(&tz)))
     }
 
     /// A DTM → FHIR date (a time part is dropped).
@@ -140,9 +158,24 @@ impl<'a> Ctx<'a> {
         Some(Value::from(self.parse_dtm(raw, at)?.date()))
     }
 
-    /// A DTM → FHIR instant (needs seconds and an offset); otherwise `None` (no warning if valid but partial).
+    /// A DTM → FHIR instant (a time padded to seconds, with an offset); `None` for a date alone (no warning).
     pub fn dtm_instant(&mut self, raw: &str, at: At<'_>) -> Option<Value> {
-        self.parse_dtm(raw, at)?.instant(self.opts.facility_timezone.as_ref()).map(Value::from)
+        let d = self.parse_dtm(raw, at)?;
+        let tz = self.zone_for(&d, at);
+        d.instant(&tz).map(Value::from)
+    }
+
+    /// The zone a DTM's time is read in: the facility zone. Without one (a caller that did not resolve the
+    /// host's zone) UTC, said once per message in the report, so that a time is never dropped.
+    fn zone_for(&mut self, d: &dtm::Dtm, at: At<'_>) -> jiff::tz::TimeZone {
+        if let Some(tz) = &self.opts.facility_timezone {
+            return tz.clone();
+        }
+        if d.time.is_some() && d.offset.is_none() && !self.naive_time_warned {
+            self.naive_time_warned = true;
+            self.warn(at, WarningKind::InvalidValue, "time without offset and no facility time zone: read as UTC");
+        }
+        jiff::tz::TimeZone::UTC
     }
 
     fn parse_dtm(&mut self, raw: &str, at: At<'_>) -> Option<dtm::Dtm> {
@@ -203,12 +236,28 @@ impl<'a> Ctx<'a> {
         b.insert("id".into(), Value::from(id));
         b.insert("meta".into(), json!({ "tag": [tag] }));
         let system = segments::msh::source_system(&self);
-        b.insert("identifier".into(), json!({ "system": system, "value": ctrl }));
+        if !self.msg.header().control_id.is_empty() {
+            b.insert("identifier".into(), json!({ "system": system, "value": ctrl }));
+        }
         b.insert("type".into(), Value::from(bundle_type.as_str()));
-        put(&mut b, "timestamp", instant(self.now).map(Value::from));
+        put(&mut b, "timestamp", self.message_time());
         let entries = self.bundle.into_entries(bundle_type, &tag);
         b.insert("entry".into(), Value::Array(entries));
         Ok(Conversion { bundle: Value::Object(b), report: self.report })
+    }
+}
+
+impl Ctx<'_> {
+    /// MSH-7 as a FHIR instant, with the offset as sent (IG `MSH[Bundle]`: Bundle.timestamp). The conversion
+    /// time is Provenance.recorded. A date alone or an invalid value leaves the timestamp out, with a warning.
+    fn message_time(&mut self) -> Option<Value> {
+        let msh = self.segment("MSH")?;
+        let raw = msh.value(7)?;
+        let t = self.dtm_instant(&raw, msh.at(7));
+        if t.is_none() && dtm::parse(&raw).is_ok() {
+            self.warn(msh.at(7), WarningKind::InvalidValue, "message time without a time of day: no Bundle.timestamp");
+        }
+        t
     }
 }
 

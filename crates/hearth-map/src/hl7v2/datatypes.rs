@@ -185,10 +185,19 @@ pub fn mapped_coding(ctx: &mut Ctx<'_>, map: &str, code: &str, table: &str, at: 
     json!({ "system": v2_table(table), "code": code })
 }
 
-/// A CWE mapped through a concept map into a CodeableConcept: the mapped coding first, then the source coding.
-pub fn mapped_concept(ctx: &mut Ctx<'_>, rep: &Repetition<'_>, map: &str, table: &str, at: At<'_>) -> Option<Value> {
-    let source = codeable_concept(ctx, rep, Some(table));
-    let code = comp(rep, 1)?;
+/// A CWE mapped through a concept map into a CodeableConcept (a field whose IG segment map names a vocabulary):
+/// the mapped coding first, then the source coding. A CWE with text only (`^Chest pain`) keeps its text. A code
+/// the map does not list is carried with its source system, with an `UnknownCode` warning when the IG's map lists
+/// v2 codes at all (not for user-defined tables the IG leaves empty).
+pub fn mapped_concept(
+    ctx: &mut Ctx<'_>,
+    rep: &Repetition<'_>,
+    map: &str,
+    table: Option<&str>,
+    at: At<'_>,
+) -> Option<Value> {
+    let source = codeable_concept(ctx, rep, table);
+    let Some(code) = comp(rep, 1) else { return source };
     let mut cc = match source {
         Some(Value::Object(o)) => o,
         _ => Obj::new(),
@@ -207,10 +216,22 @@ pub fn mapped_concept(ctx: &mut Ctx<'_>, rep: &Repetition<'_>, map: &str, table:
             }
         }
         cc.insert("coding".into(), Value::Array(codings));
-    } else if !ctx.opts.vocabulary.knows_code(map, &code) {
+    } else if ctx.opts.vocabulary.lists_codes(map) && !ctx.opts.vocabulary.knows_code(map, &code) {
         ctx.warn(at, WarningKind::UnknownCode, format!("code not in the {map} map: kept with its source system"));
     }
     Some(Value::Object(cc))
+}
+
+/// [`mapped_concept`] for a field that repeats: one CodeableConcept per repetition.
+pub fn mapped_concepts(
+    ctx: &mut Ctx<'_>,
+    seg: &super::tracker::Seg<'_>,
+    n: usize,
+    map: &str,
+    table: Option<&str>,
+) -> Vec<Value> {
+    let reps: Vec<Repetition<'_>> = seg.reps(n).collect();
+    reps.iter().filter_map(|r| mapped_concept(ctx, r, map, table, seg.at(n))).collect()
 }
 
 /// CX → Identifier (IG `CX[Identifier]`): value CX-1, system from CX-4 (HD), type CX-5 (v2-0203 via the
@@ -255,10 +276,40 @@ pub fn identifier_ei(ctx: &Ctx<'_>, rep: &Repetition<'_>) -> Option<Value> {
 
 /// A period from two DTM values (invalid ones skipped with a warning).
 pub fn period(ctx: &mut Ctx<'_>, start: Option<Cow<'_, str>>, end: Option<Cow<'_, str>>, at: At<'_>) -> Option<Value> {
+    let start = start.and_then(|s| ctx.dtm_datetime(&s, at));
+    let end = end.and_then(|e| ctx.dtm_datetime(&e, at));
+    checked_period(ctx, start, end, at)
+}
+
+/// A Period from FHIR dateTimes. One that ends before it starts is invalid FHIR (per-1): the start is kept and
+/// the end reported (`InvalidValue` at `at`), never both written.
+pub fn checked_period(ctx: &mut Ctx<'_>, start: Option<Value>, end: Option<Value>, at: At<'_>) -> Option<Value> {
+    let backwards = match (start.as_ref().and_then(Value::as_str), end.as_ref().and_then(Value::as_str)) {
+        (Some(s), Some(e)) => ends_before(s, e),
+        _ => false,
+    };
+    let end = if backwards {
+        ctx.warn(at, WarningKind::InvalidValue, "period ends before it starts: end not set");
+        None
+    } else {
+        end
+    };
     let mut o = Obj::new();
-    put(&mut o, "start", start.and_then(|s| ctx.dtm_datetime(&s, at)));
-    put(&mut o, "end", end.and_then(|e| ctx.dtm_datetime(&e, at)));
+    put(&mut o, "start", start);
+    put(&mut o, "end", end);
     (!o.is_empty()).then_some(Value::Object(o))
+}
+
+/// Whether FHIR dateTime `end` is before `start`: as instants when both have a time, else by the dates at the
+/// precision both have (`2024-03` does not end before `2024-03-05`).
+pub fn ends_before(start: &str, end: &str) -> bool {
+    if let (Ok(s), Ok(e)) = (start.parse::<jiff::Timestamp>(), end.parse::<jiff::Timestamp>()) {
+        return e < s;
+    }
+    let date = |t: &str| t.split('T').next().unwrap_or(t).to_owned();
+    let (s, e) = (date(start), date(end));
+    let n = s.len().min(e.len());
+    e.get(..n) < s.get(..n)
 }
 
 /// A code through an IG concept map into a FHIR element with a required binding: the IG's target when it is
@@ -398,74 +449,99 @@ pub fn address(ctx: &mut Ctx<'_>, rep: &Repetition<'_>, at: At<'_>) -> Option<Va
     Some(Value::Object(o))
 }
 
-/// Telecom use (table 0201) → ContactPoint.use; equipment (table 0202) → ContactPoint.system.
+/// Telecom use (table 0201) → ContactPoint.use, for codes the IG's map does not list.
 fn telecom_use(code: &str) -> Option<&'static str> {
-    Some(match code {
-        "PRN" | "ORN" | "VHN" => "home",
-        "WPN" => "work",
-        "EMR" | "ASN" | "BPN" => return None,
-        "PRS" => "mobile",
-        "NET" => return None,
-        _ => return None,
-    })
+    match code {
+        "PRN" | "ORN" | "VHN" => Some("home"),
+        "WPN" => Some("work"),
+        "PRS" => Some("mobile"),
+        _ => None,
+    }
 }
 
+/// Equipment type (table 0202) → ContactPoint.system, for codes the IG's map does not list.
 fn telecom_system(code: &str) -> Option<&'static str> {
     Some(match code {
-        "PH" | "CP" | "TDD" | "TTY" | "SAT" => "phone",
+        "PH" | "CP" => "phone",
         "FX" => "fax",
         "Internet" | "X.400" => "email",
         "BP" => "pager",
+        "MD" | "SAT" | "TDD" | "TTY" => "other",
         _ => return None,
     })
 }
 
-/// XTN → ContactPoint (IG `XTN[ContactPoint]`): value from XTN-4 (e-mail) or XTN-12 (unformatted) or
-/// country/area/local/extension (XTN-5..8) or XTN-1; system from XTN-3 (or e-mail when XTN-4); use from XTN-2
-/// (`default_use` when absent, e.g. `work` for PID-14); period XTN-13/14; rank XTN-18.
+const CONTACT_SYSTEMS: &[&str] = &["phone", "fax", "email", "pager", "url", "sms", "other"];
+
+/// The IG's ContactPoint extensions for the parts of a telephone number (XTN-5..8).
+const XTN_PARTS: [(usize, &str); 4] = [
+    (5, "http://hl7.org/fhir/StructureDefinition/contactpoint-country"),
+    (6, "http://hl7.org/fhir/StructureDefinition/contactpoint-area"),
+    (7, "http://hl7.org/fhir/StructureDefinition/contactpoint-local"),
+    (8, "http://hl7.org/fhir/StructureDefinition/contactpoint-extension"),
+];
+
+/// A telephone number from its parts (IG `XTN[ContactPoint]`): `+country area local X extension`, spaces
+/// between; `None` without a local number.
+fn composed_number(rep: &Repetition<'_>) -> Option<String> {
+    let local = comp(rep, 7)?;
+    let mut parts: Vec<String> = Vec::with_capacity(4);
+    if let Some(c) = comp(rep, 5) {
+        parts.push(format!("+{}", c.trim_start_matches('+')));
+    }
+    parts.extend(comp(rep, 6).map(|a| a.into_owned()));
+    parts.push(local.into_owned());
+    if let Some(x) = comp(rep, 8) {
+        parts.push(format!("X{x}"));
+    }
+    Some(parts.join(" "))
+}
+
+/// XTN → ContactPoint (IG `XTN[ContactPoint]`). Value: XTN-4 for an e-mail (XTN-3 `Internet`/`X.400`, or no
+/// XTN-3 and an XTN-4); else XTN-12 (unformatted number) when valued, else the number built from XTN-5..8, else
+/// XTN-1; the parts XTN-5..8 also go into the IG's contactpoint-country/-area/-local/-extension extensions.
+/// System from XTN-3 (`TelecommunicationEquipmentType`; `CP` is a phone whose use is `mobile`); without XTN-3
+/// a number is a `phone` (XTN-1 and XTN-5..12 are telephone numbers by definition; FHIR requires a system
+/// beside a value). Use from XTN-2 (`TelecommunicationUseCode`; `default_use` when absent, e.g. `work` for
+/// PID-14); period XTN-13/14; rank XTN-18.
 pub fn contact_point(ctx: &mut Ctx<'_>, rep: &Repetition<'_>, at: At<'_>, default_use: Option<&str>) -> Option<Value> {
     let equipment = comp(rep, 3);
-    let email = comp(rep, 4).filter(|e| e.contains('@') || matches!(equipment.as_deref(), Some("Internet" | "X.400")));
+    let email_equipment = matches!(equipment.as_deref(), Some("Internet" | "X.400"));
+    let email = comp(rep, 4).filter(|_| email_equipment || equipment.is_none());
     let mut o = Obj::new();
-    let value = if let Some(e) = &email {
-        o.insert("system".into(), Value::from("email"));
-        Some(e.to_string())
-    } else {
-        let composed = {
-            let mut s = String::new();
-            if let Some(c) = comp(rep, 5) {
-                s.push('+');
-                s.push_str(&c);
-                s.push(' ');
-            }
-            if let Some(a) = comp(rep, 6) {
-                s.push('(');
-                s.push_str(&a);
-                s.push_str(") ");
-            }
-            if let Some(l) = comp(rep, 7) {
-                s.push_str(&l);
-                if let Some(x) = comp(rep, 8) {
-                    s.push_str(" ext. ");
-                    s.push_str(&x);
-                }
-                Some(s)
-            } else {
-                None
-            }
-        };
-        comp(rep, 12).map(|u| u.to_string()).or(composed).or_else(|| comp(rep, 1).map(|v| v.to_string()))
+    let value = match &email {
+        Some(e) => e.to_string(),
+        None if email_equipment => return None,
+        None => {
+            let number = comp(rep, 12).map(|u| u.into_owned()).or_else(|| composed_number(rep));
+            number.or_else(|| comp(rep, 1).map(|v| v.into_owned()))?
+        }
     };
-    let value = value?;
-    if !o.contains_key("system") {
-        let sys = equipment.as_deref().and_then(telecom_system).unwrap_or("phone");
-        if equipment.as_deref() == Some("Internet") && !value.contains('@') {
-            o.insert("system".into(), Value::from("url"));
-        } else {
-            o.insert("system".into(), Value::from(sys));
+    let system = match equipment.as_deref() {
+        None if email.is_some() => Some("email"),
+        None => Some("phone"),
+        Some(e) => closed_code(ctx, "TelecommunicationEquipmentType", e, CONTACT_SYSTEMS, telecom_system)
+            .or_else(|| (e == "CP").then_some("phone")),
+    };
+    match system {
+        Some(s) => {
+            o.insert("system".into(), Value::from(s));
+        }
+        None => {
+            ctx.warn(at, WarningKind::UnknownCode, "equipment type not in table 0202: system other");
+            o.insert("system".into(), Value::from("other"));
         }
     }
     o.insert("value".into(), Value::from(value.trim()));
+    if email.is_none() {
+        let parts: Vec<Value> = XTN_PARTS
+            .iter()
+            .filter_map(|&(n, url)| comp(rep, n).map(|v| json!({ "url": url, "valueString": v.as_ref() })))
+            .collect();
+        if !parts.is_empty() {
+            o.insert("extension".into(), Value::Array(parts));
+        }
+    }
     let use_ = comp(rep, 2)
         .as_deref()
         .and_then(|c| closed_code(ctx, "TelecommunicationUseCode", c, TELECOM_USES, telecom_use))

@@ -1,6 +1,8 @@
 //! HL7 DTM/DT/TS → FHIR `date`, `dateTime`, `instant`, keeping the precision that was sent: `2024` stays a
-//! year, `202403` a month (never an invented day). A time needs an offset in FHIR: the one sent, else the
-//! facility time zone's offset at that local time, else the value is cut to its date.
+//! year, `202403` a month (never an invented day). A time is never dropped: hour or minute precision is padded to
+//! seconds, and a time needs an offset in FHIR: the one sent, else the facility time zone's offset at that local
+//! time. Fractions of a second are written to at most milliseconds (strict FHIR readers, Google's FHIR protos
+//! among them, refuse nanoseconds), cut rather than rounded so that a time never moves past its second.
 
 use jiff::civil;
 use jiff::tz::TimeZone;
@@ -133,65 +135,86 @@ impl Dtm {
         }
     }
 
-    /// FHIR `dateTime`: the date alone when no time was sent, else the full time with its offset (sent, or the
-    /// facility zone's). Without either the value is cut to its date, and `truncated` says so.
-    pub fn datetime(&self, tz: Option<&TimeZone>) -> (String, bool) {
+    /// FHIR `dateTime`: the date alone when no time was sent, else the full time (padded to seconds, fraction
+    /// cut to milliseconds) with its offset: the one sent, else `tz`'s at that local time.
+    pub fn datetime(&self, tz: &TimeZone) -> String {
         let (Some((h, mi, s)), Some(mo), Some(d)) = (self.time, self.month, self.day) else {
-            return (self.date(), false);
+            return self.date();
         };
         let offset = match self.offset {
-            Some(o) => Some(o),
-            None => tz.and_then(|tz| {
-                let dt = civil::DateTime::new(self.year, mo, d, h, mi, s, 0).ok()?;
-                let z = tz.to_ambiguous_zoned(dt).compatible().ok()?;
-                Some(z.offset().seconds() / 60)
-            }),
+            Some(o) => o,
+            None => local_offset(tz, self.year, mo, d, (h, mi, s)),
         };
-        let Some(off) = offset else {
-            return (self.date(), true);
+        let frac = match self.fraction.get(..self.fraction.len().min(3)) {
+            Some(f) if !f.is_empty() => format!(".{f}"),
+            _ => String::new(),
         };
-        let frac = if self.fraction.is_empty() { String::new() } else { format!(".{}", self.fraction) };
-        let sign = if off < 0 { '-' } else { '+' };
-        let off = off.abs();
-        let text =
-            format!("{:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}{frac}{sign}{:02}:{:02}", self.year, off / 60, off % 60);
-        (text, false)
+        let sign = if offset < 0 { '-' } else { '+' };
+        let off = offset.abs();
+        format!("{:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}{frac}{sign}{:02}:{:02}", self.year, off / 60, off % 60)
     }
 
-    /// FHIR `instant`: only when the value reaches the second (or minute) and an offset is known.
-    pub fn instant(&self, tz: Option<&TimeZone>) -> Option<String> {
+    /// FHIR `instant`: only when the value has a time (padded to seconds); `None` for a date alone.
+    pub fn instant(&self, tz: &TimeZone) -> Option<String> {
         self.time?;
-        let (t, truncated) = self.datetime(tz);
-        (!truncated && t.contains('T')).then_some(t)
+        let t = self.datetime(tz);
+        t.contains('T').then_some(t)
     }
+}
+
+/// The offset (minutes east of UTC) of `tz` at a local time. A time that does not exist (skipped by a
+/// daylight-saving change) or exists twice takes the offset in force before the change, as a clock not yet
+/// changed reads it.
+fn local_offset(tz: &TimeZone, year: i16, month: i8, day: i8, (h, mi, s): (i8, i8, i8)) -> i32 {
+    use jiff::tz::AmbiguousOffset;
+    let Ok(dt) = civil::DateTime::new(year, month, day, h, mi, s, 0) else { return 0 };
+    let offset = match tz.to_ambiguous_timestamp(dt).offset() {
+        AmbiguousOffset::Unambiguous { offset } => offset,
+        AmbiguousOffset::Gap { before, .. } | AmbiguousOffset::Fold { before, .. } => before,
+    };
+    offset.seconds() / 60
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn dt(s: &str, tz: Option<&TimeZone>) -> Result<String, DtmError> {
-        parse(s).map(|d| d.datetime(tz).0)
+    fn dt(s: &str, tz: &TimeZone) -> Result<String, DtmError> {
+        parse(s).map(|d| d.datetime(tz))
     }
 
     #[test]
     fn precision_is_kept() -> Result<(), DtmError> {
-        assert_eq!(dt("2024", None)?, "2024");
-        assert_eq!(dt("202403", None)?, "2024-03");
-        assert_eq!(dt("20240315", None)?, "2024-03-15");
-        assert_eq!(dt("202403151230+0100", None)?, "2024-03-15T12:30:00+01:00");
-        assert_eq!(dt("20240315123005.25-0500", None)?, "2024-03-15T12:30:05.25-05:00");
-        assert_eq!(dt("2024031512", None)?, "2024-03-15");
+        let utc = TimeZone::UTC;
+        assert_eq!(dt("2024", &utc)?, "2024");
+        assert_eq!(dt("202403", &utc)?, "2024-03");
+        assert_eq!(dt("20240315", &utc)?, "2024-03-15");
+        assert_eq!(dt("202403151230+0100", &utc)?, "2024-03-15T12:30:00+01:00");
+        assert_eq!(dt("20240315123005.25-0500", &utc)?, "2024-03-15T12:30:05.25-05:00");
+        // A time is never dropped: hour precision is padded.
+        assert_eq!(dt("2024031512", &utc)?, "2024-03-15T12:00:00+00:00");
+        Ok(())
+    }
+
+    #[test]
+    fn fractions_stop_at_milliseconds() -> Result<(), DtmError> {
+        let utc = TimeZone::UTC;
+        assert_eq!(dt("20240315123005.123456789+0000", &utc)?, "2024-03-15T12:30:05.123+00:00");
+        assert_eq!(dt("20240315123005.9999+0000", &utc)?, "2024-03-15T12:30:05.999+00:00");
+        assert_eq!(parse("20240315123005.1234+0000")?.instant(&utc).as_deref(), Some("2024-03-15T12:30:05.123+00:00"));
         Ok(())
     }
 
     #[test]
     fn facility_zone_applies_to_naive_times() -> Result<(), String> {
         let paris = TimeZone::get("Europe/Paris").map_err(|e| e.to_string())?;
-        assert_eq!(dt("20240115083000", Some(&paris))?, "2024-01-15T08:30:00+01:00");
-        assert_eq!(dt("20240715083000", Some(&paris))?, "2024-07-15T08:30:00+02:00");
+        assert_eq!(dt("20240115083000", &paris)?, "2024-01-15T08:30:00+01:00");
+        assert_eq!(dt("20240715083000", &paris)?, "2024-07-15T08:30:00+02:00");
+        assert_eq!(dt("202407150830", &paris)?, "2024-07-15T08:30:00+02:00");
         // A sent offset wins over the zone.
-        assert_eq!(dt("20240715083000-0400", Some(&paris))?, "2024-07-15T08:30:00-04:00");
+        assert_eq!(dt("20240715083000-0400", &paris)?, "2024-07-15T08:30:00-04:00");
+        // 02:30 does not exist in Paris on 2024-03-31 (clocks jump from 02:00 to 03:00): the offset before.
+        assert_eq!(dt("20240331023000", &paris)?, "2024-03-31T02:30:00+01:00");
         Ok(())
     }
 
@@ -205,10 +228,11 @@ mod tests {
     }
 
     #[test]
-    fn instant_needs_time_and_offset() -> Result<(), DtmError> {
-        assert_eq!(parse("20240101")?.instant(None), None);
-        assert_eq!(parse("20240101120000")?.instant(None), None);
-        assert_eq!(parse("20240101120000+0000")?.instant(None).as_deref(), Some("2024-01-01T12:00:00+00:00"));
+    fn instant_needs_a_time() -> Result<(), DtmError> {
+        let utc = TimeZone::UTC;
+        assert_eq!(parse("20240101")?.instant(&utc), None);
+        assert_eq!(parse("20240101120000")?.instant(&utc).as_deref(), Some("2024-01-01T12:00:00+00:00"));
+        assert_eq!(parse("20240101120000+0100")?.instant(&utc).as_deref(), Some("2024-01-01T12:00:00+01:00"));
         Ok(())
     }
 }

@@ -68,8 +68,10 @@ impl BundleType {
 #[derive(Debug, Clone)]
 pub struct MapOptions {
     pub bundle_type: BundleType,
-    /// The time zone of times sent without an offset (an IANA zone, e.g. `Europe/Paris`). `None`: a time without
-    /// offset is cut to its date (FHIR needs an offset on any time; Hearth does not invent one).
+    /// The time zone of times sent without an offset (an IANA zone, e.g. `Europe/Paris`). The mapper reads no
+    /// clock or system setting: the edge (the CLI, the engine) resolves it, by default to the host's zone
+    /// ([`host_timezone`]). `None` reads such times as UTC, with one warning in the report; a time is never
+    /// dropped.
     pub facility_timezone: Option<jiff::tz::TimeZone>,
     pub vocabulary: Arc<Vocabulary>,
     /// Identifier systems for assigning authorities known only by a namespace id (CX-4.1 / HD-1), e.g.
@@ -102,6 +104,16 @@ impl MapOptions {
         self.facility_timezone = Some(tz);
         Ok(self)
     }
+}
+
+/// The host's time zone: `TZ` when set, else `/etc/localtime` (jiff's bundled database resolves the name), the
+/// default facility zone of the CLI and the engine (as other integration engines default to the server's zone).
+/// Reads the environment and the file system: call it at the edge, never from a mapping.
+pub fn host_timezone() -> Result<jiff::tz::TimeZone, MapError> {
+    jiff::tz::TimeZone::try_system().map_err(|e| MapError::Invalid {
+        location: "facility_timezone".to_owned(),
+        reason: format!("cannot tell the host's time zone (set TZ or give one): {e}"),
+    })
 }
 
 /// The HL7 v2 → FHIR R4 mapper. Cheap to share: build once, call [`Hl7v2Mapper::map`] per message.

@@ -78,16 +78,45 @@ fn xad_address() {
     assert_eq!(with_rep("^^X^^^^M", address).unwrap()["type"], "postal");
 }
 
+/// Rows of the IG's XTN[ContactPoint] table: the value from XTN-5/6/7/8 with spaces, "+" before the country
+/// code and " X" before the extension; XTN-12 when valued; the parts in the contactpoint-* extensions.
 #[test]
 fn xtn_contact_point() {
+    let ext = |c: &str, a: &str, l: &str| {
+        json!([
+            { "url": "http://hl7.org/fhir/StructureDefinition/contactpoint-country", "valueString": c },
+            { "url": "http://hl7.org/fhir/StructureDefinition/contactpoint-area", "valueString": a },
+            { "url": "http://hl7.org/fhir/StructureDefinition/contactpoint-local", "valueString": l },
+        ])
+    };
     let v = with_rep("^PRN^PH^^1^555^1234567^89", |c, r, a| contact_point(c, r, a, None)).unwrap();
-    assert_eq!(v, json!({ "system": "phone", "value": "+1 (555) 1234567 ext. 89", "use": "home" }));
+    let mut parts = ext("1", "555", "1234567");
+    parts
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "url": "http://hl7.org/fhir/StructureDefinition/contactpoint-extension", "valueString": "89" }));
+    assert_eq!(v, json!({ "system": "phone", "value": "+1 555 1234567 X89", "extension": parts, "use": "home" }));
+    // XTN.5 not valued, XTN.6 and XTN.7 valued: "XTN.6 XTN.7".
+    let v = with_rep("^WPN^PH^^^555^1234567", |c, r, a| contact_point(c, r, a, None)).unwrap();
+    assert_eq!(v["value"], "555 1234567");
+    assert_eq!(v["use"], "work");
+    // XTN.12 (unformatted) wins when valued; XTN.1 is used only when neither XTN.7 nor XTN.12 is.
+    let v = with_rep("(555)123-4567^PRN^PH^^1^555^1234567^^^^^+15551234567", |c, r, a| contact_point(c, r, a, None))
+        .unwrap();
+    assert_eq!(v["value"], "+15551234567");
+    assert_eq!(v["extension"], ext("1", "555", "1234567"));
     let v = with_rep("^NET^Internet^a@b.invalid", |c, r, a| contact_point(c, r, a, None)).unwrap();
     assert_eq!(v, json!({ "system": "email", "value": "a@b.invalid" }));
+    // No equipment type but an XTN.4: e-mail.
+    let v = with_rep("^^^c@d.invalid", |c, r, a| contact_point(c, r, a, None)).unwrap();
+    assert_eq!(v, json!({ "system": "email", "value": "c@d.invalid" }));
     let v = with_rep("(555)555-0000^^FX", |c, r, a| contact_point(c, r, a, Some("work"))).unwrap();
     assert_eq!(v, json!({ "system": "fax", "value": "(555)555-0000", "use": "work" }));
     let v = with_rep("^^CP^^^555^0001", |c, r, a| contact_point(c, r, a, Some("home"))).unwrap();
-    assert_eq!(v["use"], "mobile");
+    assert_eq!((&v["system"], &v["use"], &v["value"]), (&json!("phone"), &json!("mobile"), &json!("555 0001")));
+    // A telephone device for the deaf is `other` (IG TelecommunicationEquipmentType).
+    let v = with_rep("5550000^^TDD", |c, r, a| contact_point(c, r, a, None)).unwrap();
+    assert_eq!(v["system"], "other");
 }
 
 #[test]
@@ -114,13 +143,15 @@ fn cwe_codeable_concept() {
 
 #[test]
 fn mapped_concepts_keep_unknown_codes_with_their_table() {
-    let (v, warnings) =
-        with_rep("M^Married", |c, r, a| (mapped_concept(c, r, "MaritalStatus", "0002", a), c.report.warnings.len()));
+    let (v, warnings) = with_rep("M^Married", |c, r, a| {
+        (mapped_concept(c, r, "MaritalStatus", Some("0002"), a), c.report.warnings.len())
+    });
     let v = v.unwrap();
     assert_eq!(v["coding"][0]["system"], "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus");
     assert_eq!(warnings, 0);
-    let (v, warnings) =
-        with_rep("QQ^Local", |c, r, a| (mapped_concept(c, r, "MaritalStatus", "0002", a), c.report.warnings.len()));
+    let (v, warnings) = with_rep("QQ^Local", |c, r, a| {
+        (mapped_concept(c, r, "MaritalStatus", Some("0002"), a), c.report.warnings.len())
+    });
     assert_eq!(
         v.unwrap()["coding"][0],
         json!({ "system": "http://terminology.hl7.org/CodeSystem/v2-0002", "code": "QQ", "display": "Local" })

@@ -33,7 +33,7 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
     }
     let ident = seg.rep(20).and_then(|r| identifier_ei(ctx, &r));
     push(&mut o, "identifier", ident.clone());
-    let use_ = seg.rep(6).and_then(|r| mapped_concept(ctx, &r, "DiagnosisType", "0052", seg.at(6)));
+    let use_ = seg.rep(6).and_then(|r| mapped_concept(ctx, &r, "DiagnosisType", Some("0052"), seg.at(6)));
     let rank = seg.value(15).and_then(|v| v.parse::<u32>().ok()).filter(|r| *r > 0);
     let sys = ident.as_ref().and_then(|i| i["system"].as_str()).unwrap_or_default().to_owned();
     let id = match (ident.as_ref().and_then(|i| i["value"].as_str()), code_rep.as_ref().and_then(|r| comp(r, 1))) {

@@ -1,11 +1,11 @@
-//! EVN → Provenance (IG `EVN[Provenance]`): the event's recorded time (EVN-2), reason (EVN-4), operator
+//! EVN → Provenance (IG `EVN[Provenance]`): the event's recorded time (EVN-2), reason (EVN-4, `EventReason`), operator
 //! (EVN-5), occurrence (EVN-6), targeting the MessageHeader.
 
 use serde_json::{Value, json};
 
 use crate::hl7v2::bundle::{Obj, Ref, put};
 use crate::hl7v2::context::{Ctx, instant};
-use crate::hl7v2::datatypes::{codeable_concept, practitioner, v2_table};
+use crate::hl7v2::datatypes::{mapped_concept, practitioner, v2_table};
 use crate::hl7v2::segments::msh::header_ref;
 use crate::hl7v2::tracker::Seg;
 
@@ -17,7 +17,7 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
     put(&mut o, "recorded", recorded.or_else(|| instant(ctx.now).map(Value::from)));
     put(&mut o, "occurredDateTime", ctx.datetime(&seg, 6));
     if let Some(rep) = seg.rep(4) {
-        put(&mut o, "reason", codeable_concept(ctx, &rep, Some("0062")).map(|c| json!([c])));
+        put(&mut o, "reason", mapped_concept(ctx, &rep, "EventReason", Some("0062"), seg.at(4)).map(|c| json!([c])));
     }
     let event = ctx.msg.header().trigger_event.clone();
     if !event.is_empty() {

@@ -1,6 +1,7 @@
 //! FT1 → ChargeItem (DFT_P03/P11). The IG has no FT1 map yet; this follows the FT1 field definitions: code
-//! FT1-7 (else FT1-25), occurrence FT1-4, entered FT1-5, quantity FT1-10, price FT1-11, reason FT1-19,
-//! performer FT1-20, product FT1-29, status from the transaction type FT1-6 (CG → billable).
+//! FT1-25 (the procedure code, CPT/HCPCS: what was done) with the transaction code FT1-7 (the charge master
+//! entry) as further codings, else FT1-7 alone; occurrence FT1-4, entered FT1-5, quantity FT1-10, price FT1-11,
+//! reason FT1-19, performer FT1-20, product FT1-29, status from the transaction type FT1-6 (CG → billable).
 
 use hearth_fhir::ids::deterministic_id;
 use serde_json::{Value, json};
@@ -16,9 +17,9 @@ use crate::report::WarningKind;
 /// transaction or procedure code: ChargeItem.code is required.
 pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
     let patient = ctx.scope.patient.clone()?;
-    let code = seg.rep(7).and_then(|r| codeable_concept(ctx, &r, Some("0132")));
-    let code = code.or_else(|| seg.rep(25).and_then(|r| codeable_concept(ctx, &r, Some("0088"))));
-    let Some(code) = code else {
+    let transaction = seg.rep(7).and_then(|r| codeable_concept(ctx, &r, Some("0132")));
+    let procedure = seg.rep(25).and_then(|r| codeable_concept(ctx, &r, Some("0088")));
+    let Some(code) = charge_code(procedure, transaction) else {
         ctx.warn(seg.at(7), WarningKind::InvalidValue, "FT1 without a transaction or procedure code: not mapped");
         return None;
     };
@@ -70,6 +71,23 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
         None => ctx.segment_id("ChargeItem", &seg),
     };
     Some(ctx.add("ChargeItem", id, o, None))
+}
+
+/// The procedure's codings first (ChargeItem.code says what was charged for), then the transaction code's; the
+/// text of the first that has one.
+fn charge_code(procedure: Option<Value>, transaction: Option<Value>) -> Option<Value> {
+    let (Some(Value::Object(mut p)), Some(Value::Object(t))) = (procedure.clone(), transaction.clone()) else {
+        return procedure.or(transaction);
+    };
+    if let (Some(Value::Array(pc)), Some(Value::Array(tc))) = (p.get_mut("coding"), t.get("coding")) {
+        pc.extend(tc.iter().filter(|c| !pc.contains(c)).cloned().collect::<Vec<_>>());
+    } else if let Some(tc) = t.get("coding") {
+        p.entry("coding").or_insert_with(|| tc.clone());
+    }
+    if let Some(text) = t.get("text") {
+        p.entry("text").or_insert_with(|| text.clone());
+    }
+    Some(Value::Object(p))
 }
 
 /// FT1-6 transaction type (table 0017) → ChargeItem.status.

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::hl7v2::bundle::{Obj, Ref, push, put};
 use crate::hl7v2::context::Ctx;
-use crate::hl7v2::datatypes::{address, codeable_concept, contact_point, human_name, identifier_cx};
+use crate::hl7v2::datatypes::{address, contact_point, human_name, identifier_cx, mapped_concept};
 use crate::hl7v2::segments::pid::gender;
 use crate::hl7v2::tracker::Seg;
 
@@ -41,7 +41,7 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
             o.insert("gender".into(), Value::from(g));
         }
         if let Some(rep) = &relationship {
-            push(&mut o, "relationship", codeable_concept(ctx, rep, Some("0063")));
+            push(&mut o, "relationship", mapped_concept(ctx, rep, "Relationship", Some("0063"), seg.at(11)));
         }
         let id = deterministic_id("RelatedPerson", &[&patient.id, "guarantor", &key]);
         ctx.add("RelatedPerson", id, o, None)

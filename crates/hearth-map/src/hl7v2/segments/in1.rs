@@ -7,9 +7,11 @@ use serde_json::{Value, json};
 use crate::hl7v2::bundle::{Obj, Ref, push, put};
 use crate::hl7v2::context::Ctx;
 use crate::hl7v2::datatypes::{
-    add_organization, address, codeable_concept, contact_point, cx_system, human_name, identifier_cx, period,
+    add_organization, address, contact_point, cx_system, human_name, identifier_cx, mapped_concept, period,
 };
 use crate::hl7v2::tracker::{Seg, comp};
+
+const SUBSCRIBER_RELATIONSHIP: &str = "http://terminology.hl7.org/CodeSystem/subscriber-relationship";
 
 /// IN1-17 insured's relationship (table 0063) → subscriber-relationship, a closed map.
 fn relationship(code: &str) -> Option<(&'static str, &'static str)> {
@@ -81,17 +83,27 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
     let end = seg.value(13);
     put(&mut o, "period", period(ctx, start, end, seg.at(12)));
     if let Some(rep) = seg.rep(15) {
-        put(&mut o, "type", codeable_concept(ctx, &rep, Some("0086")));
+        put(&mut o, "type", mapped_concept(ctx, &rep, "PlanId", Some("0086"), seg.at(15)));
     }
-    let rel = seg.value(17);
-    if let Some(r) = &rel {
-        let coding = match relationship(r) {
-            Some((c, d)) => {
-                json!({ "system": "http://terminology.hl7.org/CodeSystem/subscriber-relationship", "code": c, "display": d })
-            }
-            None => json!({ "system": crate::hl7v2::datatypes::v2_table("0063"), "code": r }),
+    let rel_rep = seg.rep(17);
+    let rel = rel_rep.as_ref().and_then(|r| comp(r, 1)).map(|c| c.into_owned());
+    if let Some(rep) = &rel_rep {
+        // The IG's Relationship map (v3 RoleCode) as the Coverage.relationship's codings, led by the
+        // subscriber-relationship code FHIR's extensible binding asks for.
+        let mut cc = match mapped_concept(ctx, rep, "Relationship", Some("0063"), seg.at(17)) {
+            Some(Value::Object(cc)) => cc,
+            _ => Obj::new(),
         };
-        o.insert("relationship".into(), json!({ "coding": [coding] }));
+        if let Some((c, d)) = rel.as_deref().and_then(relationship) {
+            let mut codings = vec![json!({ "system": SUBSCRIBER_RELATIONSHIP, "code": c, "display": d })];
+            if let Some(Value::Array(rest)) = cc.remove("coding") {
+                codings.extend(rest);
+            }
+            cc.insert("coding".into(), Value::Array(codings));
+        }
+        if !cc.is_empty() {
+            o.insert("relationship".into(), Value::Object(cc));
+        }
     }
     if rel.as_deref() == Some("SEL") {
         seg.mark(16);
@@ -140,11 +152,8 @@ fn subscriber(ctx: &mut Ctx<'_>, seg: &Seg<'_>, patient: &Ref) -> Option<Ref> {
     for rep in seg.reps(19) {
         push(&mut o, "address", address(ctx, &rep, seg.at(19)));
     }
-    if let Some(r) = seg.value(17) {
-        o.insert(
-            "relationship".into(),
-            json!([{ "coding": [{ "system": crate::hl7v2::datatypes::v2_table("0063"), "code": r }] }]),
-        );
+    if let Some(rep) = seg.rep(17) {
+        push(&mut o, "relationship", mapped_concept(ctx, &rep, "Relationship", Some("0063"), seg.at(17)));
     }
     let id = deterministic_id("RelatedPerson", &[&patient.id, "insured", &key]);
     Some(ctx.add("RelatedPerson", id, o, None))

@@ -115,10 +115,14 @@ pub fn provenance(ctx: &mut Ctx<'_>, header: &Ref) {
             "who": { "identifier": { "system": MAPPING_SYSTEM, "value": mapping }, "display": format!("Hearth mapping {MAPPING_NAME} {MAPPING_VERSION}") }
         }]),
     );
-    let what = json!({
-        "identifier": { "system": source_system(ctx), "value": h.control_id.clone() },
-        "display": format!("HL7 v2 message {}^{}^{} control id {}", h.message_code, h.trigger_event, h.structure, h.control_id)
-    });
+    let what = if h.control_id.is_empty() {
+        json!({ "display": format!("HL7 v2 message {}^{}^{} without a control id", h.message_code, h.trigger_event, h.structure) })
+    } else {
+        json!({
+            "identifier": { "system": source_system(ctx), "value": h.control_id.clone() },
+            "display": format!("HL7 v2 message {}^{}^{} control id {}", h.message_code, h.trigger_event, h.structure, h.control_id)
+        })
+    };
     o.insert("entity".into(), json!([{ "role": "source", "what": what }]));
     let _ = header;
     let id = ctx.natural_id("Provenance", &["transformation"]);

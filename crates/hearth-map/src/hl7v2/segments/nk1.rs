@@ -1,12 +1,39 @@
-//! NK1 → RelatedPerson (IG `NK1[RelatedPerson]`).
+//! NK1 → RelatedPerson (IG `NK1[RelatedPerson]`) and Patient.contact (IG `NK1[Patient]`). The relationship
+//! goes through the IG's `Relationship` (NK1-3) and `ContactRole` (NK1-7) maps.
 
 use serde_json::{Value, json};
 
 use crate::hl7v2::bundle::{Obj, Ref, push, put};
 use crate::hl7v2::context::Ctx;
-use crate::hl7v2::datatypes::{address, codeable_concept, contact_point, human_name, identifier_cx, period};
+use crate::hl7v2::datatypes::{address, contact_point, human_name, identifier_cx, mapped_concept, period};
 use crate::hl7v2::segments::pid::gender;
 use crate::hl7v2::tracker::{Seg, comp};
+
+/// IG `NK1[Patient]`: the same person as a Patient.contact (name, relationships, address, telecoms, gender,
+/// period), for systems that read contacts from the Patient alone.
+fn contact(ctx: &mut Ctx<'_>, patient: &Ref, related: &Obj) {
+    let mut c = Obj::new();
+    for (from, to, first_only) in [
+        ("relationship", "relationship", false),
+        ("name", "name", true),
+        ("telecom", "telecom", false),
+        ("address", "address", true),
+        ("gender", "gender", false),
+        ("period", "period", false),
+    ] {
+        let v = match related.get(from) {
+            Some(Value::Array(a)) if first_only => a.first().cloned(),
+            other => other.cloned(),
+        };
+        put(&mut c, to, v);
+    }
+    if c.keys().all(|k| k == "relationship") {
+        return;
+    }
+    if let Some(p) = ctx.bundle.get_mut(patient) {
+        push(p, "contact", Some(Value::Object(c)));
+    }
+}
 
 pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
     let patient = ctx.scope.patient.clone()?;
@@ -25,10 +52,10 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
         push(&mut o, "name", human_name(ctx, &rep, seg.at(30)));
     }
     if let Some(rep) = seg.rep(3) {
-        push(&mut o, "relationship", codeable_concept(ctx, &rep, Some("0063")));
+        push(&mut o, "relationship", mapped_concept(ctx, &rep, "Relationship", Some("0063"), seg.at(3)));
     }
     if let Some(rep) = seg.rep(7) {
-        push(&mut o, "relationship", codeable_concept(ctx, &rep, Some("0131")));
+        push(&mut o, "relationship", mapped_concept(ctx, &rep, "ContactRole", Some("0131"), seg.at(7)));
     }
     for rep in seg.reps(4) {
         push(&mut o, "address", address(ctx, &rep, seg.at(4)));
@@ -48,13 +75,25 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
     }
     put(&mut o, "birthDate", ctx.date(&seg, 16));
     if let Some(rep) = seg.rep(20)
-        && let Some(lang) = codeable_concept(ctx, &rep, Some("0296"))
+        && let Some(lang) = mapped_concept(ctx, &rep, "PrimaryLanguage", Some("0296"), seg.at(20))
     {
         o.insert("communication".into(), json!([{ "language": lang }]));
     }
-    let occ = seg.occurrence().to_string();
-    let key = seg.peek(1).map(|f| f.raw().to_owned()).unwrap_or(occ);
-    let id = hearth_fhir::ids::deterministic_id("RelatedPerson", &[&patient.id, "NK1", &key]);
+    contact(ctx, &patient, &o);
+    // Identity: the person's identifier (NK1-12/33), else their name and relationship; never the set id NK1-1,
+    // which senders repeat. The same contact named in two messages is one RelatedPerson.
+    let key = match o.get("identifier").and_then(|i| i.get(0)) {
+        Some(i) => {
+            format!("id:{}|{}", i["system"].as_str().unwrap_or_default(), i["value"].as_str().unwrap_or_default())
+        }
+        None => {
+            let name = o.get("name").map(Value::to_string).unwrap_or_default();
+            let rel = o.get("relationship").map(Value::to_string).unwrap_or_default();
+            format!("name:{name}|{rel}")
+        }
+    };
+    let rank = ctx.nth(&["NK1", &patient.id, &key]).to_string();
+    let id = hearth_fhir::ids::deterministic_id("RelatedPerson", &[&patient.id, "NK1", &key, &rank]);
     let _ = comp;
     Some(ctx.add("RelatedPerson", id, o, None))
 }

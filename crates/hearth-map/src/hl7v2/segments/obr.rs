@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::hl7v2::bundle::{Obj, Ref, push, put};
 use crate::hl7v2::context::Ctx;
-use crate::hl7v2::datatypes::{codeable_concept, mapped_concept, practitioner, quantity, v2_table};
+use crate::hl7v2::datatypes::{checked_period, codeable_concept, mapped_concept, practitioner, quantity, v2_table};
 use crate::hl7v2::segments::obx::alternate_code;
 use crate::hl7v2::segments::orc;
 use crate::hl7v2::tracker::{Seg, comp};
@@ -82,7 +82,7 @@ pub fn diagnostic_report(ctx: &mut Ctx<'_>, orc: Option<&Seg<'_>>, obr: Seg<'_>)
     }
     report_status(ctx, &obr, &mut o);
     for rep in obr.reps(24) {
-        push(&mut o, "category", mapped_concept(ctx, &rep, "DiagnosticServiceSectionID", "0074", obr.at(24)));
+        push(&mut o, "category", mapped_concept(ctx, &rep, "DiagnosticServiceSectionID", Some("0074"), obr.at(24)));
     }
     o.insert("code".into(), code);
     if let Some(p) = &ctx.scope.patient {
@@ -94,10 +94,7 @@ pub fn diagnostic_report(ctx: &mut Ctx<'_>, orc: Option<&Seg<'_>>, obr: Seg<'_>)
     let start = ctx.datetime(&obr, 7);
     match ctx.datetime(&obr, 8) {
         Some(end) => {
-            let mut p = Obj::new();
-            put(&mut p, "start", start);
-            p.insert("end".into(), end);
-            o.insert("effectivePeriod".into(), Value::Object(p));
+            put(&mut o, "effectivePeriod", checked_period(ctx, start, Some(end), obr.at(8)));
         }
         None => put(&mut o, "effectiveDateTime", start),
     }

@@ -56,10 +56,10 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
     value(ctx, &seg, &code, &mut o);
     reference_range(ctx, &seg, &mut o);
     for rep in seg.reps(8) {
-        push(&mut o, "interpretation", mapped_concept(ctx, &rep, "InterpretationCodes", "0078", seg.at(8)));
+        push(&mut o, "interpretation", mapped_concept(ctx, &rep, "InterpretationCodes", Some("0078"), seg.at(8)));
     }
     if let Some(rep) = seg.rep(10) {
-        let cc = mapped_concept(ctx, &rep, "NatureOfAbnormalTesting", "0080", seg.at(10));
+        let cc = mapped_concept(ctx, &rep, "NatureOfAbnormalTesting", Some("0080"), seg.at(10));
         if let Some(cc) = cc {
             push(
                 &mut o,
@@ -97,9 +97,10 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
 }
 
 /// A stable id: the filler's instance identifier (OBX-21) when sent, else the parent (report, order,
-/// immunization or patient), the set id (OBX-1), the code and the sub-id (OBX-4), so that a corrected result
-/// for the same order updates the same Observation.
-fn observation_id(ctx: &Ctx<'_>, seg: &Seg<'_>, code: &Value, own: Option<&Value>) -> String {
+/// immunization), the code, the sub-id (OBX-4) and the OBX's rank among its parent's OBX of that code and
+/// sub-id, so that a corrected result for the same order updates the same Observation. Never the set id
+/// (OBX-1): senders repeat it, and two results with the same set id and code are still two results.
+fn observation_id(ctx: &mut Ctx<'_>, seg: &Seg<'_>, code: &Value, own: Option<&Value>) -> String {
     if let Some(i) = own {
         let system = i.get("system").and_then(Value::as_str).unwrap_or_default();
         let value = i.get("value").and_then(Value::as_str).unwrap_or_default();
@@ -112,11 +113,13 @@ fn observation_id(ctx: &Ctx<'_>, seg: &Seg<'_>, code: &Value, own: Option<&Value
         .or(ctx.scope.order.as_ref())
         .or(ctx.scope.get_other("immunization"))
         .map(|r| r.id.clone());
-    let set_id = seg.raw().field(1).map(|f| f.raw().trim().to_owned()).unwrap_or_default();
     let sub_id = seg.raw().field(4).map(|f| f.raw().trim().to_owned()).unwrap_or_default();
     let code_key = code.to_string();
     match parent {
-        Some(p) => deterministic_id("Observation", &[&p, &set_id, &code_key, &sub_id]),
+        Some(p) => {
+            let rank = ctx.nth(&["OBX", &p, &code_key, &sub_id]).to_string();
+            deterministic_id("Observation", &[&p, &code_key, &sub_id, &rank])
+        }
         None => {
             let occ = seg.occurrence().to_string();
             ctx.natural_id("Observation", &["OBX", &occ])

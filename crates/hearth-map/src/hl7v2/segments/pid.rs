@@ -7,8 +7,7 @@ use serde_json::{Value, json};
 use crate::hl7v2::bundle::{Obj, Ref, push, put};
 use crate::hl7v2::context::Ctx;
 use crate::hl7v2::datatypes::{
-    address, codeable_concept, contact_point, human_name, identifier_cx, identifier_type, mapped_concept,
-    namespace_system, yes_no,
+    address, contact_point, human_name, identifier_cx, identifier_type, mapped_concept, namespace_system, yes_no,
 };
 use crate::hl7v2::tracker::{Seg, comp};
 use crate::report::WarningKind;
@@ -110,12 +109,23 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
         push(&mut o, "telecom", contact_point(ctx, &rep, seg.at(40), None));
     }
     if let Some(rep) = seg.rep(15)
-        && let Some(lang) = codeable_concept(ctx, &rep, Some("0296"))
+        && let Some(lang) = mapped_concept(ctx, &rep, "PrimaryLanguage", Some("0296"), seg.at(15))
     {
         o.insert("communication".into(), json!([{ "language": lang, "preferred": true }]));
     }
+    if let Some(rep) = seg.rep(17)
+        && let Some(r) = mapped_concept(ctx, &rep, "Religion", Some("0006"), seg.at(17))
+    {
+        push(
+            &mut o,
+            "extension",
+            Some(
+                json!({ "url": "http://hl7.org/fhir/StructureDefinition/patient-religion", "valueCodeableConcept": r }),
+            ),
+        );
+    }
     if let Some(rep) = seg.rep(16) {
-        put(&mut o, "maritalStatus", mapped_concept(ctx, &rep, "MaritalStatus", "0002", seg.at(16)));
+        put(&mut o, "maritalStatus", mapped_concept(ctx, &rep, "MaritalStatus", Some("0002"), seg.at(16)));
     }
     let birth_order = seg.value(25).and_then(|v| v.parse::<u32>().ok()).filter(|n| *n > 0);
     match (birth_order, seg.value(24).as_deref().and_then(yes_no)) {
@@ -147,7 +157,29 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
     if !ctx.focus.contains(&rf) {
         ctx.focus.push(rf.clone());
     }
+    account(ctx, &seg, &rf);
     Some(rf)
+}
+
+/// PID-18 → Account (IG `PID[Account]`): the patient account number, status `active`, about the Patient.
+fn account(ctx: &mut Ctx<'_>, seg: &Seg<'_>, patient: &Ref) -> Option<Ref> {
+    let rep = seg.rep(18)?;
+    let ident = identifier_cx(ctx, &rep, seg.at(18))?;
+    add_account(ctx, ident, "active", patient)
+}
+
+/// An Account identified by a CX identifier (PID-18, MRG-3): one resource per (system, number), so the account
+/// a PID names and the prior account a merge names are the resources an earlier message created.
+pub fn add_account(ctx: &mut Ctx<'_>, ident: Value, status: &str, patient: &Ref) -> Option<Ref> {
+    let system = ident.get("system").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let value = ident.get("value").and_then(Value::as_str)?.to_owned();
+    let mut a = Obj::new();
+    a.insert("identifier".into(), json!([ident]));
+    a.insert("status".into(), Value::from(status));
+    a.insert("subject".into(), json!([patient.reference()]));
+    let id = deterministic_id("Account", &[&system, &value]);
+    let cond = (!system.is_empty()).then_some((system.as_str(), value.as_str()));
+    Some(ctx.add("Account", id, a, cond))
 }
 
 /// PID-7 → birthDate (the date part, at the precision sent) and the patient-birthTime extension when a time

@@ -6,7 +6,10 @@ use serde_json::{Value, json};
 
 use crate::hl7v2::bundle::{Obj, Ref, push, put};
 use crate::hl7v2::context::Ctx;
-use crate::hl7v2::datatypes::{codeable_concept, cx_system, identifier_cx, location, practitioner, v2_table};
+use crate::hl7v2::datatypes::{
+    checked_period, codeable_concept, cx_system, identifier_cx, location, mapped_concept, mapped_concepts,
+    practitioner, v2_table,
+};
 use crate::hl7v2::tracker::{Seg, comp};
 use crate::report::WarningKind;
 
@@ -150,6 +153,41 @@ fn locations(ctx: &mut Ctx<'_>, seg: &Seg<'_>, status: EncounterStatus, o: &mut 
     }
 }
 
+/// Encounter.hospitalization (IG `PV1[Encounter]`): admit source PV1-14, re-admission PV1-13
+/// (`ReadmissionIndicator`), special arrangements PV1-15 (`AmbulatoryStatus`), special courtesy PV1-16
+/// (`VIPIndicator`), discharge disposition PV1-36 (`DischargeDisposition`), discharge location PV1-37, diet
+/// PV1-38 (`DietType`).
+fn hospitalization(ctx: &mut Ctx<'_>, seg: &Seg<'_>, o: &mut Obj) {
+    let mut hosp = Obj::new();
+    if let Some(rep) = seg.rep(14) {
+        put(&mut hosp, "admitSource", codeable_concept(ctx, &rep, Some("0023")));
+    }
+    if let Some(rep) = seg.rep(13) {
+        put(&mut hosp, "reAdmission", mapped_concept(ctx, &rep, "ReadmissionIndicator", Some("0092"), seg.at(13)));
+    }
+    for (n, key, map, table) in [
+        (15, "specialArrangement", "AmbulatoryStatus", "0009"),
+        (16, "specialCourtesy", "VIPIndicator", "0099"),
+        (38, "dietPreference", "DietType", "0114"),
+    ] {
+        for c in mapped_concepts(ctx, seg, n, map, Some(table)) {
+            push(&mut hosp, key, Some(c));
+        }
+    }
+    if let Some(rep) = seg.rep(36) {
+        let d = mapped_concept(ctx, &rep, "DischargeDisposition", Some("0112"), seg.at(36));
+        put(&mut hosp, "dischargeDisposition", d);
+    }
+    if let Some(rep) = seg.rep(37)
+        && let Some(l) = comp(&rep, 1)
+    {
+        hosp.insert("destination".into(), json!({ "display": l }));
+    }
+    if !hosp.is_empty() {
+        o.insert("hospitalization".into(), Value::Object(hosp));
+    }
+}
+
 /// Maps a PV1 (for the patient in scope), sets `ctx.scope.encounter`.
 pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
     let patient = ctx.scope.patient.clone();
@@ -169,52 +207,24 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
         push(&mut o, "identifier", identifier_cx(ctx, &rep, seg.at(50)));
     }
     if let Some(rep) = seg.rep(4) {
-        push(&mut o, "type", codeable_concept(ctx, &rep, Some("0007")));
+        push(&mut o, "type", mapped_concept(ctx, &rep, "AdmissionType", Some("0007"), seg.at(4)));
     }
     if let Some(rep) = seg.rep(18) {
         push(&mut o, "type", codeable_concept(ctx, &rep, Some("0018")));
     }
     if let Some(rep) = seg.rep(10) {
-        put(&mut o, "serviceType", codeable_concept(ctx, &rep, Some("0069")));
+        put(&mut o, "serviceType", mapped_concept(ctx, &rep, "HospitalService", Some("0069"), seg.at(10)));
     }
     if let Some(p) = &patient {
         o.insert("subject".into(), p.reference());
     }
-    let mut period = Obj::new();
-    put(&mut period, "start", start);
-    put(&mut period, "end", end);
-    if !period.is_empty() {
-        o.insert("period".into(), Value::Object(period));
-    }
+    put(&mut o, "period", checked_period(ctx, start, end, seg.at(45)));
     participant(ctx, &seg, 7, "ATND", "attender", &mut o);
     participant(ctx, &seg, 8, "REF", "referrer", &mut o);
     participant(ctx, &seg, 9, "CON", "consultant", &mut o);
     participant(ctx, &seg, 17, "ADM", "admitter", &mut o);
     locations(ctx, &seg, status, &mut o);
-    let mut hosp = Obj::new();
-    if let Some(rep) = seg.rep(14) {
-        put(&mut hosp, "admitSource", codeable_concept(ctx, &rep, Some("0023")));
-    }
-    if let Some(rep) = seg.rep(13) {
-        put(&mut hosp, "reAdmission", codeable_concept(ctx, &rep, Some("0092")));
-    }
-    if let Some(rep) = seg.rep(36) {
-        put(&mut hosp, "dischargeDisposition", codeable_concept(ctx, &rep, Some("0112")));
-    }
-    if let Some(rep) = seg.rep(38) {
-        push(&mut hosp, "dietPreference", codeable_concept(ctx, &rep, Some("0114")));
-    }
-    if let Some(rep) = seg.rep(37)
-        && let Some(l) = crate::hl7v2::tracker::comp(&rep, 1)
-    {
-        hosp.insert("destination".into(), json!({ "display": l }));
-    }
-    if let Some(rep) = seg.rep(16) {
-        push(&mut hosp, "specialArrangement", codeable_concept(ctx, &rep, Some("0099")));
-    }
-    if !hosp.is_empty() {
-        o.insert("hospitalization".into(), Value::Object(hosp));
-    }
+    hospitalization(ctx, &seg, &mut o);
     let id = match visit.as_ref().and_then(|r| comp(r, 1).map(|v| (cx_system(ctx, r).unwrap_or_default(), v))) {
         Some((s, v)) => deterministic_id("Encounter", &[&s, &v]),
         None => ctx.segment_id("Encounter", &seg),

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::hl7v2::bundle::{Ref, push};
 use crate::hl7v2::context::Ctx;
-use crate::hl7v2::datatypes::{codeable_concept, practitioner};
+use crate::hl7v2::datatypes::{mapped_concept, practitioner};
 use crate::hl7v2::tracker::{Seg, comp};
 
 pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
@@ -14,7 +14,7 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
     seg.mark(2);
     let role_rep = seg.rep(3)?;
     let role_code = comp(&role_rep, 1).map(|c| c.into_owned());
-    let role = codeable_concept(ctx, &role_rep, Some("0443"));
+    let role = mapped_concept(ctx, &role_rep, "ProviderRole", Some("0443"), seg.at(3));
     let person = seg.rep(4).and_then(|r| practitioner(ctx, &r, seg.at(4)))?;
     let target = if role_code.as_deref() == Some("PP") || ctx.scope.encounter.is_none() {
         ctx.scope.patient.clone().map(|p| (p, true))

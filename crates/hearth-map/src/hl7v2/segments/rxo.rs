@@ -122,7 +122,7 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>, order: Option<&Seg<'_>>) -> Option<R
         put(
             &mut o,
             "substitution",
-            mapped_concept(ctx, &rep, "AllowSubstitution", "0161", seg.at(9))
+            mapped_concept(ctx, &rep, "AllowSubstitution", Some("0161"), seg.at(9))
                 .map(|c| json!({ "allowedCodeableConcept": c })),
         );
     }

@@ -1,10 +1,14 @@
 //! RXR → route and site of an Immunization (IG `RXR[Immunization]`) or of a MedicationRequest's dosage (IG
-//! `RXR[MedicationRequest]`).
+//! `RXR[MedicationRequest]`): route `RouteOfAdministration`, site `BodyParts` (`BodySite` for table 0163 codes),
+//! method `AdministrationMethod`, additional instructions (RXR-5) `RoutingInstruction`.
+
+use serde_json::Value;
 
 use crate::hl7v2::bundle::{Obj, Ref, put};
 use crate::hl7v2::context::Ctx;
-use crate::hl7v2::datatypes::{codeable_concept, mapped_concept};
+use crate::hl7v2::datatypes::mapped_concept;
 use crate::hl7v2::tracker::Seg;
+use crate::hl7v2::tracker::comp;
 
 /// Applies an RXR to `target` (Immunization or MedicationRequest). Returns the target when the RXR added
 /// something.
@@ -13,11 +17,27 @@ pub fn apply(ctx: &mut Ctx<'_>, seg: Seg<'_>, target: &Ref) -> Option<Ref> {
     put(
         &mut add,
         "route",
-        seg.rep(1).and_then(|r| mapped_concept(ctx, &r, "RouteOfAdministration", "0162", seg.at(1))),
+        seg.rep(1).and_then(|r| mapped_concept(ctx, &r, "RouteOfAdministration", Some("0162"), seg.at(1))),
     );
-    put(&mut add, "site", seg.rep(2).and_then(|r| mapped_concept(ctx, &r, "BodySite", "0163", seg.at(2))));
+    if let Some(rep) = seg.rep(2) {
+        // The IG names BodyParts (table 0550); v2.5 senders use table 0163 (BodySite), whose codes differ.
+        let code = comp(&rep, 1);
+        let map = match code {
+            Some(c) if !ctx.opts.vocabulary.knows_code("BodyParts", &c) => ("BodySite", Some("0163")),
+            _ => ("BodyParts", Some("0550")),
+        };
+        put(&mut add, "site", mapped_concept(ctx, &rep, map.0, map.1, seg.at(2)));
+    }
     if target.rtype == "MedicationRequest" {
-        put(&mut add, "method", seg.rep(4).and_then(|r| codeable_concept(ctx, &r, Some("0165"))));
+        let method = seg.rep(4).and_then(|r| mapped_concept(ctx, &r, "AdministrationMethod", Some("0165"), seg.at(4)));
+        put(&mut add, "method", method);
+        let extra: Vec<Value> = seg
+            .reps(5)
+            .filter_map(|r| mapped_concept(ctx, &r, "RoutingInstruction", Some("0964"), seg.at(5)))
+            .collect();
+        if !extra.is_empty() {
+            add.insert("additionalInstruction".into(), Value::Array(extra));
+        }
     }
     if add.is_empty() {
         return None;

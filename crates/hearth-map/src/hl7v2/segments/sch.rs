@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::hl7v2::bundle::{Obj, Ref, push, put};
 use crate::hl7v2::context::Ctx;
-use crate::hl7v2::datatypes::{codeable_concept, identifier_ei, practitioner};
+use crate::hl7v2::datatypes::{identifier_ei, mapped_concept, practitioner};
 use crate::hl7v2::segments::obx::alternate_code;
 use crate::hl7v2::tracker::{Seg, comp};
 use crate::report::WarningKind;
@@ -49,15 +49,18 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
     }
     status(ctx, &seg, &mut o);
     if let Some(rep) = seg.rep(7) {
-        let cc = codeable_concept(ctx, &rep, Some("0276"));
+        // IG: SCH-7 is an appointment type when it names table 0277, else a reason (AppointmentReasonCodes).
         if comp(&rep, 3).is_some_and(|s| s.eq_ignore_ascii_case("HL70277")) {
+            let cc = mapped_concept(ctx, &rep, "AppointmentTypeCodes", Some("0277"), seg.at(7));
             put(&mut o, "appointmentType", cc);
         } else {
+            let cc = mapped_concept(ctx, &rep, "AppointmentReasonCodes", Some("0276"), seg.at(7));
             push(&mut o, "reasonCode", cc);
         }
     }
     if !o.contains_key("appointmentType") {
-        put(&mut o, "appointmentType", seg.rep(8).and_then(|r| codeable_concept(ctx, &r, Some("0277"))));
+        let cc = seg.rep(8).and_then(|r| mapped_concept(ctx, &r, "AppointmentTypeCodes", Some("0277"), seg.at(8)));
+        put(&mut o, "appointmentType", cc);
     }
     let unit = seg.value(10).map(|u| u.to_ascii_lowercase());
     if matches!(unit.as_deref(), Some("min" | "minutes" | "m"))

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::hl7v2::bundle::{Obj, Ref, push, put};
 use crate::hl7v2::context::Ctx;
-use crate::hl7v2::datatypes::{codeable_concept, identifier_cx, identifier_ei, mapped_concept, quantity, v2_table};
+use crate::hl7v2::datatypes::{identifier_cx, identifier_ei, mapped_concept, mapped_concepts, quantity, v2_table};
 use crate::hl7v2::tracker::{Seg, sub};
 use crate::report::WarningKind;
 
@@ -45,7 +45,7 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
         push(&mut o, "identifier", Some(Value::Object(i)));
     }
     put(&mut o, "accessionIdentifier", seg.rep(30).and_then(|r| identifier_cx(ctx, &r, seg.at(30))));
-    put(&mut o, "type", seg.rep(4).and_then(|r| codeable_concept(ctx, &r, Some("0487"))));
+    put(&mut o, "type", seg.rep(4).and_then(|r| mapped_concept(ctx, &r, "SpecimenType", Some("0487"), seg.at(4))));
     if let Some(p) = &ctx.scope.patient {
         o.insert("subject".into(), p.reference());
     }
@@ -53,8 +53,10 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
         push(&mut o, "request", Some(order.reference()));
     }
     let mut collection = Obj::new();
-    put(&mut collection, "method", seg.rep(7).and_then(|r| codeable_concept(ctx, &r, Some("0488"))));
-    put(&mut collection, "bodySite", seg.rep(8).and_then(|r| codeable_concept(ctx, &r, None)));
+    let method = seg.rep(7).and_then(|r| mapped_concept(ctx, &r, "SpecimenCollectionMethod", Some("0488"), seg.at(7)));
+    put(&mut collection, "method", method);
+    let site = seg.rep(8).and_then(|r| mapped_concept(ctx, &r, "SpecimenSourceSite", None, seg.at(8)));
+    put(&mut collection, "bodySite", site);
     put(&mut collection, "quantity", seg.rep(12).and_then(|r| quantity(ctx, &r)));
     if let Some(rep) = seg.rep(17) {
         let (start, end) = (sub(&rep, 1, 1), sub(&rep, 2, 1));
@@ -79,15 +81,15 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
             _ => ctx.warn(seg.at(20), WarningKind::UnknownCode, "specimen availability not in table 0136"),
         }
     }
-    for rep in seg.reps(24) {
-        push(&mut o, "condition", codeable_concept(ctx, &rep, Some("0493")));
+    for c in mapped_concepts(ctx, &seg, 24, "SpecimenCondition", Some("0493")) {
+        push(&mut o, "condition", Some(c));
     }
     let mut container = Obj::new();
-    put(&mut container, "type", seg.rep(27).and_then(|r| codeable_concept(ctx, &r, None)));
+    put(&mut container, "type", seg.rep(27).and_then(|r| mapped_concept(ctx, &r, "ContainerType", None, seg.at(27))));
     put(
         &mut container,
         "additiveCodeableConcept",
-        seg.rep(6).and_then(|r| mapped_concept(ctx, &r, "AdditivePreservative", "0371", seg.at(6))),
+        seg.rep(6).and_then(|r| mapped_concept(ctx, &r, "AdditivePreservative", Some("0371"), seg.at(6))),
     );
     if !container.is_empty() {
         o.insert("container".into(), json!([Value::Object(container)]));
@@ -95,11 +97,17 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
     if let Some(t) = seg.text(14) {
         push(&mut o, "note", Some(json!({ "text": t })));
     }
-    let id = match (&identity, &ctx.scope.order) {
+    let accession = o.get("accessionIdentifier").and_then(|a| {
+        let v = a.get("value").and_then(Value::as_str)?;
+        Some((a.get("system").and_then(Value::as_str).unwrap_or_default().to_owned(), v.to_owned()))
+    });
+    // Identity: SPM-2 (filler, else placer), else the accession number SPM-30, else the order and the SPM's rank
+    // under it; never the set id SPM-1, which senders repeat in every order group.
+    let id = match (identity.as_ref().or(accession.as_ref()), ctx.scope.order.clone()) {
         (Some((s, v)), _) => deterministic_id("Specimen", &[s, v]),
         (None, Some(order)) => {
-            let set = seg.raw().field(1).map(|f| f.raw().trim().to_owned()).unwrap_or_default();
-            deterministic_id("Specimen", &[&order.id, "SPM", &set])
+            let rank = ctx.nth(&["SPM", &order.id]).to_string();
+            deterministic_id("Specimen", &[&order.id, "SPM", &rank])
         }
         (None, None) => ctx.segment_id("Specimen", &seg),
     };

@@ -46,7 +46,11 @@ pub fn map(ctx: &mut Ctx<'_>, seg: Seg<'_>) -> Option<Ref> {
         o.insert("authenticator".into(), p.reference());
     }
     for rep in seg.reps(18) {
-        push(&mut o, "securityLabel", mapped_concept(ctx, &rep, "DocumentConfidentialityStatus", "0272", seg.at(18)));
+        push(
+            &mut o,
+            "securityLabel",
+            mapped_concept(ctx, &rep, "DocumentConfidentialityStatus", Some("0272"), seg.at(18)),
+        );
     }
     put(&mut o, "description", seg.text(25).map(Value::from));
     if let Some(e) = &ctx.scope.encounter {

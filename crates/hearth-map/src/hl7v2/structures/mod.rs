@@ -17,6 +17,8 @@ pub mod financial;
 pub mod immunization;
 pub mod orders;
 pub mod pharmacy;
+pub mod problems;
+pub mod referrals;
 pub mod results;
 pub mod scheduling;
 
@@ -41,6 +43,8 @@ const TABLES: &[&[Registration]] = &[
     pharmacy::STRUCTURES,
     immunization::STRUCTURES,
     financial::STRUCTURES,
+    problems::STRUCTURES,
+    referrals::STRUCTURES,
 ];
 
 /// The registration for a message: by structure, then by `code_event`.

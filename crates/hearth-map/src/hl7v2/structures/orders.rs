@@ -56,7 +56,13 @@ pub struct State<'a> {
 
 /// Maps a message of order groups: the patient segments, then every group.
 pub fn map_kind(ctx: &mut Ctx<'_>, kind: Kind) -> Result<(), MapError> {
-    require_pid(ctx)?;
+    if matches!(kind, Kind::Orders | Kind::Results) && ctx.segment("PID").is_none() {
+        // The PATIENT group is optional in ORM_O01, OML_O21 and ORU_R01 (results of a specimen without a
+        // patient, quality control): the resources carry no patient.
+        ctx.warn("PID", crate::WarningKind::InvalidValue, "message without a patient (PID): no Patient, no subject");
+    } else {
+        require_pid(ctx)?;
+    }
     let mut st = State::default();
     walk(ctx, |ctx, seg| step(ctx, &mut st, kind, seg));
     flush(ctx, &mut st);
@@ -120,7 +126,9 @@ fn keeps_waiting(name: &str) -> bool {
     matches!(name, "TQ1" | "TQ2" | "PRT" | "OBR" | "ORC" | "RXO" | "RXE")
 }
 
-fn step<'a>(ctx: &mut Ctx<'a>, st: &mut State<'a>, kind: Kind, seg: Seg<'a>) -> bool {
+/// One segment of an order-group message (see the module docs); `true` when handled. Public so that structures
+/// with segments of their own (PPR's PRB, REF's RF1/PRD) hand the rest to it.
+pub fn step<'a>(ctx: &mut Ctx<'a>, st: &mut State<'a>, kind: Kind, seg: Seg<'a>) -> bool {
     let name = seg.name();
     if !matches!(name, "ORC" | "PRT" | "OBR") {
         // Only an ORC right after its OBR belongs to it.
@@ -270,6 +278,13 @@ fn step<'a>(ctx: &mut Ctx<'a>, st: &mut State<'a>, kind: Kind, seg: Seg<'a>) -> 
     }
 }
 
+impl State<'_> {
+    /// Makes `target` what the next NTE annotates (a structure's own segment, e.g. PRB's Condition).
+    pub fn annotate_next(&mut self, target: Option<Ref>) {
+        self.note = target;
+    }
+}
+
 /// Clears the order-group scope (a new ORC or OBR group starts); the Specimen stays when specimen groups lead.
 fn new_group(ctx: &mut Ctx<'_>, keep_specimen: bool) {
     ctx.scope.order = None;
@@ -281,7 +296,7 @@ fn new_group(ctx: &mut Ctx<'_>, keep_specimen: bool) {
 }
 
 /// A waiting ORC that got no detail segment becomes a ServiceRequest of its own.
-fn flush<'a>(ctx: &mut Ctx<'a>, st: &mut State<'a>) {
+pub fn flush<'a>(ctx: &mut Ctx<'a>, st: &mut State<'a>) {
     let Some(orc) = st.pending_orc.take() else { return };
     let order = segments::orc::service_request(ctx, Some(orc), None);
     apply_tq1(ctx, st, order.as_ref());
