@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
-use hearth_amqp::testing::unique_name;
 use hearth_amqp::{BindingSpec, ExchangeKind, ExchangeSpec, Link, LinkConfig, LinkState, Outgoing, QueueSpec};
 use hearth_testkit::AmqpsBroker;
+use hearth_testkit::unique_name;
 use hearth_tls::ClientSettings;
 use hearth_tls::testing::TestCa;
 use tokio_util::sync::CancellationToken;
