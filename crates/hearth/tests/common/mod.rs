@@ -67,7 +67,7 @@ impl Engine {
             ),
         )
         .unwrap();
-        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         let (mllp, http) = (format!("127.0.0.1:{mllp_port}"), format!("127.0.0.1:{http_port}"));
         let child = spawn(Some(&config), None, &env);
         let mut e = Engine { child: Some(child), mllp, http, db, config, env };
