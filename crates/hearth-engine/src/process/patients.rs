@@ -117,6 +117,10 @@ pub(super) mod tests {
         assert_eq!(m.merged_id, "ee67a362-3012-59b3-89ad-903394eb25b5", "MRN19999, replaced-by");
         assert_eq!(m.survivor.patient_id, "20697803-f81e-59bf-8d6a-dea02d651b25");
         assert_eq!(m.survivor.identifier_value.as_deref(), Some("MRN20000"));
+        // Both Patients' identifiers are indexed (the merge then moves the merged one's to the survivor).
+        let by_value = |v: &str| update.identifiers.iter().find(|e| e.value == v).map(|e| e.patient.patient_id.clone());
+        assert_eq!(by_value("MRN19999").as_deref(), Some(m.merged_id.as_str()));
+        assert_eq!(by_value("MRN20000").as_deref(), Some(m.survivor.patient_id.as_str()));
     }
 
     #[test]
