@@ -82,14 +82,9 @@ fn with_password(uri: &str, secret: &str) -> Option<String> {
     let (scheme, rest) = uri.split_once("://")?;
     let (userinfo, host) = rest.split_once('@')?;
     let user = userinfo.split(':').next().filter(|u| !u.is_empty())?;
-    let mut encoded = String::with_capacity(secret.len());
-    for b in secret.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            encoded.push(char::from(b));
-        } else {
-            encoded.push_str(&format!("%{b:02X}"));
-        }
-    }
+    const UNRESERVED: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+    let encoded = percent_encoding::utf8_percent_encode(secret, UNRESERVED);
     Some(format!("{scheme}://{user}:{encoded}@{host}"))
 }
 

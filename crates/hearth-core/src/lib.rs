@@ -20,6 +20,51 @@ use sha2::{Digest, Sha256};
 pub use status::{ErrorClass, MessageStatus};
 use time::OffsetDateTime;
 
+/// The code system naming a Hearth mapping: the `meta.tag` of every resource Hearth converts and the identifier
+/// system of the transformation Provenance's agent. Routing recognises that Provenance by it.
+pub const MAPPING_SYSTEM: &str = "urn:hearth:mapping";
+
+/// The resource types R4 allows as `Task.owner` (a `Group` is not one of them).
+pub const TASK_OWNER_TYPES: &[&str] = &[
+    "Practitioner",
+    "PractitionerRole",
+    "Organization",
+    "CareTeam",
+    "HealthcareService",
+    "Patient",
+    "Device",
+    "RelatedPerson",
+];
+
+/// Whether a literal reference (`CareTeam/outreach`) may be a `Task.owner` in R4.
+///
+/// ```
+/// assert!(hearth_core::task_owner_allowed("CareTeam/outreach"));
+/// assert!(!hearth_core::task_owner_allowed("Group/outreach"));
+/// ```
+pub fn task_owner_allowed(reference: &str) -> bool {
+    reference.split_once('/').is_some_and(|(t, id)| {
+        TASK_OWNER_TYPES.contains(&t)
+            && !id.is_empty()
+            && id.len() <= 64
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    })
+}
+
+/// What a FHIR search value written by Hearth keeps literally: RFC 3986's unreserved characters, `:` and `/`
+/// (so that `urn:oid:…` and URL systems stay readable); `|`, `&`, `#`, `%`, spaces and non-ASCII are encoded.
+const SEARCH_VALUE: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b':').remove(b'/');
+
+/// Percent-encodes one search parameter value (a system or a value of `identifier=system|value`).
+///
+/// ```
+/// assert_eq!(hearth_core::search_value("urn:oid:1.2|A B&C"), "urn:oid:1.2%7CA%20B%26C");
+/// ```
+pub fn search_value(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, SEARCH_VALUE).to_string()
+}
+
 /// Where the current time comes from. Pure code (mapping, routing) takes a `&dyn Clock` so that golden tests
 /// can pin time; the engine passes [`SystemClock`].
 pub trait Clock: Send + Sync {

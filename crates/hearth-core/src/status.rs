@@ -6,9 +6,8 @@ pub enum MessageStatus {
     Received,
     /// Refused at the door (negative ACK / 4xx); raw bytes and reason kept for the operator.
     Rejected,
-    /// Converted to FHIR (the Bundle and the conversion report are in the journal); awaiting routing.
-    Mapped,
-    /// Mapped and routed: deliveries exist in the outbox for every matching destination.
+    /// Converted to FHIR and routed (the Bundle, the conversion report and the deliveries are written in one
+    /// journal transaction): deliveries exist in the outbox for every matching destination.
     Processed,
     /// Matched no route; kept, not delivered.
     Filtered,
@@ -17,10 +16,9 @@ pub enum MessageStatus {
 }
 
 impl MessageStatus {
-    pub const ALL: [MessageStatus; 6] = [
+    pub const ALL: [MessageStatus; 5] = [
         MessageStatus::Received,
         MessageStatus::Rejected,
-        MessageStatus::Mapped,
         MessageStatus::Processed,
         MessageStatus::Filtered,
         MessageStatus::Error,
@@ -30,7 +28,6 @@ impl MessageStatus {
         match self {
             MessageStatus::Received => "received",
             MessageStatus::Rejected => "rejected",
-            MessageStatus::Mapped => "mapped",
             MessageStatus::Processed => "processed",
             MessageStatus::Filtered => "filtered",
             MessageStatus::Error => "error",

@@ -1,5 +1,8 @@
 //! Profiles: the declarative column maps in `mappings/csv/<name>.toml`, parsed and validated into a type that
 //! cannot be invalid (every column has a known target field, a type that fits it, date formats that parse).
+//!
+//! Longer than the usual 500 lines on purpose: a profile's TOML schema (the serde types) and the validation
+//! that checks it are read side by side, key by key.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -559,45 +562,4 @@ fn check_column(c: &RawColumn, raw: &RawProfile, key: &str) -> Result<Column, Pr
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn builtins_parse() {
-        for name in builtin_profiles() {
-            let p = Profile::builtin(name).unwrap();
-            assert_eq!(p.name(), *name);
-        }
-    }
-
-    #[test]
-    fn header_normalisation() {
-        assert_eq!(normalize_header(" code | 1 | type "), "code|1|type");
-        assert_eq!(normalize_header("Standard_Charge|Gross"), "standard_charge|gross");
-    }
-
-    #[test]
-    fn errors_name_the_key() {
-        let bad = r#"
-            name = "x"
-            version = "1"
-            resource = "ChargeItemDefinition"
-            [[columns]]
-            name = "a"
-            field = "description"
-            [[columns]]
-            name = "d"
-            field = "code"
-            type = "date"
-            formats = ["YYYY-QQ"]
-        "#;
-        let e = Profile::from_toml(bad).unwrap_err();
-        assert!(e.to_string().starts_with("columns[1].formats[0]:"), "{e}");
-        let wrong_field = bad.replace("\"description\"", "\"paid_amount\"");
-        let e = Profile::from_toml(&wrong_field).unwrap_err();
-        assert!(e.to_string().starts_with("columns[0].field:"), "{e}");
-        let e = Profile::from_toml("name = 3").unwrap_err();
-        assert!(matches!(e, ProfileError::Toml(_)));
-    }
-}
+mod tests;

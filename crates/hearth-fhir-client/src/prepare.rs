@@ -164,15 +164,23 @@ fn identifier_reference(obj: &Map<String, Value>, in_bundle: &HashSet<String>) -
 /// Percent-encodes a search parameter value, keeping RFC 3986 unreserved characters and those a query
 /// value may carry literally (`:`, `/`, `@`, `!`, `$`, `'`, `(`, `)`, `*`, `,`, `;`).
 pub(crate) fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~:/@!$'()*,;".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~')
+        .remove(b':')
+        .remove(b'/')
+        .remove(b'@')
+        .remove(b'!')
+        .remove(b'$')
+        .remove(b'\'')
+        .remove(b'(')
+        .remove(b')')
+        .remove(b'*')
+        .remove(b',')
+        .remove(b';');
+    percent_encoding::utf8_percent_encode(s, KEEP).to_string()
 }
 
 /// Every `reference` string in `v`, with a mutable handle, depth first.

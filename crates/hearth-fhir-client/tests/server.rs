@@ -22,28 +22,77 @@ fn all_golden() -> Vec<Value> {
     files.iter().filter(|f| !f.ends_with("batch-adt.expected.json")).flat_map(|f| golden(f)).collect()
 }
 
-/// What the charges CSV and the linked webhooks reference by identifier but do not carry: the Patient the
-/// ADT feed would have created, the visits and the accounts.
-async fn prerequisites(server: &Server, salt: &Salt) {
+/// What the Bundles reference by identifier (`Type?identifier=system|value`) but neither carry themselves nor
+/// get from a Bundle sent before them: the Patient an ADT feed would have created for a CSV or a linked webhook,
+/// the visits and the accounts. Each is written to the server first, tagged for the test, so that every Bundle
+/// resolves in both modes. `bundles` are already salted.
+async fn prerequisites(server: &Server, salt: &Salt, bundles: &[Value]) {
     let tag = json!({"tag": [{"system": common::TEST_TAG, "code": salt.0}]});
-    let mut write = Vec::new();
-    write.push(json!({"resourceType": "Patient", "meta": tag, "identifier": [{"system": MRN_SYSTEM, "value": salt.value("MRN-0001")}]}));
-    for n in 1..=3 {
-        write.push(json!({"resourceType": "Patient", "meta": tag,
-            "identifier": [{"system": "urn:hearth:id:mrn", "value": salt.value(&format!("MRN00010{n}"))}]}));
-        write.push(json!({"resourceType": "Encounter", "meta": tag, "status": "finished",
-            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-            "identifier": [{"system": "urn:hearth:id:visit-number", "value": salt.value(&format!("V2025030{n}"))}]}));
-        write.push(json!({"resourceType": "Account", "meta": tag, "status": "active",
-            "identifier": [{"system": "urn:hearth:id:account-number", "value": salt.value(&format!("ACCT900{n}"))}]}));
+    let mut carried: HashSet<(String, String, String)> = HashSet::new();
+    let mut missing: Vec<(String, String, String)> = Vec::new();
+    for bundle in bundles {
+        let resources: Vec<&Value> =
+            bundle["entry"].as_array().into_iter().flatten().filter_map(|e| e.get("resource")).collect();
+        for r in &resources {
+            for id in r["identifier"].as_array().into_iter().flatten() {
+                if let (Some(rtype), Some(system), Some(value)) =
+                    (r["resourceType"].as_str(), id["system"].as_str(), id["value"].as_str())
+                {
+                    carried.insert((rtype.to_owned(), system.to_owned(), value.to_owned()));
+                }
+            }
+        }
+        for key in identified_references(bundle) {
+            if !carried.contains(&key) && !missing.contains(&key) {
+                missing.push(key);
+            }
+        }
     }
-    for r in write {
-        assert_eq!(server.write(Method::POST, r["resourceType"].as_str().unwrap(), &r).await, 201, "{r}");
+    for (rtype, system, value) in missing {
+        let identifier = json!([{"system": system, "value": value}]);
+        let r = match rtype.as_str() {
+            "Patient" => json!({"resourceType": "Patient", "meta": tag, "identifier": identifier}),
+            "Encounter" => {
+                json!({"resourceType": "Encounter", "meta": tag, "status": "finished", "identifier": identifier,
+                "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"}})
+            }
+            "Account" => json!({"resourceType": "Account", "meta": tag, "status": "active", "identifier": identifier}),
+            other => panic!("a golden Bundle references a {other} by identifier that no Bundle carries: add it here"),
+        };
+        assert_eq!(server.write(Method::POST, &rtype, &r).await, 201, "{r}");
     }
 }
 
+/// `(type, system, value)` of every reference that names its target by identifier: a conditional reference
+/// (`Patient?identifier=system|value`) or a literal one carrying `Reference.identifier`, which the client turns into
+/// a conditional reference.
+fn identified_references(v: &Value) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    match v {
+        Value::Object(o) => {
+            if let Some(reference) = o.get("reference").and_then(Value::as_str) {
+                if let Some((rtype, query)) = reference.split_once("?identifier=")
+                    && let Some((system, value)) = query.split_once('|')
+                {
+                    out.push((rtype.to_owned(), system.to_owned(), value.to_owned()));
+                } else if let (Some((rtype, _)), Some(system), Some(value)) = (
+                    reference.split_once('/').filter(|_| !reference.starts_with("urn:")),
+                    v.pointer("/identifier/system").and_then(Value::as_str),
+                    v.pointer("/identifier/value").and_then(Value::as_str),
+                ) {
+                    out.push((rtype.to_owned(), system.to_owned(), value.to_owned()));
+                }
+            }
+            o.values().for_each(|c| out.extend(identified_references(c)));
+        }
+        Value::Array(a) => a.iter().for_each(|c| out.extend(identified_references(c))),
+        _ => {}
+    }
+    out
+}
+
 /// Every resource the test stored, with every literal reference that is not an external one (written
-/// literally by the mapper to a resource outside the Bundle, e.g. `Group/care-team-outreach`).
+/// literally by the mapper to a resource outside the Bundle, e.g. `CareTeam/care-team-outreach`).
 async fn assert_references_resolve(server: &Server, bundles: &[Value], salt: &Salt) {
     let external: HashSet<String> = bundles.iter().flat_map(references).filter(|r| !r.starts_with("urn:")).collect();
     let mut checked = 0;
@@ -69,8 +118,8 @@ async fn golden_bundles_land_the_same_in_both_modes() {
     let mut counts = Vec::new();
     for payload in [Payload::Bundle, Payload::Resources] {
         let salt = Salt::new();
-        prerequisites(&server, &salt).await;
         let bundles: Vec<Value> = all_golden().iter().map(|b| salt.apply(b)).collect();
+        prerequisites(&server, &salt, &bundles).await;
         for b in &bundles {
             let sent = fhir.send(&bytes(b), payload).await.unwrap_or_else(|e| panic!("{payload:?} {}: {e:?}", b["id"]));
             assert_eq!(sent.entries.len(), b["entry"].as_array().unwrap().len());
@@ -93,7 +142,6 @@ async fn resending_changes_no_counts_and_versions_follow_content() {
     let fhir = client(&url);
     for payload in [Payload::Bundle, Payload::Resources] {
         let salt = Salt::new();
-        prerequisites(&server, &salt).await;
         let bundles: Vec<Value> = [
             "hl7v2/adt-a01-full.expected.json",
             "hl7v2/oru-lab.expected.json",
@@ -104,6 +152,7 @@ async fn resending_changes_no_counts_and_versions_follow_content() {
         .flat_map(|f| golden(f))
         .map(|b| salt.apply(&b))
         .collect();
+        prerequisites(&server, &salt, &bundles).await;
         for b in &bundles {
             fhir.send(&bytes(b), payload).await.unwrap();
         }

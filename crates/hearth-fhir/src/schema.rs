@@ -148,14 +148,7 @@ mod tests {
 
     /// The schema is third-party data: without it, skip, except under CI where it must be there.
     fn schema() -> Option<&'static R4Schema> {
-        match R4Schema::shared() {
-            Ok(s) => Some(s),
-            Err(e) if std::env::var("CI").as_deref() == Ok("true") => panic!("{e}"),
-            Err(e) => {
-                eprintln!("skipped: {e}");
-                None
-            }
-        }
+        hearth_testkit::require("R4 schema", R4Schema::shared().map_err(|e| e.to_string()))
     }
 
     #[test]

@@ -10,17 +10,11 @@ use hearth_fhir::{bundle_to_json, bundle_to_json_fast, bundle_to_json_reference}
 use serde_json::{Value, json};
 
 fn corpus(sub: &str) -> Option<PathBuf> {
-    let root = match std::env::var_os("HEARTH_CORPUS") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
-    };
-    let dir = root.join(sub);
+    let dir = hearth_testkit::corpus_dir().join(sub);
     if dir.is_dir() {
         return Some(dir);
     }
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "corpus not found at {} (set HEARTH_CORPUS)", dir.display());
-    eprintln!("SKIPPED: corpus not found at {} (set HEARTH_CORPUS)", dir.display());
-    None
+    hearth_testkit::unavailable(sub, &format!("corpus not found at {} (set HEARTH_CORPUS)", dir.display()))
 }
 
 fn json_files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -1,4 +1,7 @@
 //! Precedence-climbing parser: tokens → [`Expr`] tree, with functions resolved and regexes compiled.
+//!
+//! Longer than the usual 500 lines on purpose: the grammar (precedence table, terms, function arity and
+//! argument checks) is one recursive-descent unit that reads top to bottom.
 
 use crate::error::{CompileError, CompileErrorKind};
 use crate::lexer::{Tok, Token};

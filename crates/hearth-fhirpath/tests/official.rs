@@ -127,11 +127,15 @@ fn parse_suite(xml: &str) -> Vec<Case> {
 }
 
 fn corpus_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("HEARTH_CORPUS") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
-    };
-    dir.join("fhirpath/tests-fhir-r4.xml").is_file().then_some(dir)
+    let dir = hearth_testkit::corpus("official_fhirpath_suite")?;
+    let suite = dir.join("fhirpath/tests-fhir-r4.xml");
+    if suite.is_file() {
+        return Some(dir);
+    }
+    hearth_testkit::unavailable(
+        "official_fhirpath_suite",
+        &format!("{} not found (set HEARTH_CORPUS)", suite.display()),
+    )
 }
 
 /// Does one result item match one typed expected output of the suite?
@@ -226,11 +230,7 @@ struct Counts {
 
 #[test]
 fn official_fhirpath_suite() {
-    let Some(dir) = corpus_dir() else {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "FHIRPath corpus not found (set HEARTH_CORPUS)");
-        eprintln!("SKIPPED: corpus not found (set HEARTH_CORPUS to the directory holding fhirpath/tests-fhir-r4.xml)");
-        return;
-    };
+    let Some(dir) = corpus_dir() else { return };
     let xml = std::fs::read_to_string(dir.join("fhirpath/tests-fhir-r4.xml")).expect("read suite");
     let cases = parse_suite(&xml);
     assert!(cases.len() > 900, "suite parsed to only {} tests", cases.len());

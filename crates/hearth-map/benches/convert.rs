@@ -3,21 +3,13 @@
 //! what the engine's processing stage does per message (parse + map + `hearth_fhir::bundle_to_json`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hearth_map::hl7v2::{Hl7v2Mapper, MapOptions};
 
-fn corpus_dir() -> PathBuf {
-    match std::env::var_os("HEARTH_CORPUS") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
-    }
-}
-
 /// The raw bytes of every sample that parses and maps.
 fn samples(mapper: &Hl7v2Mapper, now: time::OffsetDateTime) -> Vec<Vec<u8>> {
-    let dir = corpus_dir().join("hl7v2/ms-fhir-converter/samples");
+    let dir = hearth_testkit::corpus_dir().join("hl7v2/ms-fhir-converter/samples");
     let Ok(rd) = std::fs::read_dir(&dir) else {
         // A benchmark measures; it does not gate. Say plainly that nothing was measured.
         eprintln!("skipped: corpus not found at {} (set HEARTH_CORPUS)", dir.display());

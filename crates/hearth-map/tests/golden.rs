@@ -76,14 +76,10 @@ fn golden() {
     cases.sort();
     assert!(!cases.is_empty());
     // Every golden Bundle must also pass HL7's R4 JSON schema (from the corpus; mandatory under CI=true).
-    let schema = match hearth_fhir::schema::R4Schema::shared() {
-        Ok(s) => Some(s),
-        Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
-            eprintln!("SKIPPED schema check of golden bundles: {e}");
-            None
-        }
-        Err(e) => panic!("{e}"),
-    };
+    let schema = hearth_testkit::require(
+        "golden bundles: schema check",
+        hearth_fhir::schema::R4Schema::shared().map_err(|e| e.to_string()),
+    );
     let mut failures = Vec::new();
     for case in &cases {
         let got = convert(case);

@@ -15,10 +15,7 @@ fn seeds() -> &'static [Vec<u8>] {
 
 fn load() -> Vec<Vec<u8>> {
     let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/hl7v2")];
-    let corpus = match std::env::var_os("HEARTH_CORPUS") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
-    };
+    let corpus = hearth_testkit::corpus_dir();
     dirs.push(corpus.join("hl7v2/ms-fhir-converter/samples"));
     let mut out = Vec::new();
     for d in dirs {

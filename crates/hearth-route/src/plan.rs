@@ -3,6 +3,7 @@
 use std::cell::OnceCell;
 use std::collections::HashMap;
 
+use hearth_core::MAPPING_SYSTEM;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -183,8 +184,6 @@ struct Rendered {
 #[derive(Debug)]
 struct Message<'a> {
     bundle: &'a Value,
-    /// `Bundle.timestamp`: the conversion time, the one volatile value of a converted Bundle.
-    converted_at: Option<&'a str>,
     entries: Vec<Entry<'a>>,
     patient: Option<&'a Value>,
     encounter: Option<&'a Value>,
@@ -217,7 +216,6 @@ impl<'a> Message<'a> {
         let (patient, encounter) = (first("Patient"), first("Encounter"));
         Ok(Self {
             bundle,
-            converted_at: obj.get("timestamp").and_then(Value::as_str),
             split: entries.iter().map(|_| OnceCell::new()).collect(),
             entries,
             patient,
@@ -232,24 +230,24 @@ impl<'a> Message<'a> {
         let resource = self.entries[i].resource;
         let refs = self.refs.get_or_init(|| reference_map(self.bundle));
         if !projection.touches(resource) {
-            return self.split[i].get_or_init(|| render_alone(resource, refs, self.converted_at)).clone();
+            return self.split[i].get_or_init(|| render_alone(resource, refs)).clone();
         }
         let mut copy = resource.clone();
         projection.apply(&mut copy);
-        render_alone(&copy, refs, self.converted_at)
+        render_alone(&copy, refs)
     }
 
     /// The whole Bundle for a destination with `projection` (applied to every entry resource).
     fn bundle_for(&self, projection: &Projection) -> Rendered {
         let touched = self.entries.iter().any(|e| projection.touches(e.resource));
         if !touched {
-            return self.whole.get_or_init(|| render_bundle(self.bundle, self.converted_at)).clone();
+            return self.whole.get_or_init(|| render_bundle(self.bundle)).clone();
         }
         let mut copy = self.bundle.clone();
         if let Some(Value::Array(entries)) = copy.get_mut("entry") {
             entries.iter_mut().filter_map(|e| e.get_mut("resource")).for_each(|r| projection.apply(r));
         }
-        render_bundle(&copy, self.converted_at)
+        render_bundle(&copy)
     }
 }
 
@@ -310,9 +308,9 @@ impl serde::Serialize for Alone<'_> {
 
 /// A resource published alone: references rewritten; the content id leaves out a conversion Provenance's
 /// `recorded`.
-fn render_alone(resource: &Value, refs: &HashMap<&str, String>, converted_at: Option<&str>) -> Rendered {
+fn render_alone(resource: &Value, refs: &HashMap<&str, String>) -> Rendered {
     let body = to_json(&Alone { value: resource, refs: Some(refs), skip: None });
-    let content_id = if conversion_provenance(resource, converted_at) {
+    let content_id = if conversion_provenance(resource) {
         sha256_hex(to_json(&Alone { value: resource, refs: Some(refs), skip: Some("recorded") }).as_bytes())
     } else {
         sha256_hex(body.as_bytes())
@@ -343,13 +341,13 @@ fn render_task(task: &Value, projection: &Projection) -> Rendered {
 }
 
 /// A whole Bundle; the content id leaves out `Bundle.timestamp` and a conversion Provenance's `recorded`.
-fn render_bundle(bundle: &Value, converted_at: Option<&str>) -> Rendered {
+fn render_bundle(bundle: &Value) -> Rendered {
     let body = to_json(bundle);
     let mut stable = bundle.clone();
     strip(&mut stable, "timestamp");
     if let Some(Value::Array(entries)) = stable.get_mut("entry") {
         for r in entries.iter_mut().filter_map(|e| e.get_mut("resource")) {
-            if conversion_provenance(r, converted_at) {
+            if conversion_provenance(r) {
                 strip(r, "recorded");
             }
         }
@@ -357,11 +355,13 @@ fn render_bundle(bundle: &Value, converted_at: Option<&str>) -> Rendered {
     Rendered { body, content_id: sha256_hex(to_json(&stable).as_bytes()) }
 }
 
-/// The mapper's transformation Provenance is `recorded` at the conversion time.
-fn conversion_provenance(resource: &Value, converted_at: Option<&str>) -> bool {
+/// The mapper's transformation Provenance: its agent is the Hearth mapping, and its `recorded` is the conversion
+/// time (Bundle.timestamp is the message's own time, MSH-7), so a reconversion differs only there.
+fn conversion_provenance(resource: &Value) -> bool {
     resource.get("resourceType").and_then(Value::as_str) == Some("Provenance")
-        && converted_at.is_some()
-        && resource.get("recorded").and_then(Value::as_str) == converted_at
+        && resource.get("agent").and_then(Value::as_array).is_some_and(|agents| {
+            agents.iter().any(|a| a.pointer("/who/identifier/system").and_then(Value::as_str) == Some(MAPPING_SYSTEM))
+        })
 }
 
 fn strip(value: &mut Value, key: &str) {

@@ -51,7 +51,7 @@ pub struct RawTask {
     pub due_in_hours: u32,
     /// `routine` (default), `urgent`, `asap` or `stat`.
     pub priority: Option<String>,
-    /// `Task.owner`: a reference such as `"Group/outreach-team"`.
+    /// `Task.owner`: a reference such as `"CareTeam/outreach-team"`.
     pub owner: Option<String>,
 }
 

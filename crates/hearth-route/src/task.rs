@@ -38,8 +38,14 @@ impl TaskSpec {
         if priority.is_none() {
             problems.add(format!("{path}.priority"), format!("one of {PRIORITIES:?}"));
         }
-        if let Some(owner) = raw.owner.as_deref().filter(|o| !is_reference(o)) {
-            problems.add(format!("{path}.owner"), format!("{owner:?} is not a reference like \"Group/outreach-team\""));
+        if let Some(owner) = raw.owner.as_deref().filter(|o| !hearth_core::task_owner_allowed(o)) {
+            problems.add(
+                format!("{path}.owner"),
+                format!(
+                    "{owner:?} is not a reference R4 allows as Task.owner (one of {}), like \"CareTeam/outreach-team\"",
+                    hearth_core::TASK_OWNER_TYPES.join(", ")
+                ),
+            );
         }
         let code = match &raw.code {
             Some(c) if c.code.trim().is_empty() => {

@@ -86,7 +86,7 @@ pub(crate) fn channel_stats(
     let last_received_at = recent.first().map(|(_, at, _)| from_micros(*at)).transpose()?;
     let errors = recent.iter().filter(|(s, _, _)| s == MessageStatus::Error.as_str()).count();
     let error_rate = if recent.is_empty() { 0.0 } else { errors as f64 / recent.len() as f64 };
-    let converted = [MessageStatus::Processed, MessageStatus::Filtered, MessageStatus::Error, MessageStatus::Mapped];
+    let converted = [MessageStatus::Processed, MessageStatus::Filtered, MessageStatus::Error];
     let mut latencies: Vec<i64> = recent
         .iter()
         .filter(|(s, _, _)| converted.iter().any(|c| c.as_str() == s))

@@ -333,12 +333,12 @@ on_both! {
         assert_eq!((fresh.bundle, fresh.report), (None, None));
 
         journal
-            .set_conversion(a.id, MessageStatus::Mapped, Some(r#"{"resourceType":"Bundle"}"#), Some("{}"), None)
+            .set_conversion(a.id, MessageStatus::Processed, Some(r#"{"resourceType":"Bundle"}"#), Some("{}"), None)
             .await
             .unwrap();
         journal.set_conversion(b.id, MessageStatus::Error, None, Some("{}"), Some("unsupported structure")).await.unwrap();
         let mapped = journal.get(a.id).await.unwrap().unwrap();
-        assert_eq!(mapped.summary.status, MessageStatus::Mapped);
+        assert_eq!(mapped.summary.status, MessageStatus::Processed);
         assert_eq!(mapped.bundle.as_deref(), Some(r#"{"resourceType":"Bundle"}"#));
         assert_eq!(mapped.report.as_deref(), Some("{}"));
         let failed = journal.get(b.id).await.unwrap().unwrap();
@@ -348,13 +348,13 @@ on_both! {
         // Neither is waiting any more.
         assert!(journal.next_received(0, 10).await.unwrap().is_empty());
         assert_eq!(
-            journal.set_conversion(9_999, MessageStatus::Mapped, None, None, None).await.unwrap_err(),
+            journal.set_conversion(9_999, MessageStatus::Processed, None, None, None).await.unwrap_err(),
             StoreError::NotFound(9_999)
         );
         journal.close().await;
         // Survives a reopen (migration 0002 is applied once).
         let journal = place.open().await;
-        assert_eq!(journal.get(a.id).await.unwrap().unwrap().summary.status, MessageStatus::Mapped);
+        assert_eq!(journal.get(a.id).await.unwrap().unwrap().summary.status, MessageStatus::Processed);
         journal.close().await;
     }
 }

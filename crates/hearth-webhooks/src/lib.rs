@@ -27,7 +27,7 @@
 //! };
 //! assert_eq!(event.event_key, "CA01/no-answer");
 //! assert_eq!(event.customer_number(), Some("+14155550100"));
-//! let cfg = MapConfig { care_team_owner: Some("Group/care-team-outreach".into()), ..MapConfig::default() };
+//! let cfg = MapConfig { care_team_owner: Some("CareTeam/care-team-outreach".into()), ..MapConfig::default() };
 //! let out = hearth_webhooks::map(&event, &PatientLink::Unknown, &cfg, datetime!(2025-06-03 14:00 UTC));
 //! assert_eq!(out.report["patient"], "unknown");
 //! assert_eq!(out.bundle["entry"][1]["resource"]["resourceType"], "Task"); // a missed call needs a callback
@@ -36,7 +36,7 @@
 #![forbid(unsafe_code)]
 
 mod auth;
-mod doc;
+mod body;
 mod event;
 mod index;
 mod link;

@@ -125,15 +125,7 @@ pub fn authority_system(authority: &str) -> String {
     if a.contains(':') && !a.contains(char::is_whitespace) {
         return a.to_owned();
     }
-    let mut out = String::from("urn:hearth:v2:");
-    for b in a.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':' | b'/') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    format!("urn:hearth:v2:{}", hearth_core::search_value(a))
 }
 
 #[cfg(test)]

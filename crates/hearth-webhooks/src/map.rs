@@ -1,6 +1,7 @@
 //! An [`Event`] to a FHIR R4 transaction Bundle: Communication always, Encounter (class VR) for a completed call,
 //! Task when someone must follow up.
 
+use hearth_core::search_value as pct;
 use hearth_fhir::ids::deterministic_id;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -10,7 +11,7 @@ use crate::event::{Direction, Event, FollowUp, Medium};
 use crate::link::LinkRule;
 
 /// `meta.tag` system naming the mapping that produced a resource (shared with the other Hearth mappers).
-pub const MAPPING_SYSTEM: &str = "urn:hearth:mapping";
+pub use hearth_core::MAPPING_SYSTEM;
 /// Task.code system for follow-up kinds.
 pub const FOLLOW_UP_SYSTEM: &str = "urn:hearth:webhooks:follow-up";
 /// Communication extension holding a call's duration (R4 Communication has no element for it).
@@ -104,22 +105,7 @@ pub fn map(event: &Event, patient: &PatientLink, cfg: &MapConfig, now: OffsetDat
     Conversion { bundle, report }
 }
 
-/// The resource types R4 allows as Task.owner.
-pub const TASK_OWNER_TYPES: &[&str] = &[
-    "Practitioner",
-    "PractitionerRole",
-    "Organization",
-    "CareTeam",
-    "HealthcareService",
-    "Patient",
-    "Device",
-    "RelatedPerson",
-];
-
-/// Whether a reference (`CareTeam/outreach`) may be a Task.owner in R4 (`Group/...` may not).
-pub fn task_owner_allowed(reference: &str) -> bool {
-    reference.split_once('/').is_some_and(|(t, id)| TASK_OWNER_TYPES.contains(&t) && !id.is_empty())
-}
+pub use hearth_core::{TASK_OWNER_TYPES, task_owner_allowed};
 
 struct Ids {
     communication: String,
@@ -280,19 +266,6 @@ pub fn fhir_time(t: OffsetDateTime) -> String {
     let ms = t.millisecond();
     let t = t.replace_nanosecond(u32::from(ms) * 1_000_000).unwrap_or(t);
     t.format(&Rfc3339).unwrap_or_default()
-}
-
-/// Percent-encodes a search value (RFC 3986 unreserved characters, `:` and `/` kept).
-fn pct(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':' | b'/') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn report(e: &Event, patient: &PatientLink, resources: Vec<Value>, tag: &Value) -> Value {

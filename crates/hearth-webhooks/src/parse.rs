@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::{Rfc2822, Rfc3339};
 
 use crate::Request;
-use crate::doc::Doc;
+use crate::body::Body;
 use crate::event::{Direction, Event, Ignored, Medium, Parsed};
 use crate::phone::normalize_e164;
 use crate::profile::{BodyKind, ChannelTarget, Condition, Profile};
@@ -39,7 +39,7 @@ pub fn parse(profile: &Profile, req: &Request<'_>) -> Result<Parsed, ParseError>
     match profile.body {
         BodyKind::Form => {
             let pairs = form_pairs(req.body)?;
-            read(profile, &Doc::Form(pairs))
+            read(profile, &Body::Form(pairs))
         }
         BodyKind::Json => {
             let root: Value = serde_json::from_slice(req.body).map_err(|e| ParseError::Json(e.to_string()))?;
@@ -78,8 +78,8 @@ fn parse_batch(profile: &Profile, items: &[Value]) -> Result<Parsed, ParseError>
 
 fn parse_object(profile: &Profile, root: &Value) -> Result<Parsed, ParseError> {
     match unwrap_envelope(profile, root) {
-        Ok(Some(detail)) => read(profile, &Doc::Json { envelope: Some(root), event: detail }),
-        Ok(None) => read(profile, &Doc::Json { envelope: None, event: root }),
+        Ok(Some(detail)) => read(profile, &Body::Json { envelope: Some(root), event: detail }),
+        Ok(None) => read(profile, &Body::Json { envelope: None, event: root }),
         Err(ignored) => Ok(Parsed::Ignored(ignored)),
     }
 }
@@ -103,29 +103,29 @@ fn quote(s: &str) -> String {
     s.chars().take(MAX_QUOTED).collect()
 }
 
-fn read(profile: &Profile, doc: &Doc<'_>) -> Result<Parsed, ParseError> {
-    if let Some(rule) = profile.ignore.iter().find(|r| all_hold(doc, &r.when)) {
+fn read(profile: &Profile, body: &Body<'_>) -> Result<Parsed, ParseError> {
+    if let Some(rule) = profile.ignore.iter().find(|r| all_hold(body, &r.when)) {
         return Ok(Parsed::Ignored(Ignored { reason: rule.reason.clone() }));
     }
-    let medium = match medium(profile, doc)? {
+    let medium = match medium(profile, body)? {
         Some(m) => m,
         None => return Ok(Parsed::Ignored(Ignored { reason: "channel is not a call, SMS or chat".into() })),
     };
     let f = &profile.fields;
-    let contact_id = doc.first(&f.id).ok_or(ParseError::Missing("id"))?;
-    let event_key = event_key(doc, &f.event_key);
-    let status = doc.first(&f.status).ok_or(ParseError::Missing("status"))?;
-    let direction = direction(profile, doc)?;
-    let (from, to) = parties(doc, profile, direction);
-    let follow_up = profile.follow_up.iter().find(|r| all_hold(doc, &r.when)).map(|r| r.kind);
+    let contact_id = body.first(&f.id).ok_or(ParseError::Missing("id"))?;
+    let event_key = event_key(body, &f.event_key);
+    let status = body.first(&f.status).ok_or(ParseError::Missing("status"))?;
+    let direction = direction(profile, body)?;
+    let (from, to) = parties(body, profile, direction);
+    let follow_up = profile.follow_up.iter().find(|r| all_hold(body, &r.when)).map(|r| r.kind);
     let lower = status.to_ascii_lowercase();
     let communication_status = match follow_up {
         Some(k) if k.means_not_done() => "not-done".to_owned(),
         _ => profile.status_map.get(&lower).unwrap_or(&profile.default_status).clone(),
     };
-    let started = time_field(doc, &f.started_at, "started_at")?;
-    let occurred_at = time_field(doc, &f.occurred_at, "occurred_at")?.or(started);
-    let duration_s = duration(doc, &f.duration_s, started, time_field(doc, &f.ended_at, "ended_at")?)?;
+    let started = time_field(body, &f.started_at, "started_at")?;
+    let occurred_at = time_field(body, &f.occurred_at, "occurred_at")?.or(started);
+    let duration_s = duration(body, &f.duration_s, started, time_field(body, &f.ended_at, "ended_at")?)?;
     Ok(Parsed::Event(Box::new(Event {
         event_key,
         contact_id,
@@ -141,22 +141,22 @@ fn read(profile: &Profile, doc: &Doc<'_>) -> Result<Parsed, ParseError> {
         communication_status,
         occurred_at,
         duration_s,
-        text: doc.first(&f.text),
+        text: body.first(&f.text),
         follow_up,
-        patient: patient_identity(profile, doc),
+        patient: patient_identity(profile, body),
     })))
 }
 
 /// The patient identity the event carries, when the profile names an identifier field and it is valued.
-fn patient_identity(profile: &Profile, doc: &Doc<'_>) -> Option<crate::link::PatientIdentity> {
+fn patient_identity(profile: &Profile, body: &Body<'_>) -> Option<crate::link::PatientIdentity> {
     let f = &profile.fields;
-    let value = doc.first(&f.patient_identifier).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())?;
-    let system = doc
+    let value = body.first(&f.patient_identifier).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())?;
+    let system = body
         .first(&f.patient_identifier_system)
         .filter(|s| !s.trim().is_empty())
         .map(|s| crate::link::authority_system(&s))
         .or_else(|| profile.patient_identifier_system.clone());
-    let text = |paths: &[String]| doc.first(paths).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let text = |paths: &[String]| body.first(paths).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     Some(crate::link::PatientIdentity {
         system,
         value,
@@ -167,29 +167,29 @@ fn patient_identity(profile: &Profile, doc: &Doc<'_>) -> Option<crate::link::Pat
 }
 
 /// The present parts joined with `/` (the id is always among them, so the key is never empty once the id is).
-fn event_key(doc: &Doc<'_>, parts: &[String]) -> String {
-    parts.iter().filter_map(|p| doc.get(p)).collect::<Vec<_>>().join("/")
+fn event_key(body: &Body<'_>, parts: &[String]) -> String {
+    parts.iter().filter_map(|p| body.get(p)).collect::<Vec<_>>().join("/")
 }
 
-fn all_hold(doc: &Doc<'_>, when: &[Condition]) -> bool {
-    when.iter().all(|c| holds(doc, c))
+fn all_hold(body: &Body<'_>, when: &[Condition]) -> bool {
+    when.iter().all(|c| holds(body, c))
 }
 
-fn holds(doc: &Doc<'_>, c: &Condition) -> bool {
-    let value = doc.get(&c.field);
+fn holds(body: &Body<'_>, c: &Condition) -> bool {
+    let value = body.get(&c.field);
     let is_one_of = |set: &[String]| value.as_deref().is_some_and(|v| set.iter().any(|s| s.eq_ignore_ascii_case(v)));
     (c.equals.is_empty() || is_one_of(&c.equals))
         && (c.not_equals.is_empty() || !is_one_of(&c.not_equals))
-        && c.present.is_none_or(|p| doc.present(&c.field) == p)
+        && c.present.is_none_or(|p| body.present(&c.field) == p)
 }
 
 /// `None`: the channel is deliberately not mapped (e-mail, tasks) or unknown: ignored rather than refused, so the
 /// vendor does not retry it forever.
-fn medium(profile: &Profile, doc: &Doc<'_>) -> Result<Option<Medium>, ParseError> {
+fn medium(profile: &Profile, body: &Body<'_>) -> Result<Option<Medium>, ParseError> {
     if let Some(m) = profile.medium {
         return Ok(Some(m));
     }
-    let channel = doc.first(&profile.fields.channel).ok_or(ParseError::Missing("channel"))?;
+    let channel = body.first(&profile.fields.channel).ok_or(ParseError::Missing("channel"))?;
     Ok(match profile.channel_map.get(&channel.to_ascii_lowercase()) {
         Some(ChannelTarget::Voice) => Some(Medium::Voice),
         Some(ChannelTarget::Sms) => Some(Medium::Sms),
@@ -198,8 +198,8 @@ fn medium(profile: &Profile, doc: &Doc<'_>) -> Result<Option<Medium>, ParseError
     })
 }
 
-fn direction(profile: &Profile, doc: &Doc<'_>) -> Result<Direction, ParseError> {
-    let value = doc.first(&profile.fields.direction);
+fn direction(profile: &Profile, body: &Body<'_>) -> Result<Direction, ParseError> {
+    let value = body.first(&profile.fields.direction);
     let mapped = value.as_deref().and_then(|v| profile.direction_map.get(&v.to_ascii_lowercase()));
     match (mapped, profile.default_direction, value) {
         (Some(d), _, _) => Ok(*d),
@@ -210,9 +210,9 @@ fn direction(profile: &Profile, doc: &Doc<'_>) -> Result<Direction, ParseError> 
 }
 
 /// From and To in E.164; derived from the customer/system endpoints when the vendor names parties by role.
-fn parties(doc: &Doc<'_>, profile: &Profile, direction: Direction) -> (Option<String>, Option<String>) {
+fn parties(body: &Body<'_>, profile: &Profile, direction: Direction) -> (Option<String>, Option<String>) {
     let f = &profile.fields;
-    let phone = |paths: &[String]| doc.first(paths).and_then(|v| normalize_e164(&v, &profile.default_country_code));
+    let phone = |paths: &[String]| body.first(paths).and_then(|v| normalize_e164(&v, &profile.default_country_code));
     let (customer, system) = (phone(&f.customer), phone(&f.system));
     let (role_from, role_to) = match direction {
         Direction::Inbound => (customer, system),
@@ -221,8 +221,8 @@ fn parties(doc: &Doc<'_>, profile: &Profile, direction: Direction) -> (Option<St
     (phone(&f.from).or(role_from), phone(&f.to).or(role_to))
 }
 
-fn time_field(doc: &Doc<'_>, paths: &[String], field: &'static str) -> Result<Option<OffsetDateTime>, ParseError> {
-    match doc.first(paths) {
+fn time_field(body: &Body<'_>, paths: &[String], field: &'static str) -> Result<Option<OffsetDateTime>, ParseError> {
+    match body.first(paths) {
         None => Ok(None),
         Some(v) => parse_time(&v)
             .map(Some)
@@ -242,12 +242,12 @@ pub(crate) fn parse_time(v: &str) -> Option<OffsetDateTime> {
 }
 
 fn duration(
-    doc: &Doc<'_>,
+    body: &Body<'_>,
     paths: &[String],
     started: Option<OffsetDateTime>,
     ended: Option<OffsetDateTime>,
 ) -> Result<Option<u64>, ParseError> {
-    if let Some(v) = doc.first(paths) {
+    if let Some(v) = body.first(paths) {
         let invalid = ParseError::Invalid { field: "duration_s", reason: "not a non-negative number of seconds" };
         let secs: f64 = v.trim().parse().map_err(|_| invalid.clone())?;
         if !secs.is_finite() || secs < 0.0 || secs > u32::MAX as f64 {

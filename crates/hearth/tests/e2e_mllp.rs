@@ -171,11 +171,11 @@ async fn enhanced_mode_honours_msh15() {
     let ack = conn.send(&with_ack_types("ENH1", "AL", "NE")).await.unwrap();
     assert_eq!((ack.code.as_str(), ack.control_id.as_str()), ("CA", "ENH1"), "{}", ack.raw);
     // NE/NE: no acknowledgement at all. The next answer on this connection belongs to the next message.
-    conn.write_raw(&frame(&with_ack_types("ENH2", "NE", "NE"))).await.unwrap();
+    conn.send_without_reply(&with_ack_types("ENH2", "NE", "NE")).await.unwrap();
     let ack = conn.send(&with_ack_types("ENH3", "AL", "AL")).await.unwrap();
     assert_eq!((ack.code.as_str(), ack.control_id.as_str()), ("CA", "ENH3"), "{}", ack.raw);
     // ER: only errors are answered. A good one gets nothing; a bad one gets CR.
-    conn.write_raw(&frame(&with_ack_types("ENH4", "ER", "NE"))).await.unwrap();
+    conn.send_without_reply(&with_ack_types("ENH4", "ER", "NE")).await.unwrap();
     let bad = b"MSH|^~\\&|A|B|C|D|20260101||ADT^A01|ENH5|P|2.5.1|||ER|AL\rpid|x\r";
     let ack = conn.send(bad).await.unwrap();
     assert_eq!((ack.code.as_str(), ack.control_id.as_str()), ("CE", "ENH5"), "{}", ack.raw);
@@ -193,10 +193,6 @@ async fn default_policy_answers_every_message() {
     let msg = String::from_utf8(adt("NENE1")).unwrap().replacen("|P|2.5.1\r", "|P|2.5.1|||NE|NE\r", 1);
     let ack = conn.send(msg.as_bytes()).await.unwrap();
     assert_eq!((ack.code.as_str(), ack.control_id.as_str()), ("CA", "NENE1"), "{}", ack.raw);
-}
-
-fn frame(payload: &[u8]) -> Vec<u8> {
-    [&[0x0b][..], payload, &[0x1c, 0x0d]].concat()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

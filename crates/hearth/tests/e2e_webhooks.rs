@@ -33,7 +33,7 @@ fn config(dir: &Path, uri: &str, exchange: &str, queue: &str) -> String {
         (secret("twilio", TWILIO_TOKEN), secret("hmac", HMAC_SECRET), secret("relay", RELAY_SECRET));
     format!(
         "[channels.voice]\ntype = \"webhook\"\nprofile = \"twilio-voice\"\nauth = \"twilio-signature\"\n\
-         secret_file = \"{twilio}\"\npublic_base_url = \"{BASE}\"\ncare_team_owner = \"Group/care-team-outreach\"\n\
+         secret_file = \"{twilio}\"\npublic_base_url = \"{BASE}\"\ncare_team_owner = \"CareTeam/care-team-outreach\"\n\
          [channels.sms]\ntype = \"webhook\"\nprofile = \"twilio-sms\"\nauth = \"twilio-signature\"\n\
          secret_file = \"{twilio}\"\npublic_base_url = \"{BASE}\"\n\
          [channels.connect]\ntype = \"webhook\"\nprofile = \"amazon-connect\"\nauth = \"shared-secret-header\"\n\

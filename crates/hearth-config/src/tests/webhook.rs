@@ -27,7 +27,7 @@ fn problems(body: &str) -> Vec<String> {
 fn a_twilio_channel_with_defaults() {
     let w = channel(
         "profile = \"twilio-voice\"\nauth = \"twilio-signature\"\nsecret_env = \"TWILIO_AUTH_TOKEN\"\n\
-         public_base_url = \"https://hearth.example.org/\"\ncare_team_owner = \"Group/care-team-outreach\"\n",
+         public_base_url = \"https://hearth.example.org/\"\ncare_team_owner = \"CareTeam/care-team-outreach\"\n",
     )
     .unwrap();
     assert_eq!(w.profile, WebhookProfile::Builtin("twilio-voice".into()));
@@ -36,7 +36,7 @@ fn a_twilio_channel_with_defaults() {
     assert_eq!(w.public_base_url.as_deref(), Some("https://hearth.example.org"), "trailing / dropped");
     assert_eq!(w.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
     assert_eq!(w.default_country_code, "1");
-    assert_eq!(w.care_team_owner.as_deref(), Some("Group/care-team-outreach"));
+    assert_eq!(w.care_team_owner.as_deref(), Some("CareTeam/care-team-outreach"));
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod price;
 
 pub(crate) use price::FileMeta;
 
+use hearth_core::search_value as query_escape;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -99,7 +100,7 @@ impl Mapper {
         }
         Mapper {
             kind: profile.resource,
-            tag: json!([{"system": "urn:hearth:mapping", "code": profile.mapping_tag()}]),
+            tag: json!([{"system": hearth_core::MAPPING_SYSTEM, "code": profile.mapping_tag()}]),
             profile_name: profile.name().to_owned(),
             currency: profile.currency.clone(),
             systems: profile.identifiers.clone(),
@@ -225,19 +226,6 @@ pub(crate) fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
 
 fn obj_tag(tag: &Value) -> Value {
     obj([("tag", tag.clone())])
-}
-
-/// Percent-encodes what is not safe in a search parameter value (`|`, `&`, `#`, spaces, non-ASCII...).
-fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~:/".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// CPT: five digits, or four digits and F/T/U (category II/III); HCPCS Level II: a letter (not U) and four

@@ -9,12 +9,7 @@ use std::path::PathBuf;
 
 /// The corpus root.
 pub fn corpus_root() -> PathBuf {
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    match std::env::var_os("HEARTH_CORPUS") {
-        // `join` keeps an absolute path as it is.
-        Some(p) => workspace.join(p),
-        None => workspace.join("../shared/corpus"),
-    }
+    hearth_testkit::corpus_dir()
 }
 
 /// The HL7 v2 samples directory inside the corpus.
@@ -42,17 +37,8 @@ pub fn load_hl7v2_samples() -> Result<Vec<(String, Vec<u8>)>, String> {
 /// For tests: the samples, or `None` after a clear line on stderr. Under `CI=true` an absent
 /// corpus fails the test instead: CI must never skip silently.
 pub fn hl7v2_samples_or_skip(test: &str) -> Option<Vec<(String, Vec<u8>)>> {
-    match load_hl7v2_samples() {
-        Ok(samples) => Some(samples),
-        Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("{test}: corpus absent under CI=true ({why}); set HEARTH_CORPUS")
-        }
-        Err(why) => {
-            // Straight to the stderr handle: libtest captures `eprintln!`, and a skip must show.
-            use std::io::Write as _;
-            let line = format!("{test}: corpus absent, skipping ({why}); set HEARTH_CORPUS to run it\n");
-            let _ = std::io::stderr().write_all(line.as_bytes());
-            None
-        }
-    }
+    hearth_testkit::require(
+        test,
+        load_hl7v2_samples().map_err(|why| format!("corpus absent ({why}); set HEARTH_CORPUS")),
+    )
 }

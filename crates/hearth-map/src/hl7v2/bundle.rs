@@ -2,6 +2,7 @@
 //! twice (one Practitioner for one person named in PV1-7, ORC-12 and OBR-16), referenced inside the Bundle by
 //! `urn:uuid:{id}` full URLs, and written with the requests a transaction needs.
 
+pub use hearth_core::search_value as pct;
 use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
@@ -194,19 +195,6 @@ fn merge(into: &mut Obj, from: Obj) {
             _ => {}
         }
     }
-}
-
-/// Percent-encodes a search parameter value (RFC 3986 unreserved characters kept).
-pub fn pct(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':' | b'/') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Sets `key` when `value` is `Some`.

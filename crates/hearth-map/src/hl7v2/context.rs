@@ -13,7 +13,7 @@ use crate::report::{Report, WarningKind};
 use crate::{Conversion, MAPPING_NAME, MAPPING_VERSION, MapError};
 
 /// The code system of Hearth's `meta.tag` and Provenance agent identifier naming the mapping.
-pub const MAPPING_SYSTEM: &str = "urn:hearth:mapping";
+pub use hearth_core::MAPPING_SYSTEM;
 
 /// The resources in scope while walking a message: a segment map links what it creates to them (an AL1's
 /// AllergyIntolerance to `patient`, an OBX's Observation to `patient`, `encounter`, `order`, `report`…). A

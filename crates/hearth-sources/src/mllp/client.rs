@@ -100,6 +100,15 @@ impl Sender {
         Ok(AckSummary::parse(&reply))
     }
 
+    /// Send one framed message without waiting for an answer (a message whose MSH-15/16 ask for none).
+    pub async fn send_without_reply(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        use futures::SinkExt;
+        tokio::time::timeout(self.timeout, self.framed.send(payload))
+            .await
+            .map_err(|_| SendError::Timeout(self.timeout))??;
+        Ok(())
+    }
+
     /// Send raw bytes without framing (tests of junk handling) and without waiting.
     pub async fn write_raw(&mut self, bytes: &[u8]) -> Result<(), SendError> {
         use tokio::io::AsyncWriteExt;

@@ -57,7 +57,7 @@ pub struct WebhookPlan {
     pub max_body_bytes: usize,
     /// Country calling code for national numbers.
     pub default_country_code: String,
-    /// Task.owner for follow-up Tasks (`Group/care-team-outreach`).
+    /// Task.owner for follow-up Tasks (`CareTeam/care-team-outreach`).
     pub care_team_owner: Option<String>,
 }
 
@@ -131,9 +131,15 @@ pub fn validate(w: RawWebhook, key: &str, problems: &mut Problems) -> WebhookPla
         problems.add(format!("{key}.default_country_code"), "must be a country calling code of 1 to 3 digits");
     }
     if let Some(owner) = &w.care_team_owner
-        && !valid_reference(owner)
+        && !hearth_core::task_owner_allowed(owner)
     {
-        problems.add(format!("{key}.care_team_owner"), "must be a reference like \"Group/care-team-outreach\"");
+        problems.add(
+            format!("{key}.care_team_owner"),
+            format!(
+                "must be a reference R4 allows as Task.owner (one of {}), like \"CareTeam/care-team-outreach\"",
+                hearth_core::TASK_OWNER_TYPES.join(", ")
+            ),
+        );
     }
     WebhookPlan {
         profile,
@@ -223,14 +229,6 @@ fn valid_public_url(u: &str) -> bool {
 
 fn valid_header_name(h: &str) -> bool {
     !h.is_empty() && h.len() <= 128 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-fn valid_reference(r: &str) -> bool {
-    let Some((kind, id)) = r.split_once('/') else { return false };
-    kind.bytes().next().is_some_and(|b| b.is_ascii_uppercase())
-        && kind.bytes().all(|b| b.is_ascii_alphabetic())
-        && (1..=64).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
 impl WebhookPlan {

@@ -7,7 +7,7 @@ use serde_json::Value;
 /// when the body came without one, so a profile can name the envelope's event id without it doubling as the
 /// event's own `id`.
 #[derive(Debug)]
-pub(crate) enum Doc<'a> {
+pub(crate) enum Body<'a> {
     Form(Vec<(String, String)>),
     Json { envelope: Option<&'a Value>, event: &'a Value },
 }
@@ -15,12 +15,14 @@ pub(crate) enum Doc<'a> {
 /// Longest path a profile may use; bounds the walk.
 const MAX_SEGMENTS: usize = 16;
 
-impl Doc<'_> {
+impl Body<'_> {
     /// The value at `path` as text (numbers and booleans written out); `None` when absent, null or empty.
     pub(crate) fn get(&self, path: &str) -> Option<String> {
         match self {
-            Doc::Form(pairs) => pairs.iter().find(|(k, _)| k == path).map(|(_, v)| v.clone()).filter(|v| !v.is_empty()),
-            Doc::Json { .. } => scalar(self.locate(path)?),
+            Body::Form(pairs) => {
+                pairs.iter().find(|(k, _)| k == path).map(|(_, v)| v.clone()).filter(|v| !v.is_empty())
+            }
+            Body::Json { .. } => scalar(self.locate(path)?),
         }
     }
 
@@ -32,8 +34,8 @@ impl Doc<'_> {
     /// Whether the path holds anything (an object or array counts).
     pub(crate) fn present(&self, path: &str) -> bool {
         match self {
-            Doc::Form(_) => self.get(path).is_some(),
-            Doc::Json { .. } => self.locate(path).is_some_and(|v| match v {
+            Body::Form(_) => self.get(path).is_some(),
+            Body::Json { .. } => self.locate(path).is_some_and(|v| match v {
                 Value::Null => false,
                 Value::String(s) => !s.is_empty(),
                 _ => true,
@@ -42,7 +44,7 @@ impl Doc<'_> {
     }
 
     fn locate(&self, path: &str) -> Option<&Value> {
-        let Doc::Json { envelope, event } = self else { return None };
+        let Body::Json { envelope, event } = self else { return None };
         match path.strip_prefix('/') {
             Some(rest) => walk((*envelope)?, rest),
             None => walk(event, path),
@@ -84,14 +86,14 @@ mod tests {
     #[test]
     fn json_paths() {
         let root = json!({"id": "e1", "detail": {"AgentInfo": {"x": 1}, "list": [{"a": "b"}], "empty": "", "n": null}});
-        let doc = Doc::Json { envelope: Some(&root), event: &root["detail"] };
+        let doc = Body::Json { envelope: Some(&root), event: &root["detail"] };
         assert_eq!(doc.get("/id").as_deref(), Some("e1"));
         assert_eq!(doc.get("id"), None);
         assert_eq!(doc.get("agentInfo/x").as_deref(), Some("1"));
         assert_eq!(doc.get("list/0/a").as_deref(), Some("b"));
         assert!(doc.present("agentInfo") && !doc.present("empty") && !doc.present("n") && !doc.present("zz"));
         assert_eq!(doc.first(&["zz".into(), "list/0/a".into()]).as_deref(), Some("b"));
-        let bare = Doc::Json { envelope: None, event: &root };
+        let bare = Body::Json { envelope: None, event: &root };
         assert_eq!((bare.get("/id"), bare.get("id").as_deref()), (None, Some("e1")));
     }
 }
