@@ -239,9 +239,10 @@ impl WebhookPlan {
             WebhookProfile::File(p) => p.display().to_string(),
         };
         format!(
-            "webhook POST /webhooks/{name} (profile {profile}, auth {}, max body {} bytes)",
+            "webhook POST /webhooks/{name} (profile {profile}, auth {}, max body {} bytes{})",
             self.auth.name(),
-            self.max_body_bytes
+            self.max_body_bytes,
+            if self.public_url.is_some() { ", signed URL = public_url" } else { "" }
         )
     }
 
@@ -362,5 +363,6 @@ mod tests {
         }
         let (_, problems) = problems_of(raw(None, None));
         assert!(problems.contains("channels.voice.public_base_url"), "{problems}");
+        assert!(plan.describe("voice").ends_with(", signed URL = public_url)"), "{}", plan.describe("voice"));
     }
 }
