@@ -1,5 +1,7 @@
 //! The third-party corpus (Tuva claims, CMS price transparency) converts to Bundles that pass HL7's R4 JSON
-//! schema, and converting chunk by chunk gives exactly what converting the whole file gives.
+//! schema and the strict FHIR validator (value sets of required bindings, instant/dateTime formats; installed by
+//! scripts/test.sh, NOT RUN without it, a failure under `CI=true`), and converting chunk by chunk gives exactly
+//! what converting the whole file gives.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
@@ -56,7 +58,7 @@ fn convert_chunks(profile: &str, bytes: &[u8], source: &str) -> (u64, u64, u64, 
     (read, ok, bad, out)
 }
 
-fn check(profile: &str, rel: &str, expect_rows: u64, expect_groups: usize) {
+fn check(test: &str, profile: &str, rel: &str, expect_rows: u64, expect_groups: usize) {
     let Some(path) = corpus_file(rel) else { return };
     let bytes = std::fs::read(&path).unwrap();
     let (report, outputs) = convert_file(profile, &bytes, rel);
@@ -69,6 +71,7 @@ fn check(profile: &str, rel: &str, expect_rows: u64, expect_groups: usize) {
             panic!("{rel} lines {}-{}: {errors:#?}\n{:#}", o.first_line, o.last_line, o.bundle);
         }
     }
+    strict_validate(test, &outputs);
     let (read, ok, bad, chunked) = convert_chunks(profile, &bytes, rel);
     assert_eq!((read, ok, bad), (report.rows_read, report.rows_converted, report.rows_rejected));
     assert_eq!(chunked.len(), outputs.len());
@@ -77,14 +80,31 @@ fn check(profile: &str, rel: &str, expect_rows: u64, expect_groups: usize) {
     }
 }
 
+/// Every Bundle through the strict validator, as NDJSON.
+fn strict_validate(test: &str, outputs: &[Output]) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(format!("{test}.ndjson"));
+    let mut text = String::new();
+    for o in outputs {
+        text.push_str(&format!("{}\n", o.bundle));
+    }
+    std::fs::write(&path, text).unwrap();
+    let Some(result) = hearth_testkit::strict_fhir_validate(test, &[&path]) else { return };
+    match result {
+        Ok(summary) => eprintln!("{}", summary.trim()),
+        Err(findings) => panic!("strict FHIR validation failed:\n{findings}"),
+    }
+}
+
 #[test]
 fn tuva_medical_claims() {
-    check("claims", "billing/tuva/medical_claim_sample.csv", 6075, 3538);
+    check("tuva_medical_claims", "claims", "billing/tuva/medical_claim_sample.csv", 6075, 3538);
 }
 
 #[test]
 fn cms_price_transparency_v3_tall() {
     check(
+        "cms_price_transparency_v3_tall",
         "price-transparency",
         "billing/cms-hospital-price-transparency/examples/CSV/Tall Format Examples/V3.0.0_Tall_CSV_Format_Example.csv",
         45,
@@ -95,6 +115,7 @@ fn cms_price_transparency_v3_tall() {
 #[test]
 fn cms_price_transparency_v2_tall() {
     check(
+        "cms_price_transparency_v2_tall",
         "price-transparency",
         "billing/cms-hospital-price-transparency/archive/examples/CSV/Tall Format Examples/V2.0.0_Tall_CSV_Format_Example.csv",
         31,

@@ -84,7 +84,7 @@ pub use outbox::{
     DeliveryFilter, DeliveryOutcome, DeliveryRecord, DeliveryStatus, DueDelivery, NewDelivery, OutboxStats,
     ResendTarget,
 };
-pub use patients::{IndexedPatient, MAX_CANDIDATES, PatientIndexUpdate, PatientMerge, PhoneEntry};
+pub use patients::{IdentifierEntry, IndexedPatient, MAX_CANDIDATES, PatientIndexUpdate, PatientMerge, PhoneEntry};
 pub use retention::PruneProgress;
 pub use search::{ChannelStats, ConversionOutcome, DestinationStats, RECENT_WINDOW, SearchPage, SearchQuery};
 pub use types::{Appended, JournalStats, MessageFilter, MessageSummary, StoredMessage};

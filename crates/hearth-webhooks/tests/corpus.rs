@@ -194,7 +194,22 @@ fn every_sample_parses_and_maps_to_valid_r4() {
         identifier_system: Some("urn:oid:2.16.840.1.113883.19.5".into()),
         identifier_value: "MRN-0001".into(),
     };
+    let by_identifier = PatientLink::LinkedByIdentifier {
+        id: "p-synthetic-2".into(),
+        identifier_system: Some("urn:hearth:v2:NORTH".into()),
+        identifier_value: "MRN-0002".into(),
+    };
+    let links = [
+        &linked,
+        &by_identifier,
+        &PatientLink::Unknown,
+        &PatientLink::Ambiguous { candidates: 2 },
+        &PatientLink::Mismatch,
+    ];
     let cfg = MapConfig { care_team_owner: Some("CareTeam/care-team-outreach".into()), ..MapConfig::default() };
+    // Every Bundle also goes through the strict validator (value sets of required bindings, instant formats).
+    let strict = tempfile::tempdir().unwrap();
+    let mut ndjson = String::new();
     for (file, profile, expected) in SAMPLES {
         let body = read(&dir, file);
         let req = request("https://hearth.example.org/webhooks/x", &[], "application/octet-stream", &body);
@@ -202,14 +217,25 @@ fn every_sample_parses_and_maps_to_valid_r4() {
         match (parsed, expected) {
             (Parsed::Event(ev), Some(key)) => {
                 assert_eq!(ev.event_key, key, "{file}");
-                for link in [&linked, &PatientLink::Unknown, &PatientLink::Ambiguous { candidates: 2 }] {
+                for link in links {
                     let out = map(&ev, link, &cfg, NOW);
                     assert_valid(file, &out.bundle);
+                    ndjson.push_str(&format!("{}\n", out.bundle));
                 }
             }
             (Parsed::Ignored(i), None) => assert!(!i.reason.is_empty()),
             (other, _) => panic!("{file}: unexpected {other:?}"),
         }
+    }
+    let path = strict.path().join("webhook-corpus.ndjson");
+    std::fs::write(&path, ndjson).unwrap();
+    let Some(result) = hearth_testkit::strict_fhir_validate("every_sample_parses_and_maps_to_valid_r4", &[&path])
+    else {
+        return;
+    };
+    match result {
+        Ok(summary) => eprintln!("{}", summary.trim()),
+        Err(findings) => panic!("strict FHIR validation failed:\n{findings}"),
     }
 }
 

@@ -101,11 +101,8 @@ fn convert(args: &ConvertArgs) -> Result<Outcome, String> {
         let vocab = Vocabulary::load_overrides(path, &Vocabulary::builtin()).map_err(|e| format!("--mapping: {e}"))?;
         opts.vocabulary = Arc::new(vocab);
     }
-    match &args.timezone {
-        Some(zone) => opts = opts.with_timezone(zone).map_err(|e| format!("--timezone: {e}"))?,
-        // A host whose zone cannot be told: times without offset are read as UTC, and each report says so.
-        None => opts.facility_timezone = hearth_map::hl7v2::host_timezone().ok(),
-    }
+    // Without --timezone the host's zone, as the engine does for a channel without `timezone`.
+    let opts = opts.with_timezone_or_host(args.timezone.as_deref()).map_err(|e| format!("--timezone: {e}"))?;
     let mapper = Hl7v2Mapper::new(opts);
     let (label, bytes) = read_input(&args.input)?;
     let batch = hearth_hl7v2::split_batch(&bytes).map_err(|e| format!("{label}: {e}"))?;

@@ -131,9 +131,14 @@ impl Job {
         };
         let plan = self.routes.plan(&ctx, &bundle).map_err(|e| ConversionError::Route(e.to_string()))?;
         let identifiers = patients::identifiers(&bundle);
+        // Identifiers from every feed that carries Patients; phone numbers and merges from the ADT stream.
         let patients = match self.kind {
             PayloadKind::Hl7v2 => patients::index_update(&bundle, &self.index_country_code),
-            _ => PatientIndexUpdate::default(),
+            PayloadKind::Csv | PayloadKind::Fhir => PatientIndexUpdate {
+                identifiers: patients::identifier_entries(&bundle),
+                ..PatientIndexUpdate::default()
+            },
+            PayloadKind::Webhook => PatientIndexUpdate::default(),
         };
         let report = with_routing(report, &plan);
         let bundle = hearth_fhir::bundle_to_json(&bundle).map_err(|e| ConversionError::InvalidBundle(e.to_string()))?;

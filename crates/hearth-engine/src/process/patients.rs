@@ -1,16 +1,17 @@
-//! The patient index, fed from every converted HL7 v2 Bundle ([`index_update`]): each Patient's phone numbers,
-//! and for a merge (A40: the merged Patient carries `link.type = replaced-by`) its numbers move to the survivor.
+//! The patient index, fed from every converted Bundle ([`index_update`]): each Patient's identifiers (system +
+//! value, with its name and birth date: any feed), its phone numbers (HL7 v2), and for a merge (A40/A34: the
+//! merged Patient carries `link.type = replaced-by`) its numbers and identifiers move to the survivor.
 //! Also the Patient identifiers each message is searchable by ([`identifiers`]).
 
 use hearth_fhir::bundle::resources;
-use hearth_store::{IndexedPatient, PatientIndexUpdate, PatientMerge, PhoneEntry};
+use hearth_store::{IdentifierEntry, IndexedPatient, PatientIndexUpdate, PatientMerge, PhoneEntry};
 use serde_json::Value;
 
 /// Most identifiers indexed per message: a Bundle is outside input, and the index must stay bounded.
 const MAX_IDENTIFIERS: usize = 64;
 
-/// The patient-index update a converted HL7 v2 Bundle carries: every Patient's current phone numbers, and
-/// merges (a Patient `replaced-by` another: its numbers move to the survivor).
+/// The patient-index update a converted HL7 v2 Bundle carries: every Patient's identifiers and current phone
+/// numbers, and merges (a Patient `replaced-by` another: its numbers and identifiers move to the survivor).
 pub fn index_update(bundle: &Value, country_code: &str) -> PatientIndexUpdate {
     let phones = hearth_webhooks::patient_phones(bundle, country_code)
         .into_iter()
@@ -23,7 +24,27 @@ pub fn index_update(bundle: &Value, country_code: &str) -> PatientIndexUpdate {
             },
         })
         .collect();
-    PatientIndexUpdate { phones, merges: merges(bundle) }
+    PatientIndexUpdate { phones, identifiers: identifier_entries(bundle), merges: merges(bundle) }
+}
+
+/// Every identifier of every Patient in a Bundle of any feed (CSV, FHIR pass-through, HL7 v2), at most
+/// [`MAX_IDENTIFIERS`]: so that an event naming a patient by identifier finds them whichever feed told Hearth.
+pub fn identifier_entries(bundle: &Value) -> Vec<IdentifierEntry> {
+    hearth_webhooks::patient_identifiers(bundle)
+        .into_iter()
+        .take(MAX_IDENTIFIERS)
+        .map(|i| IdentifierEntry {
+            system: i.system,
+            value: i.value,
+            patient: IndexedPatient {
+                patient_id: i.patient.patient_id,
+                identifier_system: i.patient.identifier_system,
+                identifier_value: i.patient.identifier_value,
+            },
+            family: i.patient.family,
+            birth_date: i.patient.birth_date,
+        })
+        .collect()
 }
 
 fn merges(bundle: &Value) -> Vec<PatientMerge> {
@@ -96,6 +117,10 @@ pub(super) mod tests {
         assert_eq!(m.merged_id, "ee67a362-3012-59b3-89ad-903394eb25b5", "MRN19999, replaced-by");
         assert_eq!(m.survivor.patient_id, "20697803-f81e-59bf-8d6a-dea02d651b25");
         assert_eq!(m.survivor.identifier_value.as_deref(), Some("MRN20000"));
+        // Both Patients' identifiers are indexed (the merge then moves the merged one's to the survivor).
+        let by_value = |v: &str| update.identifiers.iter().find(|e| e.value == v).map(|e| e.patient.patient_id.clone());
+        assert_eq!(by_value("MRN19999").as_deref(), Some(m.merged_id.as_str()));
+        assert_eq!(by_value("MRN20000").as_deref(), Some(m.survivor.patient_id.as_str()));
     }
 
     #[test]

@@ -28,12 +28,19 @@ impl Default for ChannelMapping {
     /// For messages of a channel no longer configured (the journal outlives configuration changes).
     fn default() -> Self {
         ChannelMapping {
-            parse: ParseOptions::default(),
+            parse: stage_parse_options(ParseOptions::default().default_charset),
             mapper: Arc::new(Hl7v2Mapper::default()),
             csv: None,
             webhook: None,
         }
     }
+}
+
+/// How the stage parses a journaled HL7 v2 message: leniently about MSH-10. A source that wants a control id
+/// (MLLP's `require_control_id`) refused the message before journaling it; one it journaled must never fail
+/// later for the lack of one.
+fn stage_parse_options(default_charset: hearth_hl7v2::Charset) -> ParseOptions {
+    ParseOptions { default_charset, require_control_id: false, ..ParseOptions::default() }
 }
 
 /// Why the stage could not be set up (a bad vocabulary file, an unknown time zone).
@@ -54,9 +61,8 @@ pub fn map_options(plan: &MappingPlan) -> Result<MapOptions, String> {
         },
         ..MapOptions::default()
     };
-    if let Some(tz) = &plan.facility_timezone {
-        opts = opts.with_timezone(tz).map_err(|e| e.to_string())?;
-    }
+    // No `timezone` on the channel: the host's zone, exactly as `hearth convert` reads such times.
+    opts = opts.with_timezone_or_host(plan.facility_timezone.as_deref()).map_err(|e| e.to_string())?;
     if let Some(path) = &plan.vocabulary {
         let vocab = Vocabulary::load_overrides(path, &Vocabulary::builtin()).map_err(|e| e.to_string())?;
         opts.vocabulary = Arc::new(vocab);
@@ -80,7 +86,7 @@ pub fn channel_mappings(channels: &[Channel]) -> Result<(HashMap<String, Channel
             _ => None,
         };
         let mapping = ChannelMapping {
-            parse: ParseOptions { default_charset, ..ParseOptions::default() },
+            parse: stage_parse_options(default_charset),
             mapper: Arc::new(Hl7v2Mapper::new(opts)),
             csv: ch.csv.clone(),
             webhook,

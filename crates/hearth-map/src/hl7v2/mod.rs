@@ -104,6 +104,16 @@ impl MapOptions {
         self.facility_timezone = Some(tz);
         Ok(self)
     }
+
+    /// The facility time zone as the edge (the CLI, the engine) resolves it: the named IANA zone when one is
+    /// configured, else the host's ([`host_timezone`]: `TZ`, else `/etc/localtime`). A host whose zone cannot be
+    /// told leaves it unset: times without an offset are then read as UTC and each report says so.
+    pub fn with_timezone_or_host(self, iana: Option<&str>) -> Result<Self, MapError> {
+        match iana {
+            Some(zone) => self.with_timezone(zone),
+            None => Ok(MapOptions { facility_timezone: host_timezone().ok(), ..self }),
+        }
+    }
 }
 
 /// The host's time zone: `TZ` when set, else `/etc/localtime` (jiff's bundled database resolves the name), the

@@ -24,6 +24,7 @@ pub struct RawMllp {
     pub ack_sending_application: Option<String>,
     pub ack_sending_facility: Option<String>,
     pub ack_policy: Option<String>,
+    pub require_control_id: Option<bool>,
     pub mapping: Option<RawMapping>,
 }
 
@@ -41,6 +42,10 @@ pub struct MllpPlan {
     pub ack_sending_facility: String,
     /// When to answer: every message (default), or as MSH-15/MSH-16 ask.
     pub ack_policy: AckPolicy,
+    /// Refuse a message whose MSH-10 (control id) is empty (default): an ACK echoes it in MSA-2 and duplicate
+    /// detection keys on it. `false` accepts such a message (MSA-2 empty; its duplicates are told apart by a digest
+    /// of its bytes). The processing stage never refuses a journaled message for this.
+    pub require_control_id: bool,
     /// How the processing stage converts this channel's messages to FHIR.
     pub mapping: MappingPlan,
 }
@@ -69,6 +74,7 @@ pub fn validate(m: RawMllp, key: &str, problems: &mut Problems) -> MllpPlan {
         ack_sending_application: m.ack_sending_application.unwrap_or_else(|| "HEARTH".into()),
         ack_sending_facility: m.ack_sending_facility.unwrap_or_default(),
         ack_policy,
+        require_control_id: m.require_control_id.unwrap_or(true),
         mapping: mapping::validate(m.mapping.unwrap_or_default(), &format!("{key}.mapping"), problems),
     }
 }
@@ -76,11 +82,12 @@ pub fn validate(m: RawMllp, key: &str, problems: &mut Problems) -> MllpPlan {
 /// The topology line (`hearth check`).
 pub fn describe(m: &MllpPlan) -> String {
     format!(
-        "mllp {} (max frame {} bytes, max {} connections, charset {}, acks {:?})",
+        "mllp {} (max frame {} bytes, max {} connections, charset {}, acks {:?}{})",
         m.listen,
         m.max_frame_bytes,
         m.max_connections,
         m.default_charset.hl7_name(),
-        m.ack_policy
+        m.ack_policy,
+        if m.require_control_id { "" } else { ", empty MSH-10 accepted" }
     )
 }

@@ -48,7 +48,11 @@ impl MllpSource {
     /// A source for `channel` over an already bound listener (binding is the engine's job, so that a port in
     /// use fails start-up instead of a background task).
     pub fn new(channel: &str, plan: MllpPlan, listener: TcpListener, journal: Journal) -> Self {
-        let parse = ParseOptions { default_charset: plan.default_charset, ..ParseOptions::default() };
+        let parse = ParseOptions {
+            default_charset: plan.default_charset,
+            require_control_id: plan.require_control_id,
+            ..ParseOptions::default()
+        };
         let acks = Acks::new(&plan.ack_sending_application, &plan.ack_sending_facility);
         let ctx = Ctx { channel: channel.to_owned(), plan, parse, journal, acks };
         Self { ctx: Arc::new(ctx), listener }

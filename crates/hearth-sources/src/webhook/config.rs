@@ -35,6 +35,7 @@ pub struct RawWebhook {
     pub signature_header: Option<String>,
     pub window_s: Option<u64>,
     pub public_base_url: Option<String>,
+    pub public_url: Option<String>,
     pub max_body_bytes: Option<usize>,
     pub default_country_code: Option<String>,
     pub care_team_owner: Option<String>,
@@ -50,6 +51,9 @@ pub struct WebhookPlan {
     /// The scheme, host and optional path prefix the vendor calls (Hearth runs behind a proxy), without a
     /// trailing `/`. The signed URL is this + the request path + `?query`. Required by `twilio-signature`.
     pub public_base_url: Option<String>,
+    /// The exact URL the vendor calls for this channel, used verbatim for signature checks (behind a proxy that
+    /// rewrites paths it need not be `public_base_url` + `/webhooks/<name>`); wins over `public_base_url`.
+    pub public_url: Option<String>,
     pub max_body_bytes: usize,
     /// Country calling code for national numbers.
     pub default_country_code: String,
@@ -97,16 +101,27 @@ pub fn validate(w: RawWebhook, key: &str, problems: &mut Problems) -> WebhookPla
         problems,
     );
     let public_base_url = w.public_base_url.map(|u| u.trim_end_matches('/').to_owned());
+    let public_url = w.public_url;
     match &public_base_url {
         Some(u) if !valid_base_url(u) => problems.add(
             format!("{key}.public_base_url"),
             "must be an http:// or https:// URL without query or fragment (e.g. \"https://hearth.example.org\")",
         ),
-        None if auth == WebhookAuth::TwilioSignature => problems.add(
+        None if auth == WebhookAuth::TwilioSignature && public_url.is_none() => problems.add(
             format!("{key}.public_base_url"),
-            "twilio-signature needs the URL Twilio calls (Twilio signs it; Hearth runs behind a proxy)",
+            "twilio-signature needs the URL Twilio calls (public_base_url, or this channel's public_url): Twilio \
+             signs it, and Hearth runs behind a proxy",
         ),
         _ => {}
+    }
+    if let Some(u) = &public_url
+        && !valid_public_url(u)
+    {
+        problems.add(
+            format!("{key}.public_url"),
+            "must be the full http:// or https:// URL the vendor calls, without fragment or spaces \
+             (e.g. \"https://edge.example.org/twilio/voice\")",
+        );
     }
     let max_body_bytes = w.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
     check_range(max_body_bytes, 1024..=64 * 1024 * 1024, &format!("{key}.max_body_bytes"), problems);
@@ -131,6 +146,7 @@ pub fn validate(w: RawWebhook, key: &str, problems: &mut Problems) -> WebhookPla
         auth,
         secret,
         public_base_url,
+        public_url,
         max_body_bytes,
         default_country_code,
         care_team_owner: w.care_team_owner,
@@ -202,6 +218,15 @@ fn valid_base_url(u: &str) -> bool {
     rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/') && !r.contains(['?', '#', ' ']))
 }
 
+/// A full URL used verbatim: scheme, a host, optionally a path and a query; no fragment, no whitespace.
+fn valid_public_url(u: &str) -> bool {
+    let rest = u.strip_prefix("https://").or_else(|| u.strip_prefix("http://"));
+    rest.is_some_and(|r| {
+        let host = r.split(['/', '?']).next().unwrap_or("");
+        !host.is_empty() && !r.contains('#') && !r.contains(char::is_whitespace)
+    })
+}
+
 fn valid_header_name(h: &str) -> bool {
     !h.is_empty() && h.len() <= 128 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
@@ -214,9 +239,10 @@ impl WebhookPlan {
             WebhookProfile::File(p) => p.display().to_string(),
         };
         format!(
-            "webhook POST /webhooks/{name} (profile {profile}, auth {}, max body {} bytes)",
+            "webhook POST /webhooks/{name} (profile {profile}, auth {}, max body {} bytes{})",
             self.auth.name(),
-            self.max_body_bytes
+            self.max_body_bytes,
+            if self.public_url.is_some() { ", signed URL = public_url" } else { "" }
         )
     }
 
@@ -267,6 +293,8 @@ pub struct WebhookChannel {
     /// The URL base the vendor calls, without a trailing `/` (Twilio signs the full URL; Hearth runs behind a
     /// proxy, so the request's own Host is not it). `None` for schemes that do not sign the URL.
     pub public_base_url: Option<String>,
+    /// The channel's own URL as the vendor calls it, used verbatim (see [`WebhookPlan::public_url`]).
+    pub public_url: Option<String>,
     /// Larger bodies get 413 before anything else is read.
     pub max_body_bytes: usize,
 }
@@ -284,16 +312,57 @@ impl WebhookChannel {
             auth: plan.auth_config(hearth_webhooks::Secret::new(secret)),
             profile: plan.load_profile()?,
             public_base_url: plan.public_base_url.clone(),
+            public_url: plan.public_url.clone(),
             max_body_bytes: plan.max_body_bytes,
         })
     }
 
-    /// The URL the vendor called: the public base + the request's path + `?query` exactly as received.
+    /// The URL the vendor called and signed: the channel's `public_url` verbatim when configured, else the public
+    /// base + the request's path; then `?query` exactly as received ([`hearth_webhooks::signed_url`]).
     pub(crate) fn public_url(&self, path: &str, query: Option<&str>) -> String {
-        let base = self.public_base_url.as_deref().unwrap_or("");
-        match query {
-            Some(q) => format!("{base}{path}?{q}"),
-            None => format!("{base}{path}"),
+        hearth_webhooks::signed_url(self.public_url.as_deref(), self.public_base_url.as_deref(), path, query)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(public_base_url: Option<&str>, public_url: Option<&str>) -> RawWebhook {
+        RawWebhook {
+            profile: "twilio-voice".into(),
+            auth: "twilio-signature".into(),
+            secret_env: Some("TWILIO_AUTH_TOKEN".into()),
+            secret_file: None,
+            header: None,
+            timestamp_header: None,
+            signature_header: None,
+            window_s: None,
+            public_base_url: public_base_url.map(Into::into),
+            public_url: public_url.map(Into::into),
+            max_body_bytes: None,
+            default_country_code: None,
+            care_team_owner: None,
         }
+    }
+
+    fn problems_of(w: RawWebhook) -> (WebhookPlan, String) {
+        let mut problems = Problems::default();
+        let plan = validate(w, "channels.voice", &mut problems);
+        (plan, format!("{problems:?}"))
+    }
+
+    #[test]
+    fn public_url_is_an_http_url_and_enough_for_twilio() {
+        let (plan, problems) = problems_of(raw(None, Some("https://edge.example.org/tw/voice?x=1")));
+        assert_eq!(plan.public_url.as_deref(), Some("https://edge.example.org/tw/voice?x=1"), "{problems}");
+        assert!(!problems.contains("channels.voice"), "{problems}");
+        for bad in ["edge.example.org/tw", "ftp://edge/x", "https:///x", "https://e/x#f", "https://e/a b"] {
+            let (_, problems) = problems_of(raw(Some("https://hearth.example.org"), Some(bad)));
+            assert!(problems.contains("channels.voice.public_url"), "{bad}: {problems}");
+        }
+        let (_, problems) = problems_of(raw(None, None));
+        assert!(problems.contains("channels.voice.public_base_url"), "{problems}");
+        assert!(plan.describe("voice").ends_with(", signed URL = public_url)"), "{}", plan.describe("voice"));
     }
 }

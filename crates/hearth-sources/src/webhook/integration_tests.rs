@@ -15,6 +15,8 @@ use super::{WebhookChannel, router};
 
 const TOKEN: &str = "synthetic-token";
 const BASE: &str = "https://hearth.example.org";
+/// A channel's `public_url`: what Twilio calls through a proxy that rewrites the path.
+const EDGE_URL: &str = "https://edge.example.org/tw/voice";
 
 fn channels() -> Vec<WebhookChannel> {
     vec![
@@ -23,6 +25,15 @@ fn channels() -> Vec<WebhookChannel> {
             auth: AuthConfig::TwilioSignature { auth_token: Secret::new(TOKEN) },
             profile: Profile::builtin("twilio-voice").unwrap(),
             public_base_url: Some(BASE.into()),
+            public_url: None,
+            max_body_bytes: 4096,
+        },
+        WebhookChannel {
+            name: "edge".into(),
+            auth: AuthConfig::TwilioSignature { auth_token: Secret::new(TOKEN) },
+            profile: Profile::builtin("twilio-voice").unwrap(),
+            public_base_url: Some(BASE.into()),
+            public_url: Some(EDGE_URL.into()),
             max_body_bytes: 4096,
         },
         WebhookChannel {
@@ -30,6 +41,7 @@ fn channels() -> Vec<WebhookChannel> {
             auth: AuthConfig::SharedSecretHeader { header: "X-Relay-Secret".into(), secret: Secret::new(TOKEN) },
             profile: Profile::builtin("amazon-connect").unwrap(),
             public_base_url: None,
+            public_url: None,
             max_body_bytes: 4096,
         },
     ]
@@ -176,4 +188,29 @@ async fn unknown_channels_are_404_and_a_closed_journal_is_503() {
     let sig = twilio_signature(&format!("{BASE}/webhooks/calls?src=test"), &body);
     let (status, answer) = send(&journal, twilio(body, &sig)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "no 2xx without the journal: {answer}");
+}
+
+/// A channel's `public_url` is what Twilio signed, verbatim (then `?query` as received): a request signed for it is
+/// accepted, one signed for `public_base_url` + `/webhooks/<channel>` is refused.
+#[tokio::test]
+async fn a_channels_public_url_is_the_signed_url() {
+    let (_dir, journal) = open().await;
+    let body = call("completed");
+    let edge = |sig: &str| {
+        Request::post("/webhooks/edge?src=test")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("X-Twilio-Signature", sig)
+            .body(Body::from(body.clone()))
+            .unwrap()
+    };
+    let derived = twilio_signature(&format!("{BASE}/webhooks/edge?src=test"), &body);
+    let (status, answer) = send(&journal, edge(&derived)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "signed for the derived URL: {answer}");
+    assert_eq!(journal.count_all().await.unwrap(), 0);
+
+    let verbatim = twilio_signature(&format!("{EDGE_URL}?src=test"), &body);
+    let (status, answer) = send(&journal, edge(&verbatim)).await;
+    assert_eq!(status, StatusCode::OK, "signed for public_url: {answer}");
+    assert_eq!(answer["duplicate"], false);
+    journal.close().await;
 }

@@ -7,8 +7,8 @@ use time::OffsetDateTime;
 use crate::write::Write;
 use crate::writer::Command;
 use crate::{
-    AuditRecord, ChannelStats, DestinationStats, IndexedPatient, Journal, MessageSummary, NewAuditEvent,
-    PatientIndexUpdate, PruneProgress, SearchPage, SearchQuery, StoreError, read, retention,
+    AuditRecord, ChannelStats, DestinationStats, IdentifierEntry, IndexedPatient, Journal, MessageSummary,
+    NewAuditEvent, PatientIndexUpdate, PruneProgress, SearchPage, SearchQuery, StoreError, read, retention,
 };
 
 impl Journal {
@@ -66,8 +66,8 @@ impl Journal {
         self.send(|reply| Command::Write(Write::Prune { prune, reply })).await
     }
 
-    /// Adds or refreshes patient-index numbers and applies merges (numbers of a merged Patient move to the
-    /// survivor), in one group-committed write. Answers how many rows changed.
+    /// Adds or refreshes patient-index numbers and identifiers and applies merges (numbers and identifiers of a
+    /// merged Patient move to the survivor), in one group-committed write. Answers how many rows changed.
     pub async fn index_patients(&self, update: PatientIndexUpdate) -> Result<u64, StoreError> {
         let update = Box::new(update);
         self.send(|reply| Command::Write(Write::IndexPatients { update, reply })).await
@@ -76,6 +76,17 @@ impl Journal {
     /// The Patients the index holds for `phone` (E.164): none, one, or several (then nobody may guess which).
     pub async fn patients_by_phone(&self, phone: &str) -> Result<Vec<IndexedPatient>, StoreError> {
         read!(self, ops::patients_by_phone(phone))
+    }
+
+    /// The Patients the index holds for an identifier: `system` + `value`, or `value` under any system when the
+    /// caller knows none. Each Patient once (by patient id), at most [`crate::MAX_CANDIDATES`]: none, one, or
+    /// several (then nobody may guess which).
+    pub async fn patients_by_identifier(
+        &self,
+        system: Option<&str>,
+        value: &str,
+    ) -> Result<Vec<IdentifierEntry>, StoreError> {
+        read!(self, ops::patients_by_identifier(system, value))
     }
 
     /// Makes appends for `channel` wait (like [`Journal::pause_ingest`], for one channel): an operator's pause.

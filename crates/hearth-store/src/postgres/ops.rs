@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::messages::pg_text;
 use crate::audit::{AuditRecord, NewAuditEvent};
-use crate::patients::{IndexedPatient, MAX_CANDIDATES, PatientIndexUpdate};
+use crate::patients::{IdentifierEntry, IndexedPatient, MAX_CANDIDATES, PatientIndexUpdate};
 use crate::retention::{Prune, PruneProgress};
 use crate::rows::{FROM_MESSAGES, SELECT_SUMMARY, audit_record, from_micros, non_negative, summary, to_micros};
 use crate::search::{ChannelStats, DestinationStats, RECENT_WINDOW, SearchPage, SearchQuery};
@@ -179,6 +179,23 @@ const MOVE: &str = "INSERT INTO patient_phones (phone, patient_id, identifier_sy
      ON CONFLICT (phone, patient_id) DO UPDATE SET identifier_system = EXCLUDED.identifier_system, \
      identifier_value = EXCLUDED.identifier_value, updated_at = EXCLUDED.updated_at";
 
+const UPSERT_ID: &str = "INSERT INTO patient_index_identifiers (system, value, patient_id, identifier_system, \
+     identifier_value, family, birth_date, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+     ON CONFLICT (system, value, patient_id) DO UPDATE SET identifier_system = EXCLUDED.identifier_system, \
+     identifier_value = EXCLUDED.identifier_value, family = EXCLUDED.family, birth_date = EXCLUDED.birth_date, \
+     updated_at = EXCLUDED.updated_at";
+
+// The moved rows take the survivor's name and birth date when the index knows them (the merged record's otherwise).
+const MOVE_IDS: &str = "INSERT INTO patient_index_identifiers (system, value, patient_id, identifier_system, \
+     identifier_value, family, birth_date, updated_at) \
+     SELECT system, value, $1, $2, $3, \
+     COALESCE((SELECT s.family FROM patient_index_identifiers s WHERE s.patient_id = $4 AND s.family IS NOT NULL LIMIT 1), family), \
+     COALESCE((SELECT s.birth_date FROM patient_index_identifiers s WHERE s.patient_id = $5 AND s.birth_date IS NOT NULL LIMIT 1), birth_date), \
+     $6 FROM patient_index_identifiers WHERE patient_id = $7 \
+     ON CONFLICT (system, value, patient_id) DO UPDATE SET identifier_system = EXCLUDED.identifier_system, \
+     identifier_value = EXCLUDED.identifier_value, family = EXCLUDED.family, birth_date = EXCLUDED.birth_date, \
+     updated_at = EXCLUDED.updated_at";
+
 pub(crate) async fn index_patients(
     conn: &mut PgConnection,
     update: &PatientIndexUpdate,
@@ -191,6 +208,20 @@ pub(crate) async fn index_patients(
             .bind(&e.patient.patient_id)
             .bind(&e.patient.identifier_system)
             .bind(&e.patient.identifier_value)
+            .bind(now_us)
+            .execute(&mut *conn)
+            .await?;
+        changed += done.rows_affected();
+    }
+    for e in &update.identifiers {
+        let done = sqlx::query(UPSERT_ID)
+            .bind(e.system.as_deref().unwrap_or(""))
+            .bind(&e.value)
+            .bind(&e.patient.patient_id)
+            .bind(&e.patient.identifier_system)
+            .bind(&e.patient.identifier_value)
+            .bind(&e.family)
+            .bind(&e.birth_date)
             .bind(now_us)
             .execute(&mut *conn)
             .await?;
@@ -210,6 +241,21 @@ pub(crate) async fn index_patients(
             .execute(&mut *conn)
             .await?;
         sqlx::query("DELETE FROM patient_phones WHERE patient_id = $1").bind(&m.merged_id).execute(&mut *conn).await?;
+        let moved_ids = sqlx::query(MOVE_IDS)
+            .bind(&s.patient_id)
+            .bind(&s.identifier_system)
+            .bind(&s.identifier_value)
+            .bind(&s.patient_id)
+            .bind(&s.patient_id)
+            .bind(now_us)
+            .bind(&m.merged_id)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("DELETE FROM patient_index_identifiers WHERE patient_id = $1")
+            .bind(&m.merged_id)
+            .execute(&mut *conn)
+            .await?;
+        changed += moved_ids.rows_affected();
         changed += moved.rows_affected();
     }
     Ok(changed)
@@ -232,4 +278,42 @@ pub(crate) async fn patients_by_phone(pool: &PgPool, phone: &str) -> Result<Vec<
             identifier_value,
         })
         .collect())
+}
+
+type IdentifierRow = (String, String, String, Option<String>, Option<String>, Option<String>, Option<String>);
+
+/// The Patients holding an identifier (`system` + `value`, or `value` under any system), each once, by patient
+/// id; at most [`MAX_CANDIDATES`].
+pub(crate) async fn patients_by_identifier(
+    pool: &PgPool,
+    system: Option<&str>,
+    value: &str,
+) -> Result<Vec<IdentifierEntry>, StoreError> {
+    const COLUMNS: &str = "SELECT system, value, patient_id, identifier_system, identifier_value, family, birth_date \
+         FROM patient_index_identifiers";
+    let rows: Vec<IdentifierRow> = match system {
+        Some(system) => {
+            let sql = format!("{COLUMNS} WHERE system = $1 AND value = $2 ORDER BY patient_id COLLATE \"C\" LIMIT $3");
+            sqlx::query_as(&sql).bind(system).bind(value).bind(i64::from(MAX_CANDIDATES)).fetch_all(pool).await?
+        }
+        None => {
+            // One Patient may hold the value under several systems: fetch a few more rows than patients needed.
+            let sql = format!("{COLUMNS} WHERE value = $1 ORDER BY patient_id COLLATE \"C\", system LIMIT $2");
+            sqlx::query_as(&sql).bind(value).bind(i64::from(MAX_CANDIDATES) * 4).fetch_all(pool).await?
+        }
+    };
+    let mut out: Vec<IdentifierEntry> = Vec::new();
+    for (system, value, patient_id, identifier_system, identifier_value, family, birth_date) in rows {
+        if out.last().is_some_and(|e| e.patient.patient_id == patient_id) || out.len() >= MAX_CANDIDATES as usize {
+            continue;
+        }
+        out.push(IdentifierEntry {
+            system: (!system.is_empty()).then_some(system),
+            value,
+            patient: IndexedPatient { patient_id, identifier_system, identifier_value },
+            family,
+            birth_date,
+        });
+    }
+    Ok(out)
 }

@@ -7,7 +7,7 @@ use sqlx::{QueryBuilder, Sqlite};
 use time::OffsetDateTime;
 
 use crate::audit::{AuditRecord, NewAuditEvent};
-use crate::patients::{IndexedPatient, MAX_CANDIDATES, PatientIndexUpdate};
+use crate::patients::{IdentifierEntry, IndexedPatient, MAX_CANDIDATES, PatientIndexUpdate};
 use crate::retention::{Prune, PruneProgress};
 use crate::rows::{FROM_MESSAGES, SELECT_SUMMARY, audit_record, from_micros, non_negative, summary, to_micros};
 use crate::search::{ChannelStats, DestinationStats, RECENT_WINDOW, SearchPage, SearchQuery};
@@ -210,6 +210,23 @@ const MOVE: &str = "INSERT INTO patient_phones (phone, patient_id, identifier_sy
      ON CONFLICT (phone, patient_id) DO UPDATE SET identifier_system = excluded.identifier_system, \
      identifier_value = excluded.identifier_value, updated_at = excluded.updated_at";
 
+const UPSERT_ID: &str = "INSERT INTO patient_index_identifiers (system, value, patient_id, identifier_system, \
+     identifier_value, family, birth_date, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+     ON CONFLICT (system, value, patient_id) DO UPDATE SET identifier_system = excluded.identifier_system, \
+     identifier_value = excluded.identifier_value, family = excluded.family, birth_date = excluded.birth_date, \
+     updated_at = excluded.updated_at";
+
+// The moved rows take the survivor's name and birth date when the index knows them (the merged record's otherwise).
+const MOVE_IDS: &str = "INSERT INTO patient_index_identifiers (system, value, patient_id, identifier_system, \
+     identifier_value, family, birth_date, updated_at) \
+     SELECT system, value, ?, ?, ?, \
+     COALESCE((SELECT s.family FROM patient_index_identifiers s WHERE s.patient_id = ? AND s.family IS NOT NULL LIMIT 1), family), \
+     COALESCE((SELECT s.birth_date FROM patient_index_identifiers s WHERE s.patient_id = ? AND s.birth_date IS NOT NULL LIMIT 1), birth_date), \
+     ? FROM patient_index_identifiers WHERE patient_id = ? \
+     ON CONFLICT (system, value, patient_id) DO UPDATE SET identifier_system = excluded.identifier_system, \
+     identifier_value = excluded.identifier_value, family = excluded.family, birth_date = excluded.birth_date, \
+     updated_at = excluded.updated_at";
+
 /// Applies an update inside the writer's transaction. Answers how many rows changed.
 pub(crate) async fn index_patients(
     conn: &mut SqliteConnection,
@@ -223,6 +240,20 @@ pub(crate) async fn index_patients(
             .bind(&e.patient.patient_id)
             .bind(&e.patient.identifier_system)
             .bind(&e.patient.identifier_value)
+            .bind(now_us)
+            .execute(&mut *conn)
+            .await?;
+        changed += done.rows_affected();
+    }
+    for e in &update.identifiers {
+        let done = sqlx::query(UPSERT_ID)
+            .bind(e.system.as_deref().unwrap_or(""))
+            .bind(&e.value)
+            .bind(&e.patient.patient_id)
+            .bind(&e.patient.identifier_system)
+            .bind(&e.patient.identifier_value)
+            .bind(&e.family)
+            .bind(&e.birth_date)
             .bind(now_us)
             .execute(&mut *conn)
             .await?;
@@ -242,6 +273,21 @@ pub(crate) async fn index_patients(
             .execute(&mut *conn)
             .await?;
         sqlx::query("DELETE FROM patient_phones WHERE patient_id = ?").bind(&m.merged_id).execute(&mut *conn).await?;
+        let moved_ids = sqlx::query(MOVE_IDS)
+            .bind(&s.patient_id)
+            .bind(&s.identifier_system)
+            .bind(&s.identifier_value)
+            .bind(&s.patient_id)
+            .bind(&s.patient_id)
+            .bind(now_us)
+            .bind(&m.merged_id)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("DELETE FROM patient_index_identifiers WHERE patient_id = ?")
+            .bind(&m.merged_id)
+            .execute(&mut *conn)
+            .await?;
+        changed += moved_ids.rows_affected();
         changed += moved.rows_affected();
     }
     Ok(changed)
@@ -265,4 +311,42 @@ pub(crate) async fn patients_by_phone(pool: &SqlitePool, phone: &str) -> Result<
             identifier_value,
         })
         .collect())
+}
+
+type IdentifierRow = (String, String, String, Option<String>, Option<String>, Option<String>, Option<String>);
+
+/// The Patients holding an identifier (`system` + `value`, or `value` under any system), each once, by patient
+/// id; at most [`MAX_CANDIDATES`].
+pub(crate) async fn patients_by_identifier(
+    pool: &SqlitePool,
+    system: Option<&str>,
+    value: &str,
+) -> Result<Vec<IdentifierEntry>, StoreError> {
+    const COLUMNS: &str = "SELECT system, value, patient_id, identifier_system, identifier_value, family, birth_date \
+         FROM patient_index_identifiers";
+    let rows: Vec<IdentifierRow> = match system {
+        Some(system) => {
+            let sql = format!("{COLUMNS} WHERE system = ? AND value = ? ORDER BY patient_id LIMIT ?");
+            sqlx::query_as(&sql).bind(system).bind(value).bind(MAX_CANDIDATES).fetch_all(pool).await?
+        }
+        None => {
+            // One Patient may hold the value under several systems: fetch a few more rows than patients needed.
+            let sql = format!("{COLUMNS} WHERE value = ? ORDER BY patient_id, system LIMIT ?");
+            sqlx::query_as(&sql).bind(value).bind(MAX_CANDIDATES * 4).fetch_all(pool).await?
+        }
+    };
+    let mut out: Vec<IdentifierEntry> = Vec::new();
+    for (system, value, patient_id, identifier_system, identifier_value, family, birth_date) in rows {
+        if out.last().is_some_and(|e| e.patient.patient_id == patient_id) || out.len() >= MAX_CANDIDATES as usize {
+            continue;
+        }
+        out.push(IdentifierEntry {
+            system: (!system.is_empty()).then_some(system),
+            value,
+            patient: IndexedPatient { patient_id, identifier_system, identifier_value },
+            family,
+            birth_date,
+        });
+    }
+    Ok(out)
 }

@@ -41,12 +41,19 @@ pub struct Engine {
     pub http: String,
     pub db: PathBuf,
     pub config: PathBuf,
+    /// Environment variables the process is started (and restarted) with, beside the test's own.
+    pub env: Vec<(String, String)>,
 }
 
 impl Engine {
     /// Start with a config whose `[journal]` path is `dir/hearth.db`; `extra_channel` and `extra_journal` are TOML
     /// lines added to the channel and journal tables.
     pub fn start(dir: &Path, extra_journal: &str, extra_channel: &str) -> Engine {
+        Self::start_env(dir, extra_journal, extra_channel, &[])
+    }
+
+    /// As [`Engine::start`], with these environment variables set for the process (e.g. `TZ`).
+    pub fn start_env(dir: &Path, extra_journal: &str, extra_channel: &str, env: &[(&str, &str)]) -> Engine {
         let (mllp_port, http_port) = (free_port(), free_port());
         let db = dir.join("hearth.db");
         let config = dir.join("hearth.toml");
@@ -60,13 +67,18 @@ impl Engine {
             ),
         )
         .unwrap();
-        Self::start_with(config, db, format!("127.0.0.1:{mllp_port}"), format!("127.0.0.1:{http_port}"), None)
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let (mllp, http) = (format!("127.0.0.1:{mllp_port}"), format!("127.0.0.1:{http_port}"));
+        let child = spawn(Some(&config), None, &env);
+        let mut e = Engine { child: Some(child), mllp, http, db, config, env };
+        e.wait_ready();
+        e
     }
 
     pub fn start_with(config: PathBuf, db: PathBuf, mllp: String, http: String, cwd: Option<&Path>) -> Engine {
         // With a working directory, run with no --config at all: the built-in default.
-        let child = spawn(cwd.is_none().then_some(config.as_path()), cwd);
-        let mut e = Engine { child: Some(child), mllp, http, db, config };
+        let child = spawn(cwd.is_none().then_some(config.as_path()), cwd, &[]);
+        let mut e = Engine { child: Some(child), mllp, http, db, config, env: Vec::new() };
         e.wait_ready();
         e
     }
@@ -74,7 +86,7 @@ impl Engine {
     /// Restart on the same configuration and journal.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop it first");
-        self.child = Some(spawn(Some(&self.config), None));
+        self.child = Some(spawn(Some(&self.config), None, &self.env));
         self.wait_ready();
     }
 
@@ -138,8 +150,9 @@ impl Drop for Engine {
     }
 }
 
-fn spawn(config: Option<&Path>, cwd: Option<&Path>) -> Child {
+fn spawn(config: Option<&Path>, cwd: Option<&Path>, env: &[(String, String)]) -> Child {
     let mut cmd = Command::new(BIN);
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     cmd.arg("run");
     if let Some(c) = config {
         cmd.arg("--config").arg(c);
