@@ -3,7 +3,6 @@
 //! what the engine's processing stage does per message (parse + map + `hearth_fhir::bundle_to_json`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hearth_map::hl7v2::{Hl7v2Mapper, MapOptions};
 
