@@ -165,7 +165,7 @@ fn without_destinations_the_built_in_amqp_destination_and_default_route_exist() 
     assert_eq!(plan.destinations.len(), 1);
     let d = &plan.destinations[0];
     assert_eq!(d.name, "fhir");
-    let DestinationKind::Amqp(a) = &d.kind;
+    let DestinationKind::Amqp(a) = &d.kind else { panic!("amqp") };
     assert_eq!(a.endpoint.uri, DEFAULT_AMQP_ENDPOINT);
     assert_eq!(a.exchange, "hearth.fhir");
     assert_eq!(a.exchange_type, "topic");
@@ -219,9 +219,9 @@ fn destinations_routes_and_amqp_channels_validate() {
         billing.retry,
         RetryPlan { max_attempts: 3, initial: Duration::from_millis(100), max: Duration::from_secs(1) }
     );
-    let DestinationKind::Amqp(a) = &billing.kind;
+    let DestinationKind::Amqp(a) = &billing.kind else { panic!("amqp") };
     assert_eq!(a.endpoint.password, SecretSource::Env("HEARTH_MQ_PASSWORD".into()));
-    let DestinationKind::Amqp(fhir) = &plan.destinations[1].kind;
+    let DestinationKind::Amqp(fhir) = &plan.destinations[1].kind else { panic!("amqp") };
     assert_eq!(fhir.queues[0].bind, ["#"]);
     assert_eq!(fhir.queues[0].exchange, "hearth.fhir");
     let upstream = plan.channels.iter().find(|c| c.name == "upstream").unwrap();
