@@ -453,3 +453,34 @@ async fn a_server_killed_mid_run_and_restarted_loses_nothing_and_doubles_nothing
     }
     assert!(engine.terminate().success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_with_retry_after_behind_a_bearer_token_the_wait_is_honoured() {
+    let Some(url) = hearth_testkit::fhir_server("fhir_retry_after_bearer") else { return };
+    use hearth_testkit::fhir_proxy::{Mode, Proxy};
+    const TOKEN: &str = "static-test-bearer-not-secret";
+    let proxy = Proxy::start(&url, Mode::Throttle { writes: 2, retry_after_secs: 3 }, Some(TOKEN.into())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("fhir-token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let auth = format!("auth = {{ type = \"bearer\", token_file = \"{}\" }}\n", token_file.display());
+    // The backoff is 200 ms to 2 s: only Retry-After explains waits of 3 s.
+    let mut engine = Engine::start(dir.path(), "", &config(dir.path(), &proxy.base, &dir.path().join("inbox"), &auth));
+    let p = Patient::new();
+    common::mllp_send(&engine.mllp, &[p.adt(&format!("R{}", p.n), "DOE")]);
+    let all = drained(&engine, 1).await;
+    assert_eq!((all.len(), all[0].status, all[0].attempts), (1, DeliveryStatus::Sent, 3), "{all:?}");
+    let writes = proxy.writes();
+    assert_eq!(writes.len(), 3, "two throttled writes, then the one that went through");
+    for w in writes.windows(2) {
+        assert!(w[1] - w[0] >= Duration::from_millis(2950), "Retry-After: 3 not honoured: {:?}", w[1] - w[0]);
+    }
+    assert_eq!(proxy.refused_tokens(), 0, "every request carried the bearer token");
+    let journal = engine.journal().await;
+    let failures = journal.delivery_failures(all[0].id).await.unwrap();
+    assert_eq!(failures.len(), 2);
+    assert!(failures.iter().all(|(_, _, e)| e.contains("HTTP 429")), "{failures:?}");
+    journal.close().await;
+    Server::new(&url).patient_id(&p.mrn);
+    assert!(engine.terminate().success());
+}

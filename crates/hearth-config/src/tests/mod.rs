@@ -265,7 +265,8 @@ fn routes_and_destinations_problems_name_their_keys() {
 fn the_shipped_example_and_route_files_are_valid() {
     let example = include_str!("../../../../deploy/hearth.example.toml");
     let plan = load_str(example, &[]).unwrap_or_else(|e| panic!("deploy/hearth.example.toml: {e}"));
-    assert_eq!(plan.destinations.len(), 2);
+    assert_eq!(plan.destinations.len(), 3);
+    assert!(plan.destinations.iter().any(|d| matches!(d.kind, DestinationKind::Fhir(_))), "the FHIR example");
     let followup = include_str!("../../../../mappings/routes/discharge-followup.toml");
     let with_outreach = format!(
         "{followup}\n[destinations.fhir]\ntype = \"amqp\"\n[destinations.outreach]\ntype = \"amqp\"\nexchange = \"outreach\"\n"

@@ -1,18 +1,14 @@
 //! The FHIR destination's outbox worker against the real FHIR test server (`HEARTH_TEST_FHIR_URL`) and a SQLite
 //! journal in a temp file. Faults the server does not produce on demand (429 with `Retry-After`, 401) come from
-//! a small proxy in front of it, in this file.
+//! the test kit's proxy in front of it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::response::Response;
 use hearth_core::{Envelope, MessageMeta, MessageStatus, PayloadKind};
 use hearth_fhir_client::{ClientSettings, FhirClient};
 use hearth_store::{DeliveryFilter, DeliveryRecord, DeliveryStatus, Journal, JournalConfig, NewDelivery, SqliteConfig};
+use hearth_testkit::fhir_proxy::{Mode, Proxy};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -228,86 +224,11 @@ async fn an_unreachable_server_spends_no_attempts_and_is_not_ready() {
     journal.close().await;
 }
 
-/// What the proxy does with requests other than `GET metadata`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Forward,
-    /// 429 with `Retry-After: 2` to the next N writes.
-    Throttle(usize),
-    /// 401 to every write.
-    Refuse,
-}
-
-#[derive(Debug)]
-struct Proxy {
-    upstream: String,
-    mode: Mutex<Mode>,
-    /// When each write arrived.
-    writes: Mutex<Vec<Instant>>,
-    forwarded: AtomicUsize,
-}
-
-/// A proxy for the FHIR base `upstream` on a free loopback port; returns its base URL.
-async fn proxy(upstream: &str, mode: Mode) -> (String, Arc<Proxy>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let rest = upstream.split_once("://").unwrap().1;
-    let (host, path) = rest.split_once('/').unwrap();
-    let p = Arc::new(Proxy {
-        upstream: host.to_owned(),
-        mode: Mutex::new(mode),
-        writes: Mutex::default(),
-        forwarded: AtomicUsize::new(0),
-    });
-    let app = axum::Router::new().fallback(handle).with_state(p.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}/{path}"), p)
-}
-
-async fn handle(State(p): State<Arc<Proxy>>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    let write = parts.method != axum::http::Method::GET;
-    if write {
-        p.writes.lock().unwrap().push(Instant::now());
-        let mut mode = p.mode.lock().unwrap();
-        match *mode {
-            Mode::Throttle(n) if n > 0 => {
-                *mode = if n == 1 { Mode::Forward } else { Mode::Throttle(n - 1) };
-                return Response::builder().status(429).header("Retry-After", "2").body(Body::empty()).unwrap();
-            }
-            Mode::Refuse => return Response::builder().status(401).body(Body::empty()).unwrap(),
-            _ => {}
-        }
-    }
-    let body = axum::body::to_bytes(body, 1 << 24).await.unwrap().to_vec();
-    let headers: Vec<(String, String)> = parts
-        .headers
-        .iter()
-        .filter(|(k, _)| matches!(k.as_str(), "content-type" | "accept" | "prefer" | "if-none-exist" | "if-match"))
-        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned()))
-        .collect();
-    let (upstream, method) = (p.upstream.clone(), parts.method.as_str().to_owned());
-    let path = parts.uri.path_and_query().map(|pq| pq.as_str().to_owned()).unwrap();
-    let r = tokio::task::spawn_blocking(move || {
-        let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        hearth_testkit::http::request(&method, &upstream, &path, &h, body).unwrap()
-    })
-    .await
-    .unwrap();
-    p.forwarded.fetch_add(1, Ordering::SeqCst);
-    let mut out = Response::builder().status(r.status);
-    for (k, v) in &r.headers {
-        if matches!(k.as_str(), "content-type" | "location" | "etag" | "last-modified") {
-            out = out.header(k, v);
-        }
-    }
-    out.body(Body::from(r.body)).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_waits_at_least_retry_after_then_delivers() {
     let Some(url) = hearth_testkit::fhir_server("fhir_sink_retry_after") else { return };
-    let (base, proxy) = proxy(&url, Mode::Throttle(2)).await;
+    let proxy = Proxy::start(&url, Mode::Throttle { writes: 2, retry_after_secs: 2 }, None).await;
+    let base = proxy.base.clone();
     let dir = tempfile::tempdir().unwrap();
     let journal = journal(dir.path()).await;
     let mrn = unique_name("mrn-429");
@@ -318,7 +239,7 @@ async fn throttling_waits_at_least_retry_after_then_delivers() {
     let task = run_sink(&journal, &p, 5, &stop);
     let sent = wait_status(&journal, DeliveryStatus::Sent, 1).await;
     assert_eq!(sent[0].attempts, 3, "two throttled attempts, then sent");
-    let writes = proxy.writes.lock().unwrap().clone();
+    let writes = proxy.writes();
     assert_eq!(writes.len(), 3);
     for w in writes.windows(2) {
         let gap = w[1] - w[0];
@@ -333,7 +254,8 @@ async fn throttling_waits_at_least_retry_after_then_delivers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_token_makes_the_destination_unauthorized_without_dead_letters() {
     let Some(url) = hearth_testkit::fhir_server("fhir_sink_unauthorized") else { return };
-    let (base, proxy) = proxy(&url, Mode::Refuse).await;
+    let proxy = Proxy::start(&url, Mode::Refuse, None).await;
+    let base = proxy.base.clone();
     let dir = tempfile::tempdir().unwrap();
     let journal = journal(dir.path()).await;
     let mrn = unique_name("mrn-401");
@@ -352,10 +274,10 @@ async fn a_refused_token_makes_the_destination_unauthorized_without_dead_letters
     let all = journal.list_deliveries(&DeliveryFilter::default(), None, 10).await.unwrap();
     assert!(all.iter().all(|d| d.status == DeliveryStatus::Pending && d.attempts == 0), "{all:?}");
     // Credentials fixed: after its pause the destination tries again and delivers.
-    *proxy.mode.lock().unwrap() = Mode::Forward;
+    proxy.set_mode(Mode::Forward);
     wait_status(&journal, DeliveryStatus::Sent, 1).await;
     assert_eq!(p.ready(), Ok(()));
-    assert!(proxy.writes.lock().unwrap().len() >= 2);
+    assert!(proxy.writes().len() >= 2);
     stop.cancel();
     task.await.unwrap();
     journal.close().await;
