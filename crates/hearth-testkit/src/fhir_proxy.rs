@@ -58,9 +58,11 @@ impl Proxy {
     /// # Panics
     /// When no loopback port can be bound or `upstream` is not an http URL (a test's precondition).
     pub async fn start(upstream: &str, mode: Mode, bearer: Option<String>) -> Proxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
-        let addr = listener.local_addr().expect("local address");
-        let rest = upstream.strip_prefix("http://").expect("an http:// FHIR base");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("cannot bind a loopback port: {e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("no local address: {e}"));
+        let rest = upstream.strip_prefix("http://").unwrap_or_else(|| panic!("not an http:// FHIR base: {upstream}"));
         let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
         let _ = rustls::crypto::ring::default_provider().install_default();
         let state = Arc::new(Shared {
