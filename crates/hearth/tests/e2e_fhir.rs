@@ -411,7 +411,8 @@ async fn a_server_killed_mid_run_and_restarted_loses_nothing_and_doubles_nothing
     let mut own = OwnServer::start();
     let server = Server::new(&own.url);
     let dir = tempfile::tempdir().unwrap();
-    let mut engine = Engine::start(dir.path(), "", &config(dir.path(), &own.url, &dir.path().join("inbox"), ""));
+    let required = "required = true\n";
+    let mut engine = Engine::start(dir.path(), "", &config(dir.path(), &own.url, &dir.path().join("inbox"), required));
     const N: usize = 12;
     let patients: Vec<Patient> = (0..N)
         .map(|_| {
@@ -440,6 +441,10 @@ async fn a_server_killed_mid_run_and_restarted_loses_nothing_and_doubles_nothing
     tokio::time::sleep(Duration::from_secs(3)).await;
     let during = common::all_deliveries(&journal, &hearth_store::DeliveryFilter::default()).await;
     assert!(during.iter().all(|d| d.status != DeliveryStatus::Dead), "nothing dead while the server is away");
+    // The probe found the server gone: a required destination makes /readyz fail, with the reason.
+    let (code, body) = common::http_get(&engine.http, "/readyz").unwrap();
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("ehr") && body.contains("disconnected"), "{body}");
     own.restart();
     journal.close().await;
 
