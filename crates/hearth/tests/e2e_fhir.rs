@@ -93,6 +93,10 @@ impl Patient {
 
 /// Channels (the MLLP channel `adt` comes from `Engine::start`), routes and the FHIR destination.
 fn config(dir: &Path, fhir_url: &str, inbox: &Path, extra_destination: &str) -> String {
+    config_with(dir, fhir_url, inbox, extra_destination, "bundle")
+}
+
+fn config_with(dir: &Path, fhir_url: &str, inbox: &Path, extra_destination: &str, payload: &str) -> String {
     let twilio = dir.join("twilio-token");
     std::fs::write(&twilio, format!("{TWILIO_TOKEN}\n")).unwrap();
     let profile = common::repo().join("fixtures/csv/charges/own_export.toml");
@@ -101,7 +105,7 @@ fn config(dir: &Path, fhir_url: &str, inbox: &Path, extra_destination: &str) -> 
          [channels.voice]\ntype = \"webhook\"\nprofile = \"twilio-voice\"\nauth = \"twilio-signature\"\n\
          secret_file = \"{twilio}\"\npublic_base_url = \"{BASE}\"\n\
          [routing]\ndefault_route = false\n\
-         [routes.ehr]\ndestinations = [\"ehr\"]\npayload = \"bundle\"\nordered = true\n\
+         [routes.ehr]\ndestinations = [\"ehr\"]\npayload = \"{payload}\"\nordered = true\n\
          [destinations.ehr]\ntype = \"fhir\"\nbase_url = \"{fhir_url}\"\nrequest_timeout_ms = 20000\n\
          retry_initial_ms = 200\nretry_max_ms = 2000\nmax_attempts = 50\n{extra_destination}\n",
         inbox = inbox.display(),
@@ -220,10 +224,22 @@ async fn sent_again(engine: &Engine, message: i64, t0: time::OffsetDateTime) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_feeds_for_one_patient_land_as_one_patient_and_repeats_change_nothing() {
     let Some(url) = hearth_testkit::fhir_server("fhir_cross_feed") else { return };
-    let server = Server::new(&url);
+    cross_feed(&url, "bundle").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_feeds_as_single_resources_land_as_one_patient_and_repeats_change_nothing() {
+    let Some(url) = hearth_testkit::fhir_server("fhir_cross_feed_resources") else { return };
+    cross_feed(&url, "resources").await;
+}
+
+/// ADT^A01 and ORU^R01 over MLLP, a charges CSV into the inbox and a Twilio call for one patient, then all of
+/// it again (new control ids and file name, the same call retried), a reprocess and a resend.
+async fn cross_feed(url: &str, payload: &str) {
+    let server = Server::new(url);
     let dir = tempfile::tempdir().unwrap();
     let inbox = dir.path().join("inbox");
-    let mut engine = Engine::start(dir.path(), "", &config(dir.path(), &url, &inbox, ""));
+    let mut engine = Engine::start(dir.path(), "", &config_with(dir.path(), url, &inbox, "", payload));
     let p = Patient::new();
 
     // The ADT first: the patient index learns the phone number the call will come from.
@@ -252,6 +268,8 @@ async fn four_feeds_for_one_patient_land_as_one_patient_and_repeats_change_nothi
     assert_eq!(charge[0]["subject"]["reference"], format!("Patient/{pid}"));
     let call = server.search(&format!("Communication?identifier=urn:hearth:webhooks:twilio-voice|CA{:0>32}", p.n));
     assert_eq!(call[0]["recipient"][0]["reference"], format!("Patient/{pid}"), "{call:?}");
+    let call_encounter = call[0]["encounter"]["reference"].as_str().unwrap();
+    assert_eq!(server.get(call_encounter)["class"]["code"], "VR", "the call's Encounter resolves");
     let version = server.get(&format!("Patient/{pid}"))["meta"]["versionId"].clone();
 
     // The same again: re-sent by the senders under new control ids and file names, the same call retried,

@@ -1,10 +1,11 @@
 //! Sending one delivery to a FHIR server, and the destination's state.
 //!
 //! A delivery of a `bundle` route is its transaction Bundle, sent whole (`POST [base]`, all or nothing). A
-//! delivery of a `resources` route is one resource; it is sent as one conditional request: `PUT
-//! Type?identifier=system|value` by its first business identifier when it has one (so that a server holding
-//! the resource under its own id updates that one), else `PUT Type/id` with Hearth's deterministic id. Either
-//! way a resend changes nothing (docs/destinations.md).
+//! delivery of a `resources` route is one resource, sent as one request that a resend cannot duplicate: a
+//! Patient as `PUT Patient?identifier=system|value` by its first business identifier (a server holding the
+//! patient under its own id updates that record; references to a Patient carry its identifier, so they find
+//! it), anything else as `PUT Type/id` with Hearth's deterministic id (what other resources' literal
+//! references name), or by identifier when it has no id (docs/destinations.md).
 //!
 //! Outcomes (read by `hearth-fhir-client` the FHIR way) map to the outbox as follows: 2xx sent; 429, 5xx and
 //! timeouts retry with backoff, never sooner than `Retry-After`; 400/404/409/412/422 dead at once with the
@@ -187,16 +188,19 @@ pub(crate) fn lone_resource_bundle(body: &str) -> Result<Vec<u8>, String> {
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphabetic()))
         .ok_or("the delivery is not a FHIR resource (no resourceType)")?;
-    let url = match business_identifier(&resource) {
-        Some((system, value)) => format!("{rtype}?identifier={}|{}", encode(system), encode(value)),
-        None => {
-            let id = resource
-                .get("id")
-                .and_then(Value::as_str)
-                .filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'))
-                .ok_or("the resource has neither an identifier nor an id to send it by")?;
-            format!("{rtype}/{id}")
+    let id = resource.get("id").and_then(Value::as_str).filter(|id| {
+        !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+    });
+    let url = match (business_identifier(&resource), id) {
+        // The Patient by its identifier: the server may hold it under its own id, and every reference to a
+        // Patient that Hearth writes carries the identifier too, so they still find it.
+        (Some((system, value)), _) if rtype == "Patient" => {
+            format!("{rtype}?identifier={}|{}", encode(system), encode(value))
         }
+        // Anything else by its deterministic id, which is what other resources' literal references name.
+        (_, Some(id)) => format!("{rtype}/{id}"),
+        (Some((system, value)), None) => format!("{rtype}?identifier={}|{}", encode(system), encode(value)),
+        (None, None) => return Err("the resource has neither an identifier nor an id to send it by".into()),
     };
     let bundle = json!({
         "resourceType": "Bundle",
@@ -238,20 +242,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_lone_resource_goes_by_identifier_else_by_id() {
-        let b: Value = serde_json::from_slice(
-            &lone_resource_bundle(
-                r#"{"resourceType":"ChargeItem","id":"c1","identifier":[{"value":"x"},{"system":"urn:s","value":"A&B 1"}]}"#,
-            )
-            .unwrap(),
-        )
-        .unwrap();
-        assert_eq!(b["entry"][0]["request"]["url"], "ChargeItem?identifier=urn:s|A%26B%201");
-        assert_eq!(b["type"], "transaction");
-        let b: Value =
-            serde_json::from_slice(&lone_resource_bundle(r#"{"resourceType":"Observation","id":"o-1"}"#).unwrap())
-                .unwrap();
-        assert_eq!(b["entry"][0]["request"], json!({"method": "PUT", "url": "Observation/o-1"}));
+    fn a_lone_resource_goes_by_id_and_a_patient_by_identifier() {
+        let url = |body: &str| {
+            let b: Value = serde_json::from_slice(&lone_resource_bundle(body).unwrap()).unwrap();
+            assert_eq!(
+                (b["type"].as_str(), b["entry"][0]["request"]["method"].as_str()),
+                (Some("transaction"), Some("PUT"))
+            );
+            b["entry"][0]["request"]["url"].as_str().unwrap().to_owned()
+        };
+        let patient =
+            r#"{"resourceType":"Patient","id":"p1","identifier":[{"value":"x"},{"system":"urn:s","value":"A&B 1"}]}"#;
+        assert_eq!(url(patient), "Patient?identifier=urn:s|A%26B%201");
+        assert_eq!(url(r#"{"resourceType":"Patient","id":"p1"}"#), "Patient/p1");
+        let charge = r#"{"resourceType":"ChargeItem","id":"c-1","identifier":[{"system":"urn:s","value":"C1"}]}"#;
+        assert_eq!(url(charge), "ChargeItem/c-1");
+        assert_eq!(
+            url(r#"{"resourceType":"ChargeItem","identifier":[{"system":"urn:s","value":"C|1"}]}"#),
+            "ChargeItem?identifier=urn:s|C\\|1"
+        );
         for bad in ["[]", "not json", r#"{"resourceType":"Observation"}"#, r#"{"resourceType":"../x","id":"a"}"#] {
             assert!(lone_resource_bundle(bad).is_err(), "{bad}");
         }
