@@ -507,3 +507,55 @@ async fn throttled_with_retry_after_behind_a_bearer_token_the_wait_is_honoured()
     Server::new(&url).patient_id(&p.mrn);
     assert!(engine.terminate().success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_makes_the_destination_unauthorized_with_an_alert_and_no_dead_letters() {
+    let Some(url) = hearth_testkit::fhir_server("fhir_unauthorized") else { return };
+    use hearth_testkit::fhir_proxy::{Mode, Proxy};
+    let proxy = Proxy::start(&url, Mode::Forward, Some("the-token-the-server-expects".into())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, value: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, format!("{value}\n")).unwrap();
+        p.display().to_string()
+    };
+    let (fhir_token, api_token) = (write("fhir-token", "a-revoked-token"), write("api-token", API_TOKEN));
+    let extra = format!(
+        "auth = {{ type = \"bearer\", token_file = \"{fhir_token}\" }}\n\
+         [admin]\ntokens = [{{ name = \"e2e\", role = \"admin\", token_file = \"{api_token}\" }}]\n\
+         [alerts]\ninterval_ms = 200\n[alerts.destinations.ehr]\ndisconnected_ms = 500\n"
+    );
+    let mut engine = Engine::start(dir.path(), "", &config(dir.path(), &proxy.base, &dir.path().join("inbox"), &extra));
+    let p = Patient::new();
+    common::mllp_send(&engine.mllp, &[p.adt(&format!("U{}", p.n), "DOE")]);
+    let auth = format!("Bearer {API_TOKEN}");
+    let api = |path: &str| {
+        hearth_testkit::http::request("GET", &engine.http, path, &[("authorization", &auth)], Vec::new())
+            .unwrap()
+            .json()
+    };
+    let deadline = Instant::now() + T;
+    let alert = loop {
+        let alerts = api("/api/v1/alerts");
+        let found = alerts["active"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["kind"] == "disconnected" && x["subject"] == "ehr").cloned());
+        if let Some(a) = found {
+            break a;
+        }
+        assert!(Instant::now() < deadline, "no disconnected alert for ehr: {alerts}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(alert.to_string().contains("unauthorized"), "{alert}");
+    let dest = &api("/api/v1/destinations")["destinations"][0];
+    assert_eq!(dest["connected"], false, "{dest}");
+    assert!(dest["state"].as_str().unwrap().starts_with("unauthorized"), "{dest}");
+    // Not one attempt spent, nothing dead: refused credentials are not the content's fault.
+    let journal = engine.journal().await;
+    let all = common::all_deliveries(&journal, &hearth_store::DeliveryFilter::default()).await;
+    journal.close().await;
+    assert_eq!(all.len(), 1);
+    assert_eq!((all[0].status, all[0].attempts), (DeliveryStatus::Pending, 0), "{all:?}");
+    assert!(proxy.refused_tokens() > 0);
+    assert!(engine.terminate().success());
+}
