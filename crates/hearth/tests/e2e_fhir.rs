@@ -552,6 +552,13 @@ async fn a_refused_token_makes_the_destination_unauthorized_with_an_alert_and_no
     assert!(dest["state"].as_str().unwrap().starts_with("unauthorized"), "{dest}");
     // Not one attempt spent, nothing dead: refused credentials are not the content's fault.
     let journal = engine.journal().await;
+    let deadline = Instant::now() + T;
+    while common::all_deliveries(&journal, &hearth_store::DeliveryFilter::default()).await.is_empty() {
+        assert!(Instant::now() < deadline, "the message was never routed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Give the sink time to (wrongly) try it.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let all = common::all_deliveries(&journal, &hearth_store::DeliveryFilter::default()).await;
     journal.close().await;
     assert_eq!(all.len(), 1);
