@@ -266,7 +266,7 @@ impl DeliveriesAttempted<'_> {
         metrics::histogram!(Metric::DeliveryConfirmSeconds.name(), "destination" => d)
             .record(self.duration.as_secs_f64());
         if self.dead > 0 {
-            tracing::warn!(destination = %self.destination, dead = self.dead, "deliveries gave up after their retry limit");
+            tracing::warn!(destination = %self.destination, dead = self.dead, "deliveries dead: retry limit reached or refused by the destination");
         }
         if self.retried > 0 {
             tracing::info!(destination = %self.destination, retried = self.retried, "deliveries failed; will retry");

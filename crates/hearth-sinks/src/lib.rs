@@ -1,5 +1,5 @@
-//! Sinks: drain the journal's outbox to destinations. One folder per destination kind (`amqp/`: its config, its
-//! publisher, its tests), one [`registry`] that lists the kinds, validates and starts them, and the outbox worker
+//! Sinks: drain the journal's outbox to destinations. One folder per destination kind (`amqp/`, `fhir/`: its
+//! config, its publisher, its tests), one [`registry`] that lists the kinds, validates and starts them, and the outbox worker
 //! every kind shares.
 //!
 //! One [`Sink`] per destination reads the due deliveries of its destination from the journal (oldest first; of an
@@ -25,13 +25,15 @@
 #![forbid(unsafe_code)]
 
 pub mod amqp;
+pub mod fhir;
 mod monitor;
 mod outbox;
 pub mod registry;
 
 pub use amqp::{AmqpPublisher, FHIR_CONTENT_TYPE};
+pub use fhir::FhirPublisher;
 pub use monitor::monitor;
-pub use outbox::{Backoff, NotReady, SendError, Sink, SinkConfig, report_pending};
+pub use outbox::{Backoff, MAX_RETRY_AFTER, NotReady, SendError, Sink, SinkConfig, report_pending};
 pub use registry::{Destination, DestinationKind, DestinationPlan, Publisher, RawDestination, RetryPlan, StartError};
 
 /// The README's examples run as doctests.

@@ -54,7 +54,17 @@ pub enum SendError {
     /// The destination refused or lost it: counts as an attempt.
     #[error("{0}")]
     Failed(String),
+    /// Like `Failed`, and the destination asked to wait at least `after` (HTTP `Retry-After`).
+    #[error("{error}")]
+    Retry { error: String, after: Option<Duration> },
+    /// The destination refuses this content for good (e.g. a FHIR server's 400/422): dead at once, the
+    /// text (the server's OperationOutcome) kept as the failure.
+    #[error("{0}")]
+    Rejected(String),
 }
+
+/// The longest `Retry-After` honoured (a larger one is cut to this).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// Why a destination cannot take deliveries now (never message content).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,6 +78,9 @@ pub enum NotReady {
     Disconnected(String),
     #[error("closed")]
     Closed,
+    /// The destination refuses our credentials (after renewing them): an operator must act.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
 }
 
 /// Drains one destination's outbox until shut down.
@@ -204,16 +217,24 @@ impl Sink {
         match self.publisher.send(d, body).await {
             Ok(()) => Some(DeliveryOutcome::Sent { id: d.id }),
             Err(SendError::Unavailable(_)) => None,
-            Err(SendError::Failed(error)) => {
-                let attempt = d.attempts.saturating_add(1);
-                if attempt >= self.cfg.max_attempts {
-                    Some(DeliveryOutcome::Dead { id: d.id, error })
-                } else {
-                    let wait = self.cfg.backoff.delay(attempt, rand::random::<f64>());
-                    Some(DeliveryOutcome::Retry { id: d.id, error, at: OffsetDateTime::now_utc() + wait })
-                }
-            }
+            Err(SendError::Rejected(error)) => Some(DeliveryOutcome::Dead { id: d.id, error }),
+            Err(SendError::Failed(error)) => Some(self.retry_or_dead(d, error, None)),
+            Err(SendError::Retry { error, after }) => Some(self.retry_or_dead(d, error, after)),
         }
+    }
+}
+
+impl Sink {
+    /// A failed attempt: retry after the backoff (or the destination's `Retry-After` when longer), or dead
+    /// after the last attempt.
+    fn retry_or_dead(&self, d: &DueDelivery, error: String, after: Option<Duration>) -> DeliveryOutcome {
+        let attempt = d.attempts.saturating_add(1);
+        if attempt >= self.cfg.max_attempts {
+            return DeliveryOutcome::Dead { id: d.id, error };
+        }
+        let backoff = self.cfg.backoff.delay(attempt, rand::random::<f64>());
+        let wait = after.map_or(backoff, |a| backoff.max(a.min(MAX_RETRY_AFTER)));
+        DeliveryOutcome::Retry { id: d.id, error, at: OffsetDateTime::now_utc() + wait }
     }
 }
 

@@ -14,6 +14,7 @@ use serde::{Deserialize, Deserializer};
 use tokio_util::sync::CancellationToken;
 
 use crate::amqp::{self, AmqpDestinationPlan, AmqpPublisher, RawAmqpDestination};
+use crate::fhir::{self, FhirDestinationPlan, FhirPublisher, RawFhirDestination};
 use crate::outbox::{Backoff, NotReady, SendError, Sink, SinkConfig};
 
 /// Upper bound for a destination's `max_in_flight`.
@@ -47,6 +48,7 @@ const COMMON_KEYS: [&str; 6] =
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum RawKind {
     Amqp(RawAmqpDestination),
+    Fhir(RawFhirDestination),
 }
 
 impl<'de> Deserialize<'de> for RawDestination {
@@ -85,6 +87,7 @@ pub struct DestinationPlan {
 #[derive(Debug, Clone, PartialEq)]
 pub enum DestinationKind {
     Amqp(AmqpDestinationPlan),
+    Fhir(FhirDestinationPlan),
 }
 
 /// Exponential backoff with jitter, then `dead`.
@@ -119,10 +122,13 @@ pub fn validate(raw: Option<BTreeMap<String, RawDestination>>, problems: &mut Pr
                     format!("need 0 < retry_initial_ms ({initial}) <= retry_max_ms ({max})"),
                 );
             }
-            let max_in_flight = c.max_in_flight.unwrap_or(256);
+            // An HTTP server takes far fewer concurrent requests than a broker takes unconfirmed publishes.
+            let default_in_flight = if matches!(d.kind, RawKind::Fhir(_)) { 8 } else { 256 };
+            let max_in_flight = c.max_in_flight.unwrap_or(default_in_flight);
             check_range(max_in_flight, 1..=MAX_IN_FLIGHT, &format!("{key}.max_in_flight"), problems);
             let kind = match d.kind {
                 RawKind::Amqp(a) => DestinationKind::Amqp(amqp::validate(a, &key, problems)),
+                RawKind::Fhir(f) => DestinationKind::Fhir(fhir::validate(f, &key, problems)),
             };
             DestinationPlan {
                 name,
@@ -145,6 +151,7 @@ impl DestinationPlan {
     pub fn describe(&self) -> String {
         let what = match &self.kind {
             DestinationKind::Amqp(a) => a.describe(),
+            DestinationKind::Fhir(f) => f.describe(),
         };
         let excludes =
             if self.exclude.is_empty() { String::new() } else { format!(", excludes {}", self.exclude.join(" ")) };
@@ -167,6 +174,11 @@ impl DestinationPlan {
             DestinationKind::Amqp(a) => {
                 let link = Link::start(a.link_config(&self.name, self.max_in_flight).map_err(fail)?, shutdown.clone());
                 Publisher::Amqp(AmqpPublisher { link, exchange: a.exchange.clone() })
+            }
+            DestinationKind::Fhir(f) => {
+                let settings = f.client_settings(self.max_in_flight).map_err(fail)?;
+                let client = hearth_fhir_client::FhirClient::new(&settings, None).map_err(|e| fail(e.to_string()))?;
+                Publisher::Fhir(FhirPublisher::start(client, shutdown.clone()))
             }
         };
         let cfg = SinkConfig {
@@ -201,12 +213,14 @@ pub struct Destination {
 #[derive(Debug, Clone)]
 pub enum Publisher {
     Amqp(AmqpPublisher),
+    Fhir(FhirPublisher),
 }
 
 impl Publisher {
     pub(crate) async fn send(&self, d: &DueDelivery, body: &str) -> Result<(), SendError> {
         match self {
             Publisher::Amqp(p) => p.send(d, body).await,
+            Publisher::Fhir(p) => p.send(d, body).await,
         }
     }
 
@@ -214,6 +228,7 @@ impl Publisher {
     pub fn ready(&self) -> Result<(), NotReady> {
         match self {
             Publisher::Amqp(p) => p.ready(),
+            Publisher::Fhir(p) => p.ready(),
         }
     }
 
@@ -221,6 +236,7 @@ impl Publisher {
     pub(crate) async fn changed(&self) {
         match self {
             Publisher::Amqp(p) => p.changed().await,
+            Publisher::Fhir(p) => p.changed().await,
         }
     }
 }

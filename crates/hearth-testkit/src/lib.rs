@@ -16,6 +16,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod fhir_proxy;
 pub mod http;
 pub mod mllp;
 mod pg_cluster;

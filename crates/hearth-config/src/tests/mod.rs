@@ -165,7 +165,7 @@ fn without_destinations_the_built_in_amqp_destination_and_default_route_exist() 
     assert_eq!(plan.destinations.len(), 1);
     let d = &plan.destinations[0];
     assert_eq!(d.name, "fhir");
-    let DestinationKind::Amqp(a) = &d.kind;
+    let DestinationKind::Amqp(a) = &d.kind else { panic!("amqp") };
     assert_eq!(a.endpoint.uri, DEFAULT_AMQP_ENDPOINT);
     assert_eq!(a.exchange, "hearth.fhir");
     assert_eq!(a.exchange_type, "topic");
@@ -219,9 +219,9 @@ fn destinations_routes_and_amqp_channels_validate() {
         billing.retry,
         RetryPlan { max_attempts: 3, initial: Duration::from_millis(100), max: Duration::from_secs(1) }
     );
-    let DestinationKind::Amqp(a) = &billing.kind;
+    let DestinationKind::Amqp(a) = &billing.kind else { panic!("amqp") };
     assert_eq!(a.endpoint.password, SecretSource::Env("HEARTH_MQ_PASSWORD".into()));
-    let DestinationKind::Amqp(fhir) = &plan.destinations[1].kind;
+    let DestinationKind::Amqp(fhir) = &plan.destinations[1].kind else { panic!("amqp") };
     assert_eq!(fhir.queues[0].bind, ["#"]);
     assert_eq!(fhir.queues[0].exchange, "hearth.fhir");
     let upstream = plan.channels.iter().find(|c| c.name == "upstream").unwrap();
@@ -265,7 +265,8 @@ fn routes_and_destinations_problems_name_their_keys() {
 fn the_shipped_example_and_route_files_are_valid() {
     let example = include_str!("../../../../deploy/hearth.example.toml");
     let plan = load_str(example, &[]).unwrap_or_else(|e| panic!("deploy/hearth.example.toml: {e}"));
-    assert_eq!(plan.destinations.len(), 2);
+    assert_eq!(plan.destinations.len(), 3);
+    assert!(plan.destinations.iter().any(|d| matches!(d.kind, DestinationKind::Fhir(_))), "the FHIR example");
     let followup = include_str!("../../../../mappings/routes/discharge-followup.toml");
     let with_outreach = format!(
         "{followup}\n[destinations.fhir]\ntype = \"amqp\"\n[destinations.outreach]\ntype = \"amqp\"\nexchange = \"outreach\"\n"
