@@ -1,12 +1,17 @@
 //! The outbox worker of one destination, whatever its kind: reads due deliveries, hands them to the
 //! destination's [`Publisher`], and records every outcome (sent, retry with backoff, dead).
+//!
+//! With a node ([`Sink::leasing`]) the worker leases its deliveries ([`Node::lease_deliveries`]) instead of
+//! reading them, so that several nodes on one journal share a destination's outbox: a row leased by one live
+//! node is not due for the others, and an ordered (destination, patient) lane is drained by one node at a time.
+//! Recording the outcome ends the lease. The engine always gives one (on SQLite there is simply one node).
 
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use hearth_core::events::{DeliveriesAttempted, DestinationState, Metric};
-use hearth_store::{DeliveryOutcome, DueDelivery, Journal};
+use hearth_store::{DeliveryOutcome, DueDelivery, Journal, Node};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
@@ -76,6 +81,8 @@ pub struct Sink {
     cfg: SinkConfig,
     journal: Journal,
     publisher: Publisher,
+    /// Lease through this node rather than read (several nodes on one journal).
+    node: Option<Node>,
 }
 
 /// What one pass over the outbox found.
@@ -92,7 +99,14 @@ enum Pass {
 
 impl Sink {
     pub fn new(cfg: SinkConfig, journal: Journal, publisher: Publisher) -> Sink {
-        Sink { cfg, journal, publisher }
+        Sink { cfg, journal, publisher, node: None }
+    }
+
+    /// Takes due deliveries as leases of `node` (see the module doc), whatever the destination's kind.
+    #[must_use]
+    pub fn leasing(mut self, node: Node) -> Sink {
+        self.node = Some(node);
+        self
     }
 
     /// Runs until `shutdown`. In-flight publishes finish (or time out) and their outcomes are recorded before it
@@ -152,7 +166,12 @@ impl Sink {
     /// Publishes one batch of due deliveries and records the outcomes.
     async fn pass(&self) -> Pass {
         let limit = u32::try_from(self.cfg.max_in_flight).unwrap_or(u32::MAX);
-        let due = match self.journal.due_deliveries(&self.cfg.destination, OffsetDateTime::now_utc(), limit).await {
+        let now = OffsetDateTime::now_utc();
+        let due = match &self.node {
+            Some(node) => node.lease_deliveries(&self.cfg.destination, now, limit).await,
+            None => self.journal.due_deliveries(&self.cfg.destination, now, limit).await,
+        };
+        let due = match due {
             Ok(due) => due,
             Err(e) => {
                 tracing::warn!(destination = %self.cfg.destination, error = %e, "sink cannot read the outbox");
