@@ -518,3 +518,63 @@ async fn the_file_inbox_runs_on_one_of_two_nodes_and_moves_when_its_leader_dies(
     common::delete_queue(&queue);
     db.drop_now().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hearth_migrate_and_check_on_postgres_and_a_newer_schema_is_refused() {
+    let test = "hearth_migrate_on_postgres";
+    let Some(pg) = hearth_testkit::postgres(test) else { return };
+    let db = Database::create(&pg).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hearth.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[journal]\ntype = \"postgres\"\nurl = \"{}\"\npassword_env = \"HEARTH_SCALE_TEST_PG_PASSWORD\"\n\
+             [http]\nlisten = \"127.0.0.1:{}\"\n[channels.adt]\ntype = \"mllp\"\nlisten = \"127.0.0.1:{}\"\n",
+            db.url(),
+            free_port(),
+            free_port()
+        ),
+    )
+    .unwrap();
+    let hearth = |args: &[&str]| {
+        let out = std::process::Command::new(common::BIN)
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env("HEARTH_SCALE_TEST_PG_PASSWORD", "unused-with-trust")
+            .env("HEARTH_LOG", "warn")
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+
+    let (code, out, _) = hearth(&["check"]);
+    assert_eq!(code, Some(0));
+    assert!(out.starts_with(&format!("journal  postgres {}", db.url())), "{out}");
+    assert!(out.contains("password from $HEARTH_SCALE_TEST_PG_PASSWORD"), "{out}");
+
+    let (code, out, err) = hearth(&["migrate"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("journal schema migrated from none (new journal) to version "), "{out}");
+    let version: i64 = out.trim().rsplit(' ').next().unwrap().parse().unwrap();
+    let (code, out, _) = hearth(&["migrate"]);
+    assert_eq!((code, out), (Some(0), format!("journal schema is current (version {version})\n")));
+
+    // A newer Hearth migrated the journal further: this one neither migrates nor runs against it.
+    let mut conn = sqlx::PgConnection::connect(&db.url()).await.unwrap();
+    let insert = format!(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES ({}, 'from the future', TRUE, decode('00', 'hex'), 0)",
+        version + 1000
+    );
+    sqlx::query(&insert).execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    for command in ["migrate", "run"] {
+        let (code, _, err) = hearth(&[command]);
+        assert_eq!(code, Some(1), "{command}: {err}");
+        assert!(err.contains(&format!("version {}, newer than this Hearth knows", version + 1000)), "{command}: {err}");
+    }
+    db.drop_now().await;
+}
