@@ -117,8 +117,11 @@ impl JournalPlan {
                 max_size_bytes.map(|b| format!(", max {b} bytes")).unwrap_or_default()
             ),
             JournalPlan::Postgres(p) => {
-                let location = hearth_store::PostgresConfig { schema: p.schema.clone(), ..hearth_store::PostgresConfig::new(&p.url) }
-                    .location();
+                let location = hearth_store::PostgresConfig {
+                    schema: p.schema.clone(),
+                    ..hearth_store::PostgresConfig::new(&p.url)
+                }
+                .location();
                 let password = match &p.password {
                     SecretSource::None => String::new(),
                     SecretSource::Env(var) => format!(", password from ${var}"),

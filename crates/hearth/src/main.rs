@@ -95,9 +95,10 @@ fn main() -> ExitCode {
 
 /// `hearth migrate`: 0 migrated (or already current), 2 bad configuration, 1 the journal refused or failed.
 async fn migrate(config: Option<PathBuf>) -> ExitCode {
-    let cfg = match load_plan(config.as_deref()).map_err(|e| e.to_string()).and_then(|plan| {
-        plan.journal.store_config().map_err(|e| format!("journal password: {e}"))
-    }) {
+    let cfg = match load_plan(config.as_deref())
+        .map_err(|e| e.to_string())
+        .and_then(|plan| plan.journal.store_config().map_err(|e| format!("journal password: {e}")))
+    {
         Ok(cfg) => cfg,
         Err(e) => {
             eprintln!("hearth: {e}");

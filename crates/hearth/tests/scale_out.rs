@@ -245,7 +245,12 @@ async fn check_delivered(journal: &Journal, uri: &str, queue: &str, acked: &[Str
         let expected: Vec<usize> = (0..seqs.len()).collect();
         assert!(seqs == &expected, "patient {p}: arrival order broken: {:?}", first_disorder(seqs));
     }
-    eprintln!("{} messages, {} deliveries received ({} redelivered)", ids.len(), arrived.len(), arrived.len() - ids.len());
+    eprintln!(
+        "{} messages, {} deliveries received ({} redelivered)",
+        ids.len(),
+        arrived.len(),
+        arrived.len() - ids.len()
+    );
 }
 
 fn first_disorder(seqs: &[usize]) -> Option<(usize, usize, usize)> {
@@ -312,7 +317,12 @@ async fn three_nodes_one_killed_and_restarted_lose_nothing_and_keep_patient_orde
     nodes[1].restart();
     eprintln!("node 1 restarted after {} acknowledged ({:?})", acked.load(Ordering::Relaxed), started.elapsed());
     let sent = join_senders(handles);
-    eprintln!("{} acknowledged, {} attempts refused or failed, in {:?}", sent.acked.len(), sent.refused, started.elapsed());
+    eprintln!(
+        "{} acknowledged, {} attempts refused or failed, in {:?}",
+        sent.acked.len(),
+        sent.refused,
+        started.elapsed()
+    );
     assert_eq!(sent.acked.len(), total);
 
     let journal = db.journal().await;
@@ -496,7 +506,8 @@ async fn the_file_inbox_runs_on_one_of_two_nodes_and_moves_when_its_leader_dies(
 
     // Each file once: no second copy in done/ (a file taken twice would get a numbered name), nothing in
     // error/, and no chunk journaled twice.
-    let mut want: Vec<String> = batch1.iter().chain(&batch2).flat_map(|f| [f.clone(), format!("{f}.report.json")]).collect();
+    let mut want: Vec<String> =
+        batch1.iter().chain(&batch2).flat_map(|f| [f.clone(), format!("{f}.report.json")]).collect();
     want.sort();
     assert_eq!(listing(&inbox.join("done")), want);
     assert!(listing(&inbox.join("error")).is_empty());
@@ -505,7 +516,8 @@ async fn the_file_inbox_runs_on_one_of_two_nodes_and_moves_when_its_leader_dies(
     let mut chunks = 0;
     for f in batch1.iter().chain(&batch2) {
         let report: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(inbox.join("done").join(format!("{f}.report.json"))).unwrap()).unwrap();
+            serde_json::from_slice(&std::fs::read(inbox.join("done").join(format!("{f}.report.json"))).unwrap())
+                .unwrap();
         assert_eq!(report["rows_converted"], 30, "{f}: {report}");
         assert_eq!(report["chunks_duplicate"], 0, "{f} was read twice: {report}");
         chunks += report["chunks"].as_u64().unwrap();
@@ -577,4 +589,28 @@ async fn hearth_migrate_and_check_on_postgres_and_a_newer_schema_is_refused() {
         assert!(err.contains(&format!("version {}, newer than this Hearth knows", version + 1000)), "{command}: {err}");
     }
     db.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_fails_over_to_the_next_broker_endpoint() {
+    let Some(uri) = hearth_testkit::amqp("amqp_endpoint_failover") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (exchange, queue) = (unique_name("hearth-failover-x"), unique_name("hearth-failover-q"));
+    // The first endpoint is a port nothing listens on (a cluster node that is down); the broker is second.
+    let dead = format!("amqp://guest:guest@127.0.0.1:{}/%2f", free_port());
+    let extra = format!(
+        "[destinations.fhir]\ntype = \"amqp\"\nendpoints = [\"{dead}\", \"{uri}\"]\nexchange = \"{exchange}\"\n\
+         required = true\n[[destinations.fhir.queues]]\nname = \"{queue}\"\nbind = [\"#\"]\n"
+    );
+    // `required`: the node is ready only once the destination is connected, i.e. once it failed over.
+    let mut engine = Engine::start(dir.path(), "", &extra);
+    let msgs: Vec<Vec<u8>> = (0..5).map(|i| common::adt(&format!("FAILOVER-{i}"))).collect();
+    assert!(common::mllp_send(&engine.mllp, &msgs).iter().all(|a| a.contains("|AA|")));
+    let journal = engine.journal().await;
+    let sent = common::wait_outbox_drained(&journal, "fhir", 5, T).await;
+    let got = common::consume(&uri, &queue, sent.len(), T).await;
+    assert_eq!(got.len(), sent.len());
+    journal.close().await;
+    assert!(engine.terminate().success());
+    common::delete_queue(&queue);
 }

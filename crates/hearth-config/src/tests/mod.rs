@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::*;
 
 mod csv;
+mod endpoints;
 mod journal;
 mod webhook;
 
