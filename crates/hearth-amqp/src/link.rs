@@ -247,7 +247,7 @@ async fn reconnect_loop(shared: &Shared) {
         shared.set_state(LinkState::Disconnected { since: SystemTime::now(), error });
         if connect_failed && uris.len() > 1 {
             at += 1;
-            if at % uris.len() != 0 {
+            if !at.is_multiple_of(uris.len()) {
                 // The next endpoint at once; the backoff applies once every endpoint has failed in turn.
                 continue;
             }
