@@ -89,3 +89,25 @@ fn sqlite_stays_the_default_journal() {
     assert!(matches!(plan.journal, JournalPlan::Sqlite { .. }));
     assert_eq!(plan.journal.node_lease(), Duration::from_millis(DEFAULT_NODE_LEASE_MS));
 }
+
+#[test]
+fn the_shipped_scale_out_configuration_is_valid_with_its_per_node_overrides() {
+    let shared = include_str!("../../../../deploy/scale-out/hearth.toml");
+    for env_file in [
+        include_str!("../../../../deploy/scale-out/node-a.env"),
+        include_str!("../../../../deploy/scale-out/node-b.env"),
+    ] {
+        let vars: Vec<(String, String)> = env_file
+            .lines()
+            .filter(|l| !l.starts_with('#') && l.contains('='))
+            .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+            .collect();
+        let plan = load_str(shared, &vars).unwrap_or_else(|e| panic!("deploy/scale-out/hearth.toml: {e}"));
+        let JournalPlan::Postgres(p) = &plan.journal else { panic!("postgres") };
+        assert_eq!(p.password, SecretSource::Env("HEARTH_PG_PASSWORD".into()));
+        let DestinationKind::Amqp(d) = &plan.destinations[0].kind;
+        assert_eq!(d.endpoint.fallbacks.len(), 2, "three broker nodes");
+        let listen = vars.iter().find(|(k, _)| k == "HEARTH__HTTP__LISTEN").map(|(_, v)| v.as_str());
+        assert_eq!(Some(plan.http.listen.to_string().as_str()), listen);
+    }
+}
