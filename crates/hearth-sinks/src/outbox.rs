@@ -19,6 +19,8 @@ use crate::registry::Publisher;
 
 /// Safety-net poll when nothing wakes the sink (e.g. another process wrote the outbox).
 const POLL: Duration = Duration::from_secs(1);
+/// Shortest wait after a pass that found nothing to take (doubled per idle pass in a row, up to [`POLL`]).
+const IDLE_FLOOR: Duration = Duration::from_millis(5);
 /// Pause after a journal error before trying again.
 const JOURNAL_RETRY: Duration = Duration::from_secs(1);
 
@@ -114,6 +116,10 @@ impl Sink {
     pub async fn run(self, shutdown: CancellationToken) {
         let mut outbox = self.journal.outbox_changes();
         let mut up = None;
+        // Idle passes in a row: rows may be due that this sink cannot take (another node leases them, or an
+        // ordered lane waits for an older message), so the wait for "the next due row" doubles each time
+        // instead of polling at its floor.
+        let mut idle = 0u32;
         loop {
             if shutdown.is_cancelled() {
                 return;
@@ -125,10 +131,15 @@ impl Sink {
                 up = Some(state.is_ok());
             }
             let pass = if state.is_ok() { self.pass().await } else { Pass::Unavailable };
+            if !matches!(pass, Pass::Idle) {
+                idle = 0;
+            }
             match pass {
                 Pass::Worked => continue,
                 Pass::Idle => {
-                    let wait = self.until_next_due().await;
+                    let floor = IDLE_FLOOR.saturating_mul(1 << idle.min(8)).min(POLL);
+                    idle = idle.saturating_add(1);
+                    let wait = self.until_next_due().await.max(floor);
                     tokio::select! {
                         _ = outbox.changed() => {}
                         () = tokio::time::sleep(wait) => {}
