@@ -1,7 +1,8 @@
 //! Several `hearth run` nodes on one PostgreSQL journal, through the real binaries (docs/scale-out.md):
 //! three nodes under load with one SIGKILLed and restarted; PostgreSQL crashed and restarted under load (a
 //! private cluster, never the shared server); a file inbox led by one of two nodes, taken over when it dies.
-//! Every test works in a database of its own, dropped at the end.
+//! Every test works in a database of its own, dropped at the end. The load tests are `serial_` (one load test at
+//! a time, see .config/nextest.toml).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -294,7 +295,7 @@ fn join_senders(handles: Vec<std::thread::JoinHandle<Sent>>) -> Sent {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_nodes_one_killed_and_restarted_lose_nothing_and_keep_patient_order() {
+async fn serial_three_nodes_one_killed_and_restarted_lose_nothing_and_keep_patient_order() {
     let test = "three_nodes_one_killed";
     let Some(pg) = hearth_testkit::postgres(test) else { return };
     let Some(uri) = hearth_testkit::amqp(test) else { return };
@@ -340,7 +341,7 @@ async fn three_nodes_one_killed_and_restarted_lose_nothing_and_keep_patient_orde
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgresql_restarted_under_load_nacks_while_down_and_the_nodes_resume() {
+async fn serial_postgresql_restarted_under_load_nacks_while_down_and_the_nodes_resume() {
     let test = "postgresql_restarted_under_load";
     let Some(uri) = hearth_testkit::amqp(test) else { return };
     let Some(cluster) = hearth_testkit::PgCluster::create(test) else { return };
