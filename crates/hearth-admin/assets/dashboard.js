@@ -106,6 +106,18 @@ function destinationRow(d) {
   return tr;
 }
 
+function nodeRow(n) {
+  const tr = el("tr", { "data-node": n.id, class: n.alive ? "" : "down" });
+  tr.append(el("td", {}, n.id + (n.self ? " (this node)" : "")));
+  tr.append(el("td", {}, n.host));
+  const badge = n.alive ? ["alive", ""] : ["expired", "bad"];
+  tr.append(el("td", { "data-field": "alive" }, el("span", { class: "badge " + badge[1] }, badge[0])));
+  tr.append(el("td", {}, age(n.started_at)));
+  tr.append(el("td", { "data-field": "last_heartbeat" }, age(n.last_heartbeat_at)));
+  tr.append(el("td", { "data-field": "leads" }, n.leads.length ? n.leads.join(", ") : "–"));
+  return tr;
+}
+
 function renderAlerts(a) {
   const ul = $("alerts");
   ul.replaceChildren();
@@ -118,7 +130,8 @@ function renderAlerts(a) {
 
 async function refresh() {
   try {
-    const [ch, de, al] = await Promise.all([api("/channels"), api("/destinations"), api("/alerts")]);
+    const [ch, de, al, no] = await Promise.all([api("/channels"), api("/destinations"), api("/alerts"), api("/nodes")]);
+    $("nodes").tBodies[0].replaceChildren(...no.nodes.map(nodeRow));
     $("channels").tBodies[0].replaceChildren(...ch.channels.map(channelRow));
     $("destinations").tBodies[0].replaceChildren(...de.destinations.map(destinationRow));
     $("ingest").textContent = ch.ingest_paused ? "ingest paused: " + ch.ingest_paused : "";

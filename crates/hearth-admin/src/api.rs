@@ -46,6 +46,7 @@ pub(crate) fn operations() -> Vec<Operation> {
         op(Role::Viewer, Method::GET, "/api/v1/channels", get(channels)),
         op(Role::Viewer, Method::GET, "/api/v1/destinations", get(destinations)),
         op(Role::Viewer, Method::GET, "/api/v1/alerts", get(alerts)),
+        op(Role::Viewer, Method::GET, "/api/v1/nodes", get(crate::nodes::nodes)),
         op(Role::Operator, Method::GET, "/api/v1/messages", get(messages)),
         op(Role::Operator, Method::GET, "/api/v1/messages/{id}", get(message)),
         op(Role::Operator, Method::POST, "/api/v1/messages/{id}/reprocess", post(reprocess)),

@@ -1,5 +1,5 @@
 //! Hearth's HTTP surface on the one listener: `GET /healthz` (alive), `GET /readyz` (the journal is writable,
-//! required destinations are connected, ingest is not paused), `GET /metrics` (Prometheus text), the admin API
+//! required destinations are connected, ingest is not paused; the body names this node), `GET /metrics` (Prometheus text), the admin API
 //! under `/api/v1` (JSON, bearer tokens with roles, OpenAPI document at `/api/v1/openapi.json`) and the
 //! operations dashboard at `/` (a page with embedded assets that polls the API). The engine merges the sources'
 //! routes (`/ingest/{channel}`, `/webhooks/{channel}`) into the same listener. Errors are
@@ -43,6 +43,7 @@ mod api;
 mod audit;
 mod auth;
 mod dashboard;
+mod nodes;
 
 use std::sync::Arc;
 
@@ -76,6 +77,8 @@ pub struct AdminState {
     channels: Vec<String>,
     tokens: Arc<[ApiToken]>,
     alerts: AlertBoard,
+    /// This process's node id on the journal (shown by `/readyz` and `/api/v1/nodes`).
+    node: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for AdminState {
@@ -101,7 +104,14 @@ impl AdminState {
             channels: Vec::new(),
             tokens: Arc::from(Vec::new()),
             alerts: AlertBoard::default(),
+            node: None,
         }
+    }
+
+    /// This process's node id on the journal.
+    pub fn with_node(mut self, id: &str) -> Self {
+        self.node = Some(Arc::from(id));
+        self
     }
 
     /// Makes `/readyz` depend on a destination too.
@@ -196,7 +206,10 @@ async fn readyz(State(st): State<AdminState>) -> Response {
     // The probe queues behind pending writes; a journal that cannot answer within the timeout is not ready.
     let probe = tokio::time::timeout(READY_TIMEOUT, st.journal.check_writable()).await;
     match probe {
-        Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(Ok(())) => match &st.node {
+            Some(node) => (StatusCode::OK, format!("ready\nnode {node}\n")).into_response(),
+            None => (StatusCode::OK, "ready\n").into_response(),
+        },
         Err(_) => {
             tracing::warn!("readiness probe: journal did not answer in time");
             error_response(StatusCode::SERVICE_UNAVAILABLE, "journal_unavailable", "the journal is not writable")

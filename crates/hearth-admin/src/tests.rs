@@ -386,3 +386,35 @@ async fn dashboard_is_served_with_its_assets_and_a_strict_policy() {
     assert!(js.contains("/api/v1") && !js.contains("innerHTML"));
     assert_eq!(get(&app, "/assets/dashboard.css").await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn nodes_lists_every_node_and_readyz_names_this_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = journal(&dir).await;
+    let reg = |id: &str| hearth_store::NodeRegistration {
+        id: id.into(),
+        host: "host-a".into(),
+        lease: std::time::Duration::from_secs(30),
+    };
+    let node = j.register_node(reg("host-a-1-100")).await.unwrap();
+    let _inbox = node.try_lead("inbox.billing").await.unwrap().expect("one node leads");
+    node.heartbeat().await.unwrap();
+    let st = state(&j).with_tokens(vec![ApiToken::new("wall", Role::Viewer, VIEWER).unwrap()]).with_node(node.id());
+    let app = router(st);
+
+    let (status, body) = api(&app, "GET", "/api/v1/nodes", VIEWER).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["node"], "host-a-1-100");
+    let nodes = body["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 1, "{body}");
+    let n = &nodes[0];
+    assert_eq!((n["id"].as_str(), n["host"].as_str()), (Some("host-a-1-100"), Some("host-a")));
+    assert_eq!((n["alive"].as_bool(), n["self"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(n["leads"], serde_json::json!(["inbox.billing"]));
+    for key in ["started_at", "last_heartbeat_at", "expires_at"] {
+        assert!(n[key].as_str().is_some_and(|t| t.ends_with('Z')), "{key}: {n}");
+    }
+    assert_eq!(api(&app, "GET", "/api/v1/nodes", "wrong").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(get(&app, "/readyz").await, (StatusCode::OK, "ready\nnode host-a-1-100\n".into()));
+    j.close().await;
+}

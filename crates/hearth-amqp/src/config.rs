@@ -17,6 +17,9 @@ pub struct LinkConfig {
     /// certificate in `tls`, `amqps://host/vhost?auth_mechanism=external` logs in as the certificate's user
     /// (RabbitMQ's EXTERNAL mechanism, plugin `rabbitmq_auth_mechanism_ssl`).
     pub uri: String,
+    /// Further URIs of the same broker (the other nodes of a RabbitMQ cluster): when the current one is
+    /// unreachable the link connects to the next, in turn, `uri` first (docs/scale-out.md).
+    pub fallback_uris: Vec<String>,
     /// TLS for `amqps://`: `ca_file` (else the system trust store), `cert_file`/`key_file` (client
     /// certificate), `server_name` (else the URI's host). The server's certificate and name are always
     /// verified unless the test-only insecure switch is set. Must stay empty for `amqp://`.
@@ -42,6 +45,7 @@ impl LinkConfig {
     pub fn new(uri: impl Into<String>, connection_name: impl Into<String>) -> Self {
         Self {
             uri: uri.into(),
+            fallback_uris: Vec::new(),
             connection_name: connection_name.into(),
             tls: ClientSettings::default(),
             topology: Topology::default(),
@@ -59,8 +63,9 @@ impl LinkConfig {
     /// may already have them). Whether the TLS files are usable is found at connect (and by
     /// `hearth_tls::check_key_pair` for `hearth check`).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let uri = parse_uri(&self.uri)?;
-        self.validate_tls(&uri)?;
+        for uri in self.uris() {
+            self.validate_tls(&parse_uri(uri)?)?;
+        }
         if self.max_unconfirmed == 0 {
             return Err(ConfigError::Invalid("max_unconfirmed must be at least 1".into()));
         }
@@ -75,6 +80,11 @@ impl LinkConfig {
 }
 
 impl LinkConfig {
+    /// `uri`, then the fallbacks: the order the link tries them in.
+    pub fn uris(&self) -> impl Iterator<Item = &String> {
+        std::iter::once(&self.uri).chain(&self.fallback_uris)
+    }
+
     fn validate_tls(&self, uri: &AMQPUri) -> Result<(), ConfigError> {
         let tls = &self.tls;
         if uri.scheme == AMQPScheme::AMQP && *tls != ClientSettings::default() {

@@ -1,10 +1,11 @@
 //! Where a link connects, as configured: the `endpoint` URI and where its password comes from
 //! (`password_env` / `password_file`; never the TOML itself). Shared by the AMQP source, the AMQP destination
-//! and the alert exchange.
+//! and the alert exchange. A source or destination may name several URIs (the nodes of a RabbitMQ cluster:
+//! `endpoint = ["amqp://a", "amqp://b"]` or `endpoints = [...]`); its link fails over from one to the next.
 
 use std::path::PathBuf;
 
-use hearth_core::config::{Problems, SecretError, SecretSource};
+use hearth_core::config::{OneOrMany, Problems, SecretError, SecretSource};
 
 /// The broker of the built-in default configuration.
 pub const DEFAULT_ENDPOINT: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -14,6 +15,8 @@ pub const DEFAULT_ENDPOINT: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 pub struct Endpoint {
     /// `amqp://user[:password]@host:port/vhost`.
     pub uri: String,
+    /// Further URIs of the same broker cluster, tried in turn after `uri` (same password).
+    pub fallbacks: Vec<String>,
     /// Replaces the URI's password when set.
     pub password: SecretSource,
 }
@@ -37,18 +40,29 @@ impl Endpoint {
         (key, endpoint_key, prefix): (&str, &str, &str),
         problems: &mut Problems,
     ) -> Endpoint {
-        let uri = uri.unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
-        if uri.starts_with("amqps://") {
-            problems.add(
-                format!("{key}.{endpoint_key}"),
-                "amqps:// (TLS) is not supported by this build; use amqp:// on a trusted network or a TLS-terminating proxy",
-            );
-        } else if !uri.starts_with("amqp://") {
-            problems
-                .add(format!("{key}.{endpoint_key}"), format!("must be an amqp:// URI, got {:?}", redact_uri(&uri)));
+        let uris = uri.map(|u| vec![u]);
+        Self::validate_list(uris, password_env, password_file, (key, endpoint_key, prefix), problems)
+    }
+
+    /// [`Endpoint::validate`] for one URI or several (the nodes of one broker cluster, tried in turn).
+    pub fn validate_list(
+        uris: Option<Vec<String>>,
+        password_env: Option<String>,
+        password_file: Option<PathBuf>,
+        (key, endpoint_key, prefix): (&str, &str, &str),
+        problems: &mut Problems,
+    ) -> Endpoint {
+        let mut uris = uris.unwrap_or_else(|| vec![DEFAULT_ENDPOINT.to_owned()]);
+        if uris.is_empty() {
+            problems.add(format!("{key}.{endpoint_key}"), "must name at least one amqp:// URI");
+            uris.push(DEFAULT_ENDPOINT.to_owned());
+        }
+        for uri in &uris {
+            check_uri(uri, &format!("{key}.{endpoint_key}"), problems);
         }
         let password = SecretSource::from_keys(password_env, password_file, key, prefix, None, problems);
-        Endpoint { uri, password }
+        let uri = uris.remove(0);
+        Endpoint { uri, fallbacks: uris, password }
     }
 
     /// The URI to connect to, with the password read from its source (the only IO).
@@ -59,9 +73,50 @@ impl Endpoint {
         }
     }
 
-    /// The URI with its password hidden, for `hearth check`, messages and logs.
+    /// Every URI, in the order tried, with the password read from its source.
+    pub fn resolve_all(&self) -> Result<Vec<String>, EndpointError> {
+        let secret = self.password.resolve()?;
+        std::iter::once(&self.uri)
+            .chain(&self.fallbacks)
+            .map(|uri| match &secret {
+                None => Ok(uri.clone()),
+                Some(secret) => with_password(uri, secret).ok_or(EndpointError::NoUser),
+            })
+            .collect()
+    }
+
+    /// The URIs with their passwords hidden, for `hearth check`, messages and logs.
     pub fn redacted(&self) -> String {
-        redact_uri(&self.uri)
+        std::iter::once(&self.uri).chain(&self.fallbacks).map(|u| redact_uri(u)).collect::<Vec<_>>().join(" | ")
+    }
+}
+
+/// The `endpoint` (one URI or a list) and `endpoints` (a list) keys of `key` as one list; both given is a
+/// problem. `None`: neither (the built-in default broker).
+pub fn endpoint_uris(
+    endpoint: Option<OneOrMany<String>>,
+    endpoints: Option<Vec<String>>,
+    key: &str,
+    problems: &mut Problems,
+) -> Option<Vec<String>> {
+    match (endpoint, endpoints) {
+        (Some(_), Some(list)) => {
+            problems.add(format!("{key}.endpoints"), "give endpoint or endpoints, not both");
+            Some(list)
+        }
+        (Some(one), None) => Some(one.into_vec()),
+        (None, list) => list,
+    }
+}
+
+fn check_uri(uri: &str, path: &str, problems: &mut Problems) {
+    if uri.starts_with("amqps://") {
+        problems.add(
+            path,
+            "amqps:// (TLS) is not supported by this build; use amqp:// on a trusted network or a TLS-terminating proxy",
+        );
+    } else if !uri.starts_with("amqp://") {
+        problems.add(path, format!("must be an amqp:// URI, got {:?}", redact_uri(uri)));
     }
 }
 

@@ -73,7 +73,7 @@ mod topology;
 
 pub use config::{BindingSpec, ExchangeKind, ExchangeSpec, LinkConfig, QueueSpec, QueueType, Topology};
 pub use consumer::{Consumer, Delivery};
-pub use endpoint::{DEFAULT_ENDPOINT, Endpoint, EndpointError, redact_uri};
+pub use endpoint::{DEFAULT_ENDPOINT, Endpoint, EndpointError, endpoint_uris, redact_uri};
 pub use error::{ConfigError, ConsumeError, PublishError};
 pub use link::{Link, LinkState, backoff_delay};
 pub use publish::{Outgoing, PUBLISH_ID_HEADER};

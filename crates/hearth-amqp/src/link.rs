@@ -210,13 +210,18 @@ async fn supervise(shared: Arc<Shared>) {
 
 async fn reconnect_loop(shared: &Shared) {
     let cfg = &shared.cfg;
+    let uris: Vec<&String> = cfg.uris().collect();
+    // Which of the URIs the link uses now; a failed connect moves on to the next (a cluster's other node).
+    let mut at = 0usize;
     let mut failures = 0u32;
     while !shared.stop.is_cancelled() {
         shared.set_state(LinkState::Connecting);
+        let uri = uris[at % uris.len()];
         let attempt = tokio::select! {
-            a = tokio::time::timeout(cfg.connect_timeout, connect(cfg)) => a,
+            a = tokio::time::timeout(cfg.connect_timeout, connect(cfg, uri)) => a,
             _ = shared.stop.cancelled() => break,
         };
+        let connect_failed = !matches!(attempt, Ok(Ok(_)));
         let error = match attempt {
             Ok(Ok((session, events))) => {
                 let started = Instant::now();
@@ -237,8 +242,16 @@ async fn reconnect_loop(shared: &Shared) {
                 format!("no connection within {:?}", cfg.connect_timeout)
             }
         };
-        tracing::warn!(connection = %cfg.connection_name, %error, "amqp link down; reconnecting");
+        let endpoint = crate::endpoint::redact_uri(uri);
+        tracing::warn!(connection = %cfg.connection_name, %endpoint, %error, "amqp link down; reconnecting");
         shared.set_state(LinkState::Disconnected { since: SystemTime::now(), error });
+        if connect_failed && uris.len() > 1 {
+            at += 1;
+            if !at.is_multiple_of(uris.len()) {
+                // The next endpoint at once; the backoff applies once every endpoint has failed in turn.
+                continue;
+            }
+        }
         let delay = backoff_delay(failures.saturating_sub(1), cfg.reconnect_min, cfg.reconnect_max);
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
@@ -250,8 +263,8 @@ async fn reconnect_loop(shared: &Shared) {
 type Events = std::pin::Pin<Box<dyn Stream<Item = Event> + Send>>;
 
 /// Connects, declares the topology and opens the publishing channel. The error is a one-line description.
-async fn connect(cfg: &LinkConfig) -> Result<(Arc<Session>, Events), String> {
-    let uri = parse_uri(&cfg.uri).map_err(|e| e.to_string())?;
+async fn connect(cfg: &LinkConfig, uri: &str) -> Result<(Arc<Session>, Events), String> {
+    let uri = parse_uri(uri).map_err(|e| e.to_string())?;
     let props = ConnectionProperties::default().with_connection_name(cfg.connection_name.as_str().into());
     let conn = match uri.scheme {
         AMQPScheme::AMQP => Connection::connect_uri(uri, props).await.map_err(|e| format!("connect: {e}"))?,

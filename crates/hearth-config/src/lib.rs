@@ -42,7 +42,7 @@ pub use hearth_hl7v2::{AckPolicy, Charset};
 pub use hearth_sinks::{DestinationKind, DestinationPlan, RetryPlan};
 pub use hearth_sources::mapping::{BundleKind, MappingPlan};
 pub use hearth_sources::{ChannelPlan, SourcePlan};
-pub use journal::JournalPlan;
+pub use journal::{DEFAULT_NODE_LEASE_MS, JournalPlan, PostgresPlan};
 pub use raw::RawConfig;
 pub use validate::validate;
 

@@ -36,6 +36,7 @@ pub struct RawOutbox {
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum RawJournal {
     Sqlite(RawSqlite),
+    Postgres(RawPostgres),
 }
 
 impl Default for RawJournal {
@@ -58,6 +59,23 @@ pub struct RawSqlite {
     pub queue_capacity: Option<usize>,
     pub max_size_bytes: Option<u64>,
     pub busy_timeout_ms: Option<u64>,
+}
+
+/// `[journal] type = "postgres"`: one database shared by every node (docs/scale-out.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPostgres {
+    pub url: String,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub schema: Option<String>,
+    pub pool_size: Option<u32>,
+    pub statement_timeout_ms: Option<u64>,
+    pub connect_timeout_ms: Option<u64>,
+    pub node_lease_ms: Option<u64>,
+    pub max_batch: Option<usize>,
+    pub queue_capacity: Option<usize>,
+    pub max_size_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

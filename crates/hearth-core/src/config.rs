@@ -59,6 +59,24 @@ impl std::fmt::Display for Problems {
     }
 }
 
+/// A key that takes one value or a list (`endpoint = "amqp://a"` or `endpoint = ["amqp://a", "amqp://b"]`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> OneOrMany<T> {
+    /// The values, in order.
+    pub fn into_vec(self) -> Vec<T> {
+        match self {
+            OneOrMany::One(v) => vec![v],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
 /// Where a secret comes from. Named by validation, read by [`SecretSource::resolve`] when the engine starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretSource {

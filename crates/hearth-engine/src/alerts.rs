@@ -85,6 +85,7 @@ async fn post(client: &reqwest::Client, url: &str, body: String) -> Result<reqwe
 }
 
 /// Evaluates the thresholds until `shutdown`.
+#[derive(Clone)]
 pub struct Evaluator {
     pub journal: Journal,
     pub board: AlertBoard,

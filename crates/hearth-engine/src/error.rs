@@ -9,6 +9,8 @@ use hearth_core::ErrorClass;
 pub enum EngineError {
     #[error("journal: {0}")]
     Journal(#[from] hearth_store::StoreError),
+    #[error("journal password: {0}")]
+    JournalSecret(#[from] hearth_core::config::SecretError),
     #[error("cannot listen on {addr} (http): {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
@@ -30,7 +32,8 @@ impl EngineError {
             EngineError::Bind { .. }
             | EngineError::Destination(_)
             | EngineError::Mapping(_)
-            | EngineError::Ops { .. } => ErrorClass::Permanent,
+            | EngineError::Ops { .. }
+            | EngineError::JournalSecret(_) => ErrorClass::Permanent,
         }
     }
 }

@@ -1,8 +1,12 @@
 //! Wires a validated [`Plan`] into running tasks: opens the journal (which recovers after a crash), loads and
 //! binds every source (a port in use fails start-up, not a background task), starts the destinations, the
 //! processing stage and the HTTP surface, and on shutdown drains: sources stop accepting and finish the message
-//! in hand, the stage converts what was journaled, sinks finish the batch in hand, then the journal flushes and
-//! closes.
+//! in hand, the stage converts what was journaled, sinks finish the batch in hand, the node leaves, then the
+//! journal flushes and closes.
+//!
+//! Every run is a node of its journal ([`node`]): the stage claims what it converts, the sinks lease what they
+//! send, and singleton work (file inboxes, alert evaluation, retention) runs only while this node leads it. With
+//! PostgreSQL any number of nodes share one journal (docs/scale-out.md); on SQLite the same code has one node.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), hearth_engine::EngineError> {
@@ -16,6 +20,7 @@
 pub mod alerts;
 mod error;
 mod http;
+pub mod node;
 pub mod ops;
 pub mod process;
 pub mod retention;
@@ -26,7 +31,7 @@ use hearth_config::Plan;
 use hearth_core::MessageStatus;
 use hearth_sinks::Destination;
 use hearth_sources::{Channel, Running};
-use hearth_store::Journal;
+use hearth_store::{Journal, Node};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
@@ -50,11 +55,21 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 /// Run until `shutdown` is cancelled, then drain and return.
 pub async fn run(plan: Plan, shutdown: CancellationToken) -> Result<(), EngineError> {
-    let journal = Journal::open(&plan.journal.store_config()).await?;
+    let journal = Journal::open(&plan.journal.store_config()?).await?;
     report_recovery(&journal).await;
-    // Destinations, alerts, retention and the monitor stop after the sources and the stage have drained.
+    let reg = node::registration(plan.journal.node_lease());
+    let node = match node::join(&journal, &reg, &shutdown).await {
+        Ok(node) => node,
+        Err(e) => {
+            journal.close().await;
+            return Err(e.into());
+        }
+    };
+    // Destinations, alerts, retention, the heartbeat and the monitor stop after the sources and the stage have
+    // drained.
     let background = CancellationToken::new();
-    let started = start(&plan, &journal, &shutdown, &background).await;
+    let heartbeat = tokio::spawn(node::heartbeat(node.clone(), reg, background.clone()));
+    let started = start(&plan, &node, &shutdown, &background).await;
     let result = match started {
         Ok(engine) => {
             shutdown.cancelled().await;
@@ -64,6 +79,11 @@ pub async fn run(plan: Plan, shutdown: CancellationToken) -> Result<(), EngineEr
         Err(e) => Err(e),
     };
     background.cancel();
+    let _ = heartbeat.await;
+    // Frees this node's claims and leases at once rather than after its lease.
+    if let Err(e) = node.leave().await {
+        tracing::warn!(error = %e, "could not leave the journal; other nodes take over after the lease");
+    }
     journal.close().await;
     tracing::info!("stopped");
     result
@@ -82,24 +102,41 @@ struct Engine {
 /// Starts every component. On an error, what did start stops with the `background` token and `shutdown`.
 async fn start(
     plan: &Plan,
-    journal: &Journal,
+    node: &Node,
     shutdown: &CancellationToken,
     background: &CancellationToken,
 ) -> Result<Engine, EngineError> {
+    let journal = node.journal();
     let metrics = metrics_handle();
     let channels = plan.channels.iter().map(Channel::load).collect::<Result<Vec<_>, _>>()?;
-    let stage = process::Stage::new(journal.clone(), &channels, std::sync::Arc::clone(&plan.routes))?;
+    let stage = process::Stage::new(node.clone(), &channels, std::sync::Arc::clone(&plan.routes))?;
     let destinations = plan.destinations.iter().map(|d| d.start(journal, background)).collect::<Result<Vec<_>, _>>()?;
     let tokens = ops::resolve_tokens(&plan.ops.tokens)?;
     let notifier = alerts::Notifier::start(&plan.ops.alerts, background)?;
     let http = TcpListener::bind(plan.http.listen)
         .await
         .map_err(|source| EngineError::Bind { addr: plan.http.listen, source })?;
-    let Running { tasks, router } = hearth_sources::registry::start(&channels, journal, shutdown).await?;
+    let Running { tasks, singletons, router } = hearth_sources::registry::start(&channels, journal, shutdown).await?;
 
     let mut sources = JoinSet::new();
     for (_, task) in tasks {
         sources.spawn(task);
+    }
+    // A file inbox is a source that only its leader polls; it drains with the other sources.
+    for (name, work) in singletons {
+        let work: node::Singleton = Box::new(move |token| {
+            let run = work(token);
+            Box::pin(async move {
+                if let Err(e) = run.await {
+                    tracing::error!(error = %e, "singleton source stopped with an error");
+                }
+            })
+        });
+        let (lead_node, lead_shutdown) = (node.clone(), shutdown.clone());
+        sources.spawn(async move {
+            node::lead(lead_node, name, work, lead_shutdown).await;
+            Ok(())
+        });
     }
     // The stage drains the backlog on shutdown; it has its own token so that it stops only after the sources
     // (which may still journal the message in hand) have.
@@ -107,7 +144,7 @@ async fn start(
     let stage = tokio::spawn(stage.run(stage_stop.clone()));
 
     let board = hearth_admin::AlertBoard::default();
-    let admin = hearth_admin::AdminState::new(journal.clone(), metrics);
+    let admin = hearth_admin::AdminState::new(journal.clone(), metrics).with_node(node.id());
     let admin = ops::admin_state(admin, plan, &destinations, tokens, board.clone());
     let evaluator = alerts::Evaluator {
         journal: journal.clone(),
@@ -116,15 +153,19 @@ async fn start(
         destinations: destinations.iter().map(|d| (d.name.clone(), ops::probe(&d.publisher))).collect(),
     };
     let publishers = destinations.iter().map(|d| (d.name.clone(), d.publisher.clone())).collect();
+    let alerting: node::Singleton = Box::new(move |token| Box::pin(evaluator.clone().run(notifier.clone(), token)));
+    let (retained, retention_plan) = (journal.clone(), plan.ops.retention.clone());
+    let retaining: node::Singleton =
+        Box::new(move |token| Box::pin(retention::run(retained.clone(), retention_plan.clone(), token)));
     let background_tasks = vec![
-        tokio::spawn(evaluator.run(notifier, background.clone())),
-        tokio::spawn(retention::run(journal.clone(), plan.ops.retention.clone(), background.clone())),
+        tokio::spawn(node::lead(node.clone(), "alerts".into(), alerting, background.clone())),
+        tokio::spawn(node::lead(node.clone(), "retention".into(), retaining, background.clone())),
         tokio::spawn(hearth_sinks::monitor(journal.clone(), publishers, plan.max_outbox_pending, background.clone())),
     ];
     let mut sinks = JoinSet::new();
     for Destination { name, required, sink, .. } in destinations {
         tracing::info!(destination = %name, required, "destination sink started");
-        sinks.spawn(sink.run(background.clone()));
+        sinks.spawn(sink.leasing(node.clone()).run(background.clone()));
     }
     let app = hearth_admin::router(admin).merge(router);
     tracing::info!(listen = %plan.http.listen, "http listening");

@@ -1,12 +1,17 @@
 //! The outbox worker of one destination, whatever its kind: reads due deliveries, hands them to the
 //! destination's [`Publisher`], and records every outcome (sent, retry with backoff, dead).
+//!
+//! With a node ([`Sink::leasing`]) the worker leases its deliveries ([`Node::lease_deliveries`]) instead of
+//! reading them, so that several nodes on one journal share a destination's outbox: a row leased by one live
+//! node is not due for the others, and an ordered (destination, patient) lane is drained by one node at a time.
+//! Recording the outcome ends the lease. The engine always gives one (on SQLite there is simply one node).
 
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use hearth_core::events::{DeliveriesAttempted, DestinationState, Metric};
-use hearth_store::{DeliveryOutcome, DueDelivery, Journal};
+use hearth_store::{DeliveryOutcome, DueDelivery, Journal, Node};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
@@ -14,6 +19,8 @@ use crate::registry::Publisher;
 
 /// Safety-net poll when nothing wakes the sink (e.g. another process wrote the outbox).
 const POLL: Duration = Duration::from_secs(1);
+/// Shortest wait after a pass that found nothing to take (doubled per idle pass in a row, up to [`POLL`]).
+const IDLE_FLOOR: Duration = Duration::from_millis(5);
 /// Pause after a journal error before trying again.
 const JOURNAL_RETRY: Duration = Duration::from_secs(1);
 
@@ -89,6 +96,8 @@ pub struct Sink {
     cfg: SinkConfig,
     journal: Journal,
     publisher: Publisher,
+    /// Lease through this node rather than read (several nodes on one journal).
+    node: Option<Node>,
 }
 
 /// What one pass over the outbox found.
@@ -105,7 +114,14 @@ enum Pass {
 
 impl Sink {
     pub fn new(cfg: SinkConfig, journal: Journal, publisher: Publisher) -> Sink {
-        Sink { cfg, journal, publisher }
+        Sink { cfg, journal, publisher, node: None }
+    }
+
+    /// Takes due deliveries as leases of `node` (see the module doc), whatever the destination's kind.
+    #[must_use]
+    pub fn leasing(mut self, node: Node) -> Sink {
+        self.node = Some(node);
+        self
     }
 
     /// Runs until `shutdown`. In-flight publishes finish (or time out) and their outcomes are recorded before it
@@ -113,6 +129,10 @@ impl Sink {
     pub async fn run(self, shutdown: CancellationToken) {
         let mut outbox = self.journal.outbox_changes();
         let mut up = None;
+        // Idle passes in a row: rows may be due that this sink cannot take (another node leases them, or an
+        // ordered lane waits for an older message), so the wait for "the next due row" doubles each time
+        // instead of polling at its floor.
+        let mut idle = 0u32;
         loop {
             if shutdown.is_cancelled() {
                 return;
@@ -124,10 +144,15 @@ impl Sink {
                 up = Some(state.is_ok());
             }
             let pass = if state.is_ok() { self.pass().await } else { Pass::Unavailable };
+            if !matches!(pass, Pass::Idle) {
+                idle = 0;
+            }
             match pass {
                 Pass::Worked => continue,
                 Pass::Idle => {
-                    let wait = self.until_next_due().await;
+                    let floor = IDLE_FLOOR.saturating_mul(1 << idle.min(8)).min(POLL);
+                    idle = idle.saturating_add(1);
+                    let wait = self.until_next_due().await.max(floor);
                     tokio::select! {
                         _ = outbox.changed() => {}
                         () = tokio::time::sleep(wait) => {}
@@ -165,7 +190,12 @@ impl Sink {
     /// Publishes one batch of due deliveries and records the outcomes.
     async fn pass(&self) -> Pass {
         let limit = u32::try_from(self.cfg.max_in_flight).unwrap_or(u32::MAX);
-        let due = match self.journal.due_deliveries(&self.cfg.destination, OffsetDateTime::now_utc(), limit).await {
+        let now = OffsetDateTime::now_utc();
+        let due = match &self.node {
+            Some(node) => node.lease_deliveries(&self.cfg.destination, now, limit).await,
+            None => self.journal.due_deliveries(&self.cfg.destination, now, limit).await,
+        };
+        let due = match due {
             Ok(due) => due,
             Err(e) => {
                 tracing::warn!(destination = %self.cfg.destination, error = %e, "sink cannot read the outbox");

@@ -37,7 +37,7 @@ pub mod registry;
 pub mod webhook;
 
 pub use error::SourceError;
-pub use registry::{Channel, ChannelPlan, RawSource, Running, SourcePlan};
+pub use registry::{Channel, ChannelPlan, RawSource, Running, SingletonWork, SourcePlan};
 
 /// The README's examples run as doctests.
 #[cfg(doctest)]

@@ -174,17 +174,25 @@ impl Channel {
     }
 }
 
-/// The running sources: tasks to spawn (listeners, consumers, pollers) and the routes they serve on the HTTP
-/// listener (webhooks, uploads).
+/// Work that must run on one node at a time (a file inbox: two nodes polling one directory would race for
+/// its files). The engine starts it while this node leads it and stops it (by cancelling the token it passed)
+/// when the leadership is lost; it may start it again later.
+pub type SingletonWork = Arc<dyn Fn(CancellationToken) -> BoxFuture<'static, Result<(), SourceError>> + Send + Sync>;
+
+/// The running sources: tasks to spawn (listeners, consumers), singleton work to run under leadership (file
+/// inboxes, keyed by the leadership name `inbox.<channel>`), and the routes they serve on the HTTP listener
+/// (webhooks, uploads).
 pub struct Running {
     pub tasks: Vec<(String, BoxFuture<'static, Result<(), SourceError>>)>,
+    pub singletons: Vec<(String, SingletonWork)>,
     pub router: axum::Router,
 }
 
 impl std::fmt::Debug for Running {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let names: Vec<&str> = self.tasks.iter().map(|(n, _)| n.as_str()).collect();
-        f.debug_struct("Running").field("tasks", &names).finish_non_exhaustive()
+        let singletons: Vec<&str> = self.singletons.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("Running").field("tasks", &names).field("singletons", &singletons).finish_non_exhaustive()
     }
 }
 
@@ -195,6 +203,7 @@ pub async fn start(
     shutdown: &CancellationToken,
 ) -> Result<Running, SourceError> {
     let mut tasks: Vec<(String, BoxFuture<'static, Result<(), SourceError>>)> = Vec::new();
+    let mut singletons: Vec<(String, SingletonWork)> = Vec::new();
     let (mut hooks, mut ingest) = (Vec::new(), Vec::new());
     for ch in channels {
         let name = ch.name().to_owned();
@@ -223,8 +232,12 @@ pub async fn start(
                 hooks.extend(ch.webhook.clone());
             }
             SourcePlan::File(f) => {
-                let inbox = FileInbox::new(ch.csv_channel()?, f.clone(), journal.clone())?;
-                tasks.push((name, Box::pin(async move { Ok(inbox.run(token).await?) })));
+                let inbox = Arc::new(FileInbox::new(ch.csv_channel()?, f.clone(), journal.clone())?);
+                let work: SingletonWork = Arc::new(move |token| {
+                    let inbox = Arc::clone(&inbox);
+                    Box::pin(async move { Ok(inbox.run(token).await?) })
+                });
+                singletons.push((format!("inbox.{name}"), work));
             }
             SourcePlan::Http(h) => ingest.push(match &h.payload {
                 HttpPayload::Csv { .. } => {
@@ -244,5 +257,5 @@ pub async fn start(
     }
     let router =
         webhook::router(hooks, journal.clone()).merge(http_ingest::router(ingest, journal.clone(), shutdown.clone()));
-    Ok(Running { tasks, router })
+    Ok(Running { tasks, singletons, router })
 }

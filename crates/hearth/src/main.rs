@@ -35,6 +35,12 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Apply the journal's schema migrations (SQLite or PostgreSQL) and exit. Nodes also migrate when they
+    /// start; run this first when upgrading several nodes (docs/scale-out.md).
+    Migrate {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Send HL7 v2 messages over MLLP (mllp://) or MLLP over TLS (mllps://) and print each ACK (a test tool and
     /// load generator).
     Send(send::SendArgs),
@@ -80,9 +86,39 @@ fn main() -> ExitCode {
                 }
             })
         }
+        Command::Migrate { config } => with_runtime(migrate(config)),
         Command::Send(args) => with_runtime(send::run(args)),
         Command::Convert(args) => convert::run(args),
         Command::Messages(args) => with_runtime(messages::run(args)),
+    }
+}
+
+/// `hearth migrate`: 0 migrated (or already current), 2 bad configuration, 1 the journal refused or failed.
+async fn migrate(config: Option<PathBuf>) -> ExitCode {
+    let cfg = match load_plan(config.as_deref())
+        .map_err(|e| e.to_string())
+        .and_then(|plan| plan.journal.store_config().map_err(|e| format!("journal password: {e}")))
+    {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("hearth: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match hearth_store::Journal::migrate(&cfg).await {
+        Ok(report) => {
+            let from = report.from.map_or_else(|| "none (new journal)".to_owned(), |v| v.to_string());
+            if report.changed() {
+                println!("journal schema migrated from {from} to version {}", report.to);
+            } else {
+                println!("journal schema is current (version {})", report.to);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("hearth: migrate: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 

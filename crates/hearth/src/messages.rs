@@ -82,7 +82,11 @@ pub async fn run(args: MessagesArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return fail(2, &e.to_string()),
     };
-    let journal = match Journal::open(&plan.journal.store_config()).await {
+    let cfg = match plan.journal.store_config() {
+        Ok(cfg) => cfg,
+        Err(e) => return fail(2, &format!("journal password: {e}")),
+    };
+    let journal = match Journal::open(&cfg).await {
         Ok(j) => j,
         Err(e) => return fail(1, &format!("cannot open the journal: {e}")),
     };

@@ -6,6 +6,8 @@ use std::time::Duration;
 use super::*;
 
 mod csv;
+mod endpoints;
+mod journal;
 mod webhook;
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -20,7 +22,7 @@ fn built_in_default_matches_the_contract() {
     let SourcePlan::Mllp(m) = &plan.channels[0].source else { panic!("mllp") };
     assert_eq!(m.listen.to_string(), "0.0.0.0:2575");
     assert_eq!(m.max_frame_bytes, 10 * 1024 * 1024);
-    let JournalPlan::Sqlite { path, .. } = &plan.journal;
+    let JournalPlan::Sqlite { path, .. } = &plan.journal else { panic!("sqlite") };
     assert_eq!(path, &PathBuf::from("./data/hearth.db"));
 }
 
@@ -36,7 +38,7 @@ fn environment_overrides_keys() {
         ]),
     )
     .unwrap();
-    let JournalPlan::Sqlite { path, .. } = &plan.journal;
+    let JournalPlan::Sqlite { path, .. } = &plan.journal else { panic!("sqlite") };
     assert_eq!(path, &PathBuf::from("/tmp/other.db"));
     assert_eq!(plan.http.listen.port(), 9999);
     let SourcePlan::Mllp(m) = &plan.channels[0].source else { panic!("mllp") };
@@ -152,7 +154,7 @@ fn numbers_survive_arbitrary_precision() {
         idle_timeout_ms = 1500
     "#;
     let plan = load_str(toml, &env(&[("HEARTH__CHANNELS__ADT__MAX_CONNECTIONS", "7")])).unwrap();
-    let JournalPlan::Sqlite { max_batch, max_size_bytes, .. } = &plan.journal;
+    let JournalPlan::Sqlite { max_batch, max_size_bytes, .. } = &plan.journal else { panic!("sqlite") };
     assert_eq!((*max_batch, *max_size_bytes), (64, Some(1_048_576)));
     let SourcePlan::Mllp(m) = &plan.channels[0].source else { panic!("mllp") };
     assert_eq!((m.max_frame_bytes, m.max_connections, m.idle_timeout), (4096, 7, Duration::from_millis(1500)));

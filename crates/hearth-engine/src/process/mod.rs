@@ -1,9 +1,12 @@
 //! The processing stage: turns journaled `received` messages into FHIR and routes them.
 //!
-//! It reads the backlog from the journal in pages (`next_received`, never the whole backlog), re-parses each
+//! It claims the backlog from the journal in pages (`Node::claim_received`, never the whole backlog: with
+//! several nodes on one journal each message is claimed by one of them), re-parses each
 //! message's raw bytes, converts it with the channel's [`Hl7v2Mapper`] (or takes a FHIR payload as it is), plans
 //! its deliveries with the route rules, and stores the Bundle, the conversion report and the deliveries in one
-//! write: status `processed` (deliveries planned), `filtered` (no route wanted it), or `error` with the reason.
+//! write under the claim (`Node::set_outcome`): status `processed` (deliveries planned), `filtered` (no route
+//! wanted it), or `error` with the reason. A write refused because the claim was lost (this node stalled past
+//! its lease and another node took the message over) is dropped: the message is the other node's now.
 //! It sleeps on the journal's "appended" signal (plus a slow poll as a safety net), so a new message is converted right after its commit. After a restart it
 //! starts again from the first `received` message. On shutdown it keeps converting until the backlog is empty;
 //! the engine bounds that with the shutdown timeout, and what is left stays `received` for the next start.
@@ -24,7 +27,7 @@ use hearth_core::PayloadKind;
 use hearth_core::events::{MessageConverted, Metric};
 use hearth_route::RouteSet;
 use hearth_sources::Channel;
-use hearth_store::{Journal, MessageSummary, StoredMessage};
+use hearth_store::{ConversionOutcome, Journal, MessageSummary, Node, StoreError, StoredMessage};
 use tokio_util::sync::CancellationToken;
 
 pub use job::ConversionError;
@@ -42,6 +45,8 @@ const RETRY: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub struct Stage {
     journal: Journal,
+    /// Claims and conversions go through this node.
+    node: Node,
     /// Messages converted at once (the machine's cores).
     parallelism: usize,
     routes: Arc<RouteSet>,
@@ -54,11 +59,13 @@ pub struct Stage {
 
 impl Stage {
     /// The stage for these channels (started or not: the stage needs their plans and loaded profiles).
-    pub fn new(journal: Journal, channels: &[Channel], routes: Arc<RouteSet>) -> Result<Stage, SetupError> {
+    pub fn new(node: Node, channels: &[Channel], routes: Arc<RouteSet>) -> Result<Stage, SetupError> {
+        let journal = node.journal().clone();
         let (channels, index_country_code) = setup::channel_mappings(channels)?;
         let parallelism = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         Ok(Stage {
             journal,
+            node,
             parallelism,
             routes,
             channels: Arc::new(channels),
@@ -95,11 +102,11 @@ impl Stage {
         }
     }
 
-    /// Converts every `received` message, page by page. `false` if the journal failed.
+    /// Claims and converts `received` messages, page by page, until none is left to claim. `false` if the
+    /// journal failed.
     async fn drain(&self) -> bool {
-        let mut after = 0;
         loop {
-            let page = match self.journal.next_received(after, PAGE).await {
+            let page = match self.node.claim_received(PAGE).await {
                 Ok(page) => page,
                 Err(e) => {
                     tracing::warn!(error = %e, "processing stage: cannot read the backlog");
@@ -109,7 +116,6 @@ impl Stage {
             if page.is_empty() {
                 return true;
             }
-            after = page.last().map_or(after, |m| m.summary.id);
             // Convert the page on every core, results kept in journal order; then queue the writes in that same
             // order without waiting for each commit (they group-commit together). Journal order matters: it is
             // the order of the outbox rows, hence of ordered lanes.
@@ -219,9 +225,9 @@ impl Stage {
                 let index =
                     async { if patients.is_empty() { Ok(0) } else { self.journal.index_patients(patients).await } };
                 // The Patient identifiers go into the search index in the same transaction as the conversion.
-                let outcome = self.journal.set_outcome_indexed(
+                let outcome = self.node.set_outcome(
                     id,
-                    hearth_store::ConversionOutcome {
+                    ConversionOutcome {
                         status,
                         bundle: Some(bundle),
                         report: Some(report),
@@ -231,15 +237,35 @@ impl Stage {
                     },
                 );
                 let (indexed, stored) = tokio::join!(index, outcome);
-                indexed.and(stored)
+                indexed.and(claimed(stored))
             }
             Outcome::Failed(e) => {
                 // The reason stays in the journal only: a parser error may quote up to 40 characters of input,
                 // and input is patient data.
                 tracing::info!(channel = %summary.channel, journal_id = id, class = ?e.class(), "message kept as error: not converted");
-                self.journal.set_conversion(id, MessageStatus::Error, None, None, Some(&e.to_string())).await
+                let outcome = ConversionOutcome {
+                    status: MessageStatus::Error,
+                    bundle: None,
+                    report: None,
+                    reason: Some(e.to_string()),
+                    deliveries: Vec::new(),
+                    patient_identifiers: Vec::new(),
+                };
+                claimed(self.node.set_outcome(id, outcome).await)
             }
         }
+    }
+}
+
+/// A conversion refused because this node's claim was lost is not a failure: another node has the message now
+/// (docs/specs/guarantees.md, "Several nodes"), and this result is dropped.
+fn claimed(stored: Result<(), StoreError>) -> Result<(), StoreError> {
+    match stored {
+        Err(StoreError::ClaimLost(id)) => {
+            tracing::info!(journal_id = id, "conversion dropped: another node took the message over");
+            Ok(())
+        }
+        other => other,
     }
 }
 

@@ -17,7 +17,10 @@ const EXCHANGE_TYPES: [&str; 4] = ["topic", "direct", "fanout", "headers"];
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAmqpDestination {
-    pub endpoint: Option<String>,
+    /// One URI, or several (the nodes of a RabbitMQ cluster, tried in turn).
+    pub endpoint: Option<hearth_core::config::OneOrMany<String>>,
+    /// Several URIs (the same as a list in `endpoint`).
+    pub endpoints: Option<Vec<String>>,
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,
     pub exchange: Option<String>,
@@ -95,8 +98,9 @@ fn validate_exchange_type(kind: Option<String>, path: String, problems: &mut Pro
 
 /// Validates the AMQP keys of destination `key`.
 pub fn validate(a: RawAmqpDestination, key: &str, problems: &mut Problems) -> AmqpDestinationPlan {
+    let uris = hearth_amqp::endpoint_uris(a.endpoint, a.endpoints, key, problems);
     let endpoint =
-        Endpoint::validate(a.endpoint, a.password_env, a.password_file, (key, "endpoint", "password"), problems);
+        Endpoint::validate_list(uris, a.password_env, a.password_file, (key, "endpoint", "password"), problems);
     let exchange = a.exchange.unwrap_or_else(|| DEFAULT_EXCHANGE.into());
     if exchange.len() > 255 {
         problems.add(format!("{key}.exchange"), "must be at most 255 bytes");
@@ -166,8 +170,10 @@ impl AmqpDestinationPlan {
 
     /// The link configuration of destination `name` (its password read here: the only IO).
     pub fn link_config(&self, name: &str, max_in_flight: usize) -> Result<LinkConfig, String> {
-        let uri = self.endpoint.resolve().map_err(|e| e.to_string())?;
+        let mut uris = self.endpoint.resolve_all().map_err(|e| e.to_string())?;
+        let uri = uris.remove(0);
         let mut cfg = LinkConfig::new(uri, format!("hearth destination {name}"));
+        cfg.fallback_uris = uris;
         cfg.topology = self.topology();
         cfg.max_unconfirmed = max_in_flight;
         cfg.confirm_timeout = self.confirm_timeout;

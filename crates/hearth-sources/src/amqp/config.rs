@@ -16,7 +16,10 @@ use crate::mapping::{self, MappingPlan, RawMapping};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAmqpSource {
-    pub endpoint: Option<String>,
+    /// One URI, or several (the nodes of a RabbitMQ cluster, tried in turn).
+    pub endpoint: Option<hearth_core::config::OneOrMany<String>>,
+    /// Several URIs (the same as a list in `endpoint`).
+    pub endpoints: Option<Vec<String>>,
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,
     pub queue: String,
@@ -43,8 +46,9 @@ pub struct AmqpSourcePlan {
 
 /// Validates one AMQP channel; problems are named under `key`.
 pub fn validate(a: RawAmqpSource, key: &str, problems: &mut Problems) -> AmqpSourcePlan {
+    let uris = hearth_amqp::endpoint_uris(a.endpoint, a.endpoints, key, problems);
     let endpoint =
-        Endpoint::validate(a.endpoint, a.password_env, a.password_file, (key, "endpoint", "password"), problems);
+        Endpoint::validate_list(uris, a.password_env, a.password_file, (key, "endpoint", "password"), problems);
     if a.queue.is_empty() || a.queue.len() > 255 {
         problems.add(format!("{key}.queue"), "must be 1 to 255 bytes");
     }
@@ -85,8 +89,10 @@ impl AmqpSourcePlan {
 
     /// The runtime configuration of channel `name`: the endpoint's password is read here (the only IO).
     pub fn runtime(&self, name: &str) -> Result<AmqpSourceConfig, AmqpSourceError> {
-        let uri = self.endpoint.resolve().map_err(|e| AmqpSourceError::Config(e.to_string()))?;
+        let mut uris = self.endpoint.resolve_all().map_err(|e| AmqpSourceError::Config(e.to_string()))?;
+        let uri = uris.remove(0);
         let mut link = LinkConfig::new(uri, format!("hearth channel {name}"));
+        link.fallback_uris = uris;
         if self.declare_queue {
             link.topology.queues.push(QueueSpec::durable(self.queue.clone()));
         }

@@ -60,7 +60,7 @@ impl FileInbox {
 
     /// Polls until `shutdown`. A file being journaled when shutdown comes is left in the inbox (the next start
     /// finishes it).
-    pub async fn run(self, shutdown: CancellationToken) -> Result<(), InboxError> {
+    pub async fn run(&self, shutdown: CancellationToken) -> Result<(), InboxError> {
         let mut seen: HashMap<PathBuf, Seen> = HashMap::new();
         while !shutdown.is_cancelled() {
             for path in self.settled(&mut seen).await {

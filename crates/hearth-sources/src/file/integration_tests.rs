@@ -62,7 +62,10 @@ async fn inbox_journals_every_chunk_and_files_the_report_with_exact_errors() {
     std::fs::copy(fixture("bad_rows.csv"), plan.inbox.join("feb.csv")).unwrap();
     std::fs::copy(fixture("drift_renamed.csv"), plan.inbox.join("mar.csv")).unwrap();
     let stop = CancellationToken::new();
-    let task = tokio::spawn(inbox.run(stop.clone()));
+    let task = {
+        let stop = stop.clone();
+        tokio::spawn(async move { inbox.run(stop).await })
+    };
     wait_for(&plan.done_dir.join("feb.csv")).await;
     wait_for(&plan.error_dir.join("mar.csv")).await;
     stop.cancel();
@@ -138,7 +141,10 @@ async fn a_file_over_the_limit_goes_to_error_unread() {
     let inbox = FileInbox::new(charges(), plan.clone(), journal.clone()).unwrap();
     std::fs::copy(fixture("good.csv"), plan.inbox.join("big.csv")).unwrap();
     let stop = CancellationToken::new();
-    let task = tokio::spawn(inbox.run(stop.clone()));
+    let task = {
+        let stop = stop.clone();
+        tokio::spawn(async move { inbox.run(stop).await })
+    };
     wait_for(&plan.error_dir.join("big.csv.report.json")).await;
     wait_for(&plan.error_dir.join("big.csv")).await;
     stop.cancel();
@@ -157,7 +163,10 @@ async fn an_unsettled_file_waits() {
     let inbox = FileInbox::new(charges(), plan.clone(), journal.clone()).unwrap();
     std::fs::copy(fixture("good.csv"), plan.inbox.join("new.csv")).unwrap();
     let stop = CancellationToken::new();
-    let task = tokio::spawn(inbox.run(stop.clone()));
+    let task = {
+        let stop = stop.clone();
+        tokio::spawn(async move { inbox.run(stop).await })
+    };
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.cancel();
     task.await.unwrap().unwrap();
