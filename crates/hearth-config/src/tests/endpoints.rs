@@ -20,7 +20,7 @@ fn an_endpoint_list_keeps_its_order_for_destinations_and_channels() {
         "endpoints = [\"amqp://u:p1@mq-a:5672/%2f\", \"amqp://u:p2@mq-b:5672/%2f\"]",
     ] {
         let plan = destination(keys).unwrap();
-        let DestinationKind::Amqp(d) = &plan.destinations[0].kind;
+        let DestinationKind::Amqp(d) = &plan.destinations[0].kind else { panic!("amqp") };
         assert_eq!(d.endpoint.uri, "amqp://u:p1@mq-a:5672/%2f", "{keys}");
         assert_eq!(d.endpoint.fallbacks, ["amqp://u:p2@mq-b:5672/%2f"], "{keys}");
         let SourcePlan::Amqp(c) = &plan.channels[1].source else { panic!("amqp channel") };
@@ -31,7 +31,7 @@ fn an_endpoint_list_keeps_its_order_for_destinations_and_channels() {
     }
     // One URI stays one URI.
     let plan = destination("endpoint = \"amqp://mq-a:5672/%2f\"").unwrap();
-    let DestinationKind::Amqp(d) = &plan.destinations[0].kind;
+    let DestinationKind::Amqp(d) = &plan.destinations[0].kind else { panic!("amqp") };
     assert!(d.endpoint.fallbacks.is_empty());
 }
 

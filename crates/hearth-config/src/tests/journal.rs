@@ -105,7 +105,7 @@ fn the_shipped_scale_out_configuration_is_valid_with_its_per_node_overrides() {
         let plan = load_str(shared, &vars).unwrap_or_else(|e| panic!("deploy/scale-out/hearth.toml: {e}"));
         let JournalPlan::Postgres(p) = &plan.journal else { panic!("postgres") };
         assert_eq!(p.password, SecretSource::Env("HEARTH_PG_PASSWORD".into()));
-        let DestinationKind::Amqp(d) = &plan.destinations[0].kind;
+        let DestinationKind::Amqp(d) = &plan.destinations[0].kind else { panic!("amqp") };
         assert_eq!(d.endpoint.fallbacks.len(), 2, "three broker nodes");
         let listen = vars.iter().find(|(k, _)| k == "HEARTH__HTTP__LISTEN").map(|(_, v)| v.as_str());
         assert_eq!(Some(plan.http.listen.to_string().as_str()), listen);
