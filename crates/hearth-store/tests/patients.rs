@@ -32,8 +32,8 @@ on_both! {
         assert_eq!(j.patients_by_phone("+14155550100").await.unwrap(), vec![a.clone()]);
         assert_eq!(j.patients_by_phone("+14155550111").await.unwrap(), vec![a.clone(), b.clone()]);
         assert!(j.patients_by_phone("+14155550199").await.unwrap().is_empty());
-        // The same Bundle again (a resent ADT) changes nothing visible; a new MRN for the same Patient refreshes.
-        j.index_patients(update).await.unwrap();
+        // The same Bundle again (a resent ADT) rewrites nothing; a new MRN for the same Patient refreshes.
+        assert_eq!(j.index_patients(update).await.unwrap(), 0);
         let renamed = patient("pa", "MRN1B");
         j.index_patients(PatientIndexUpdate { phones: vec![entry("+14155550100", &renamed)], identifiers: vec![], merges: vec![] })
             .await

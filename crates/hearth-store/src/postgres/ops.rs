@@ -169,21 +169,29 @@ pub(crate) async fn prune(conn: &mut PgConnection, p: &Prune) -> Result<PrunePro
 
 // ---- the patient index ----
 
-const UPSERT: &str = "INSERT INTO patient_phones (phone, patient_id, identifier_system, identifier_value, updated_at) \
-     VALUES ($1, $2, $3, $4, $5) \
-     ON CONFLICT (phone, patient_id) DO UPDATE SET identifier_system = EXCLUDED.identifier_system, \
-     identifier_value = EXCLUDED.identifier_value, updated_at = EXCLUDED.updated_at";
+// Index rows are written as "insert if new" then "update if different", never as an upsert: `ON CONFLICT DO
+// UPDATE` locks the existing row even when nothing changes, and every node refreshes the same patients' rows with
+// every message about them, so an upsert would serialise the nodes' write transactions on those rows (and
+// deadlock them when two batches meet the same patients in another order). An unchanged row is neither
+// locked nor rewritten.
+const INSERT_PHONE: &str = "INSERT INTO patient_phones (phone, patient_id, identifier_system, identifier_value, \
+     updated_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (phone, patient_id) DO NOTHING";
+const UPDATE_PHONE: &str = "UPDATE patient_phones SET identifier_system = $3, identifier_value = $4, updated_at = $5 \
+     WHERE phone = $1 AND patient_id = $2 \
+     AND (identifier_system, identifier_value) IS DISTINCT FROM ($3::text, $4::text)";
 
 const MOVE: &str = "INSERT INTO patient_phones (phone, patient_id, identifier_system, identifier_value, updated_at) \
      SELECT phone, $1, $2, $3, $4 FROM patient_phones WHERE patient_id = $5 \
      ON CONFLICT (phone, patient_id) DO UPDATE SET identifier_system = EXCLUDED.identifier_system, \
      identifier_value = EXCLUDED.identifier_value, updated_at = EXCLUDED.updated_at";
 
-const UPSERT_ID: &str = "INSERT INTO patient_index_identifiers (system, value, patient_id, identifier_system, \
+const INSERT_ID: &str = "INSERT INTO patient_index_identifiers (system, value, patient_id, identifier_system, \
      identifier_value, family, birth_date, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-     ON CONFLICT (system, value, patient_id) DO UPDATE SET identifier_system = EXCLUDED.identifier_system, \
-     identifier_value = EXCLUDED.identifier_value, family = EXCLUDED.family, birth_date = EXCLUDED.birth_date, \
-     updated_at = EXCLUDED.updated_at";
+     ON CONFLICT (system, value, patient_id) DO NOTHING";
+const UPDATE_ID: &str = "UPDATE patient_index_identifiers SET identifier_system = $4, identifier_value = $5, \
+     family = $6, birth_date = $7, updated_at = $8 WHERE system = $1 AND value = $2 AND patient_id = $3 \
+     AND (identifier_system, identifier_value, family, birth_date) \
+     IS DISTINCT FROM ($4::text, $5::text, $6::text, $7::text)";
 
 // The moved rows take the survivor's name and birth date when the index knows them (the merged record's otherwise).
 const MOVE_IDS: &str = "INSERT INTO patient_index_identifiers (system, value, patient_id, identifier_system, \
@@ -203,29 +211,33 @@ pub(crate) async fn index_patients(
 ) -> Result<u64, StoreError> {
     let mut changed = 0;
     for e in &update.phones {
-        let done = sqlx::query(UPSERT)
-            .bind(&e.phone)
-            .bind(&e.patient.patient_id)
-            .bind(&e.patient.identifier_system)
-            .bind(&e.patient.identifier_value)
-            .bind(now_us)
-            .execute(&mut *conn)
-            .await?;
-        changed += done.rows_affected();
+        for statement in [INSERT_PHONE, UPDATE_PHONE] {
+            let done = sqlx::query(statement)
+                .bind(&e.phone)
+                .bind(&e.patient.patient_id)
+                .bind(&e.patient.identifier_system)
+                .bind(&e.patient.identifier_value)
+                .bind(now_us)
+                .execute(&mut *conn)
+                .await?;
+            changed += done.rows_affected();
+        }
     }
     for e in &update.identifiers {
-        let done = sqlx::query(UPSERT_ID)
-            .bind(e.system.as_deref().unwrap_or(""))
-            .bind(&e.value)
-            .bind(&e.patient.patient_id)
-            .bind(&e.patient.identifier_system)
-            .bind(&e.patient.identifier_value)
-            .bind(&e.family)
-            .bind(&e.birth_date)
-            .bind(now_us)
-            .execute(&mut *conn)
-            .await?;
-        changed += done.rows_affected();
+        for statement in [INSERT_ID, UPDATE_ID] {
+            let done = sqlx::query(statement)
+                .bind(e.system.as_deref().unwrap_or(""))
+                .bind(&e.value)
+                .bind(&e.patient.patient_id)
+                .bind(&e.patient.identifier_system)
+                .bind(&e.patient.identifier_value)
+                .bind(&e.family)
+                .bind(&e.birth_date)
+                .bind(now_us)
+                .execute(&mut *conn)
+                .await?;
+            changed += done.rows_affected();
+        }
     }
     for m in &update.merges {
         if m.merged_id == m.survivor.patient_id {

@@ -199,10 +199,12 @@ pub(crate) async fn prune(conn: &mut SqliteConnection, p: &Prune) -> Result<Prun
 
 // ---- the patient index ----
 
+// An unchanged row is not rewritten (and not counted), as on PostgreSQL.
 const UPSERT: &str = "INSERT INTO patient_phones (phone, patient_id, identifier_system, identifier_value, updated_at) \
      VALUES (?, ?, ?, ?, ?) \
      ON CONFLICT (phone, patient_id) DO UPDATE SET identifier_system = excluded.identifier_system, \
-     identifier_value = excluded.identifier_value, updated_at = excluded.updated_at";
+     identifier_value = excluded.identifier_value, updated_at = excluded.updated_at \
+     WHERE (identifier_system, identifier_value) IS NOT (excluded.identifier_system, excluded.identifier_value)";
 
 // `WHERE` before `ON CONFLICT` is required by SQLite's grammar for INSERT ... SELECT ... ON CONFLICT.
 const MOVE: &str = "INSERT INTO patient_phones (phone, patient_id, identifier_system, identifier_value, updated_at) \
@@ -214,7 +216,9 @@ const UPSERT_ID: &str = "INSERT INTO patient_index_identifiers (system, value, p
      identifier_value, family, birth_date, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
      ON CONFLICT (system, value, patient_id) DO UPDATE SET identifier_system = excluded.identifier_system, \
      identifier_value = excluded.identifier_value, family = excluded.family, birth_date = excluded.birth_date, \
-     updated_at = excluded.updated_at";
+     updated_at = excluded.updated_at \
+     WHERE (identifier_system, identifier_value, family, birth_date) \
+     IS NOT (excluded.identifier_system, excluded.identifier_value, excluded.family, excluded.birth_date)";
 
 // The moved rows take the survivor's name and birth date when the index knows them (the merged record's otherwise).
 const MOVE_IDS: &str = "INSERT INTO patient_index_identifiers (system, value, patient_id, identifier_system, \
