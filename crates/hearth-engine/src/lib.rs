@@ -95,7 +95,7 @@ async fn start(
     let http = TcpListener::bind(plan.http.listen)
         .await
         .map_err(|source| EngineError::Bind { addr: plan.http.listen, source })?;
-    let Running { tasks, router } = hearth_sources::registry::start(&channels, journal, shutdown).await?;
+    let Running { tasks, router, tls } = hearth_sources::registry::start(&channels, journal, shutdown).await?;
 
     let mut sources = JoinSet::new();
     for (_, task) in tasks {
@@ -114,6 +114,7 @@ async fn start(
         board,
         plan: plan.ops.alerts.clone(),
         destinations: destinations.iter().map(|d| (d.name.clone(), ops::probe(&d.publisher))).collect(),
+        certificates: tls,
     };
     let publishers = destinations.iter().map(|d| (d.name.clone(), d.publisher.clone())).collect();
     let background_tasks = vec![

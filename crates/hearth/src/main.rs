@@ -53,7 +53,7 @@ fn main() -> ExitCode {
         Command::Check { config } => match load_plan(config.as_deref()) {
             Ok(plan) => {
                 print!("{}", plan.topology());
-                ExitCode::SUCCESS
+                if check_tls(&plan) { ExitCode::SUCCESS } else { ExitCode::from(2) }
             }
             Err(e) => {
                 eprintln!("hearth: {e}");
@@ -84,6 +84,31 @@ fn main() -> ExitCode {
         Command::Convert(args) => convert::run(args),
         Command::Messages(args) => with_runtime(messages::run(args)),
     }
+}
+
+/// `hearth check`'s TLS part: each listener's TLS mode, and for TLS listeners the files checked (readable, key
+/// matching the certificate, not expired) and the certificate's expiry. False when a file is unusable.
+fn check_tls(plan: &hearth_config::Plan) -> bool {
+    use hearth_sources::tls::{FileCheck, mode};
+    let now = std::time::SystemTime::now();
+    let mut ok = true;
+    for ch in &plan.channels {
+        let hearth_sources::SourcePlan::Mllp(m) = &ch.source else { continue };
+        let key = format!("channels.{}", ch.name);
+        let line = match &m.tls {
+            None => mode(None),
+            Some(t) => match FileCheck::run(t, now) {
+                Ok(found) => format!("{}; {}", mode(Some(t)), found.describe(now)),
+                Err(e) => {
+                    ok = false;
+                    eprintln!("hearth: {key}.tls: {e}");
+                    format!("{} (files NOT usable)", mode(Some(t)))
+                }
+            },
+        };
+        println!("tls      {key:<20} {line}");
+    }
+    ok
 }
 
 fn load_plan(path: Option<&std::path::Path>) -> Result<hearth_config::Plan, hearth_config::ConfigError> {

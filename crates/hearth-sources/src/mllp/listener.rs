@@ -8,13 +8,15 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use hearth_core::MessageMeta;
-use hearth_core::events::{AckSent, MllpConnection, MllpJunkSkipped};
+use hearth_core::events::{AckSent, MllpConnection, MllpJunkSkipped, TlsHandshakeFailed};
 use hearth_hl7v2::ErrorCode;
 use hearth_hl7v2::ack::{AckError, AckSubject, Outcome};
 use hearth_hl7v2::{Charset, ParseOptions};
 use hearth_mllp::{Frame, MllpCodec};
 use hearth_store::Journal;
+use hearth_tls::{ServerTls, TlsError};
 use time::OffsetDateTime;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::codec::Framed;
@@ -42,6 +44,8 @@ struct Ctx {
     parse: ParseOptions,
     journal: Journal,
     acks: Acks,
+    /// MLLP over TLS: the handshake runs in the connection's task, within its timeout.
+    tls: Option<Arc<ServerTls>>,
 }
 
 impl MllpSource {
@@ -50,8 +54,17 @@ impl MllpSource {
     pub fn new(channel: &str, plan: MllpPlan, listener: TcpListener, journal: Journal) -> Self {
         let parse = ParseOptions { default_charset: plan.default_charset, ..ParseOptions::default() };
         let acks = Acks::new(&plan.ack_sending_application, &plan.ack_sending_facility);
-        let ctx = Ctx { channel: channel.to_owned(), plan, parse, journal, acks };
+        let ctx = Ctx { channel: channel.to_owned(), plan, parse, journal, acks, tls: None };
         Self { ctx: Arc::new(ctx), listener }
+    }
+
+    /// Serves MLLP over TLS with this (reloadable) configuration.
+    #[must_use]
+    pub fn with_tls(mut self, tls: Arc<ServerTls>) -> Self {
+        if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
+            ctx.tls = Some(tls);
+        }
+        self
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -73,12 +86,12 @@ impl MllpSource {
                 a = self.listener.accept() => a,
             };
             match accepted {
-                Ok((stream, _peer)) => {
+                Ok((stream, peer)) => {
                     let ctx = self.ctx.clone();
                     let shutdown = shutdown.clone();
                     tasks.spawn(async move {
                         let _permit = permit;
-                        connection(ctx, stream, shutdown).await;
+                        connection(ctx, stream, peer, shutdown).await;
                     });
                 }
                 Err(e) if is_per_connection_error(&e) => continue,
@@ -101,8 +114,36 @@ fn is_per_connection_error(e: &std::io::Error) -> bool {
     matches!(e.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset)
 }
 
-async fn connection(ctx: Arc<Ctx>, stream: TcpStream, shutdown: CancellationToken) {
+async fn connection(ctx: Arc<Ctx>, stream: TcpStream, peer: SocketAddr, shutdown: CancellationToken) {
     let _ = stream.set_nodelay(true);
+    let Some(tls) = &ctx.tls else { return serve(&ctx, stream, shutdown).await };
+    // The handshake is bounded by its own timeout; a shutdown does not wait for it.
+    let accepted = tokio::select! {
+        _ = shutdown.cancelled() => return,
+        a = tls.accept(stream) => a,
+    };
+    match accepted {
+        Ok(a) => serve(&ctx, a.stream, shutdown).await,
+        Err(e) => handshake_failed(&ctx.channel, peer, &e),
+    }
+}
+
+/// A failed handshake: counted, and logged with the peer address and the certificate subject only.
+fn handshake_failed(channel: &str, peer: SocketAddr, e: &TlsError) {
+    TlsHandshakeFailed { listener: channel, reason: e.kind() }.emit();
+    match e {
+        TlsError::Refused { subject, reason } => tracing::warn!(
+            channel, peer = %peer, subject = subject.as_deref().unwrap_or("none presented"), reason = %reason,
+            "TLS client certificate refused"
+        ),
+        other => tracing::info!(channel, peer = %peer, error = %other, "TLS handshake failed"),
+    }
+}
+
+async fn serve<S>(ctx: &Ctx, stream: S, shutdown: CancellationToken)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     MllpConnection { channel: &ctx.channel, opened: true }.emit();
     let mut framed = Framed::new(stream, MllpCodec::new(ctx.plan.max_frame_bytes));
     let mut junk_reported = 0u64;
@@ -129,7 +170,7 @@ async fn connection(ctx: Arc<Ctx>, stream: TcpStream, shutdown: CancellationToke
             junk_reported = junk;
         }
         let started = Instant::now();
-        let reply = handle_frame(&ctx, frame).await;
+        let reply = handle_frame(ctx, frame).await;
         match reply {
             Some((code, ack)) => {
                 if let Err(e) = framed.send(&ack[..]).await {
