@@ -130,7 +130,7 @@ async fn connection(ctx: Arc<Ctx>, stream: TcpStream, peer: SocketAddr, shutdown
 
 /// A failed handshake: counted, and logged with the peer address and the certificate subject only.
 fn handshake_failed(channel: &str, peer: SocketAddr, e: &TlsError) {
-    TlsHandshakeFailed { listener: channel, reason: e.kind() }.emit();
+    TlsHandshakeFailed { listener: &format!("channels.{channel}"), reason: e.kind() }.emit();
     match e {
         TlsError::Refused { subject, reason } => tracing::warn!(
             channel, peer = %peer, subject = subject.as_deref().unwrap_or("none presented"), reason = %reason,
