@@ -90,7 +90,7 @@ fn start(dir: &Path, top: &str, channel: &str) -> (Engine, PathBuf) {
     let http = format!("127.0.0.1:{http_port}");
     let mut engine = Engine { child: Some(child), mllp: format!("127.0.0.1:{mllp_port}"), http, db, config };
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !http_get(&engine.http, "/readyz").is_some_and(|(code, _)| code == 200) {
+    while http_get(&engine.http, "/readyz").is_none_or(|(code, _)| code != 200) {
         if let Ok(Some(st)) = engine.child.as_mut().unwrap().try_wait() {
             panic!("hearth exited during start-up: {st}\n{}", std::fs::read_to_string(&log).unwrap_or_default());
         }
