@@ -20,6 +20,9 @@ pub struct RawAmqpDestination {
     pub endpoint: Option<String>,
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
     pub exchange: Option<String>,
     pub exchange_type: Option<String>,
     pub declare_exchange: Option<bool>,
@@ -96,7 +99,8 @@ fn validate_exchange_type(kind: Option<String>, path: String, problems: &mut Pro
 /// Validates the AMQP keys of destination `key`.
 pub fn validate(a: RawAmqpDestination, key: &str, problems: &mut Problems) -> AmqpDestinationPlan {
     let endpoint =
-        Endpoint::validate(a.endpoint, a.password_env, a.password_file, (key, "endpoint", "password"), problems);
+        Endpoint::validate(a.endpoint, a.password_env, a.password_file, (key, "endpoint", "password"), problems)
+            .with_tls([a.ca_file, a.cert_file, a.key_file], key, problems);
     let exchange = a.exchange.unwrap_or_else(|| DEFAULT_EXCHANGE.into());
     if exchange.len() > 255 {
         problems.add(format!("{key}.exchange"), "must be at most 255 bytes");
@@ -168,6 +172,7 @@ impl AmqpDestinationPlan {
     pub fn link_config(&self, name: &str, max_in_flight: usize) -> Result<LinkConfig, String> {
         let uri = self.endpoint.resolve().map_err(|e| e.to_string())?;
         let mut cfg = LinkConfig::new(uri, format!("hearth destination {name}"));
+        cfg.tls = self.endpoint.tls.clone();
         cfg.topology = self.topology();
         cfg.max_unconfirmed = max_in_flight;
         cfg.confirm_timeout = self.confirm_timeout;

@@ -19,6 +19,9 @@ pub struct RawAmqpSource {
     pub endpoint: Option<String>,
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
     pub queue: String,
     pub declare_queue: Option<bool>,
     pub prefetch: Option<u16>,
@@ -44,7 +47,8 @@ pub struct AmqpSourcePlan {
 /// Validates one AMQP channel; problems are named under `key`.
 pub fn validate(a: RawAmqpSource, key: &str, problems: &mut Problems) -> AmqpSourcePlan {
     let endpoint =
-        Endpoint::validate(a.endpoint, a.password_env, a.password_file, (key, "endpoint", "password"), problems);
+        Endpoint::validate(a.endpoint, a.password_env, a.password_file, (key, "endpoint", "password"), problems)
+            .with_tls([a.ca_file, a.cert_file, a.key_file], key, problems);
     if a.queue.is_empty() || a.queue.len() > 255 {
         problems.add(format!("{key}.queue"), "must be 1 to 255 bytes");
     }
@@ -87,6 +91,7 @@ impl AmqpSourcePlan {
     pub fn runtime(&self, name: &str) -> Result<AmqpSourceConfig, AmqpSourceError> {
         let uri = self.endpoint.resolve().map_err(|e| AmqpSourceError::Config(e.to_string()))?;
         let mut link = LinkConfig::new(uri, format!("hearth channel {name}"));
+        link.tls = self.endpoint.tls.clone();
         if self.declare_queue {
             link.topology.queues.push(QueueSpec::durable(self.queue.clone()));
         }
