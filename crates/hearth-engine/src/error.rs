@@ -20,6 +20,9 @@ pub enum EngineError {
     /// `[admin]`, `[alerts]`: a token that cannot be read, an alert destination that cannot start.
     #[error("{key}: {reason}")]
     Ops { key: String, reason: String },
+    /// `[http] tls`: the certificate or key files cannot be used.
+    #[error("http.tls: {0}")]
+    HttpTls(#[from] hearth_tls::TlsError),
 }
 
 impl EngineError {
@@ -30,7 +33,8 @@ impl EngineError {
             EngineError::Bind { .. }
             | EngineError::Destination(_)
             | EngineError::Mapping(_)
-            | EngineError::Ops { .. } => ErrorClass::Permanent,
+            | EngineError::Ops { .. }
+            | EngineError::HttpTls(_) => ErrorClass::Permanent,
         }
     }
 }

@@ -19,7 +19,9 @@ mod http;
 pub mod ops;
 pub mod process;
 pub mod retention;
+mod serve;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hearth_config::Plan;
@@ -92,10 +94,33 @@ async fn start(
     let destinations = plan.destinations.iter().map(|d| d.start(journal, background)).collect::<Result<Vec<_>, _>>()?;
     let tokens = ops::resolve_tokens(&plan.ops.tokens)?;
     let notifier = alerts::Notifier::start(&plan.ops.alerts, background)?;
+    let http_tls = match &plan.http.tls {
+        Some(t) => Some((Arc::new(hearth_tls::ServerTls::new(t.settings.clone())?), t.reload_interval)),
+        None => None,
+    };
     let http = TcpListener::bind(plan.http.listen)
         .await
         .map_err(|source| EngineError::Bind { addr: plan.http.listen, source })?;
-    let Running { tasks, router, tls } = hearth_sources::registry::start(&channels, journal, shutdown).await?;
+    let health = match plan.http.health_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| EngineError::Bind { addr, source })?),
+        None => None,
+    };
+    let Running { tasks, router, mut tls } = hearth_sources::registry::start(&channels, journal, shutdown).await?;
+    let mut background_tasks = Vec::new();
+    if let Some((server, every)) = &http_tls {
+        let listener = hearth_sources::tls::TlsListener { name: "http".into(), tls: Arc::clone(server) };
+        tls.push(listener.clone());
+        background_tasks.extend(hearth_sources::tls::upkeep(listener, *every, background.clone()));
+    }
+    if let Some(l) = health {
+        tracing::info!(listen = %plan.http.health_listen.map(|a| a.to_string()).unwrap_or_default(), "healthz listening (plaintext)");
+        let token = shutdown.clone();
+        background_tasks.push(tokio::spawn(async move {
+            if let Err(e) = serve::health(l, token).await {
+                tracing::error!(error = %e, "the healthz listener stopped");
+            }
+        }));
+    }
 
     let mut sources = JoinSet::new();
     for (_, task) in tasks {
@@ -117,22 +142,19 @@ async fn start(
         certificates: tls,
     };
     let publishers = destinations.iter().map(|d| (d.name.clone(), d.publisher.clone())).collect();
-    let background_tasks = vec![
+    background_tasks.extend([
         tokio::spawn(evaluator.run(notifier, background.clone())),
         tokio::spawn(retention::run(journal.clone(), plan.ops.retention.clone(), background.clone())),
         tokio::spawn(hearth_sinks::monitor(journal.clone(), publishers, plan.max_outbox_pending, background.clone())),
-    ];
+    ]);
     let mut sinks = JoinSet::new();
     for Destination { name, required, sink, .. } in destinations {
         tracing::info!(destination = %name, required, "destination sink started");
         sinks.spawn(sink.run(background.clone()));
     }
     let app = hearth_admin::router(admin).merge(router);
-    tracing::info!(listen = %plan.http.listen, "http listening");
-    let http_shutdown = shutdown.clone();
-    let http = tokio::spawn(async move {
-        axum::serve(http, app).with_graceful_shutdown(async move { http_shutdown.cancelled().await }).await
-    });
+    tracing::info!(listen = %plan.http.listen, tls = http_tls.is_some(), "http listening");
+    let http = tokio::spawn(serve::http(http, app, http_tls.map(|(server, _)| server), shutdown.clone()));
     Ok(Engine { sources, stage, stage_stop, sinks, background: background_tasks, http })
 }
 

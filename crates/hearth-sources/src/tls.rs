@@ -3,12 +3,13 @@
 //! checks `hearth check` runs, and the upkeep task of a running TLS listener (reload when the files change or
 //! on SIGHUP, the expiry gauge). The TLS itself is hearth-tls's; see docs/security.md.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use hearth_core::config::{Problems, check_range};
-use hearth_core::events::TlsCertificate;
+use hearth_core::events::{TlsCertificate, TlsHandshakeFailed};
 use hearth_tls::{CertFacts, Reload, ServerSettings, ServerTls, TlsError};
 use serde::Deserialize;
 use tokio::task::JoinHandle;
@@ -166,6 +167,19 @@ pub fn upkeep(listener: TlsListener, every: Duration, shutdown: CancellationToke
         }
     });
     vec![watcher, periodic]
+}
+
+/// A failed handshake on `listener` (`channels.<name>`, `http`): counted, and logged with the peer address and
+/// the certificate subject only (never content: none was read).
+pub fn handshake_failed(listener: &str, peer: SocketAddr, e: &TlsError) {
+    TlsHandshakeFailed { listener, reason: e.kind() }.emit();
+    match e {
+        TlsError::Refused { subject, reason } => tracing::warn!(
+            listener, peer = %peer, subject = subject.as_deref().unwrap_or("none presented"), reason = %reason,
+            "TLS client certificate refused"
+        ),
+        other => tracing::info!(listener, peer = %peer, error = %other, "TLS handshake failed"),
+    }
 }
 
 fn report(name: &str, event: Result<Reload, TlsError>, gauge: &impl Fn(&CertFacts)) {

@@ -92,10 +92,12 @@ fn check_tls(plan: &hearth_config::Plan) -> bool {
     use hearth_sources::tls::{FileCheck, mode};
     let now = std::time::SystemTime::now();
     let mut ok = true;
-    for ch in &plan.channels {
-        let hearth_sources::SourcePlan::Mllp(m) = &ch.source else { continue };
-        let key = format!("channels.{}", ch.name);
-        let line = match &m.tls {
+    let mllp = plan.channels.iter().filter_map(|ch| match &ch.source {
+        hearth_sources::SourcePlan::Mllp(m) => Some((format!("channels.{}", ch.name), m.tls.as_ref())),
+        _ => None,
+    });
+    for (key, tls) in std::iter::once(("http".to_owned(), plan.http.tls.as_ref())).chain(mllp) {
+        let line = match tls {
             None => mode(None),
             Some(t) => match FileCheck::run(t, now) {
                 Ok(found) => format!("{}; {}", mode(Some(t)), found.describe(now)),

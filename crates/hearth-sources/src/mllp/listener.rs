@@ -8,13 +8,13 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use hearth_core::MessageMeta;
-use hearth_core::events::{AckSent, MllpConnection, MllpJunkSkipped, TlsHandshakeFailed};
+use hearth_core::events::{AckSent, MllpConnection, MllpJunkSkipped};
 use hearth_hl7v2::ErrorCode;
 use hearth_hl7v2::ack::{AckError, AckSubject, Outcome};
 use hearth_hl7v2::{Charset, ParseOptions};
 use hearth_mllp::{Frame, MllpCodec};
 use hearth_store::Journal;
-use hearth_tls::{ServerTls, TlsError};
+use hearth_tls::ServerTls;
 use time::OffsetDateTime;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
@@ -124,19 +124,7 @@ async fn connection(ctx: Arc<Ctx>, stream: TcpStream, peer: SocketAddr, shutdown
     };
     match accepted {
         Ok(a) => serve(&ctx, a.stream, shutdown).await,
-        Err(e) => handshake_failed(&ctx.channel, peer, &e),
-    }
-}
-
-/// A failed handshake: counted, and logged with the peer address and the certificate subject only.
-fn handshake_failed(channel: &str, peer: SocketAddr, e: &TlsError) {
-    TlsHandshakeFailed { listener: &format!("channels.{channel}"), reason: e.kind() }.emit();
-    match e {
-        TlsError::Refused { subject, reason } => tracing::warn!(
-            channel, peer = %peer, subject = subject.as_deref().unwrap_or("none presented"), reason = %reason,
-            "TLS client certificate refused"
-        ),
-        other => tracing::info!(channel, peer = %peer, error = %other, "TLS handshake failed"),
+        Err(e) => crate::tls::handshake_failed(&format!("channels.{}", ctx.channel), peer, &e),
     }
 }
 
