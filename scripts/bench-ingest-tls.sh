@@ -21,14 +21,14 @@ trap 'kill "$PID" 2>/dev/null || true; rm -rf "$DIR"' EXIT
 (
   cd "$DIR"
   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca.key 2>/dev/null
-  openssl req -x509 -new -key ca.key -sha256 -days 2 -subj "/CN=bench CA" \
+  openssl req -x509 -new -key ca.key -sha256 -days 60 -subj "/CN=bench CA" \
     -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" -out ca.pem
   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out server.key 2>/dev/null
   openssl req -new -key server.key -subj "/CN=localhost" -out server.csr
   printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.1" "extendedKeyUsage=serverAuth" \
     "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" >server.ext
   openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -set_serial "0x$(openssl rand -hex 16)" \
-    -days 2 -sha256 -extfile server.ext -out server.pem 2>/dev/null
+    -days 30 -sha256 -extfile server.ext -out server.pem 2>/dev/null
 )
 cat > "$DIR/hearth.toml" <<TOML
 [journal]
