@@ -26,6 +26,8 @@ pub enum AlertKind {
     OldestPending,
     /// A destination's broker is unreachable (or blocks publishers).
     Disconnected,
+    /// A TLS listener's certificate expires within 14 days (or has expired).
+    CertificateExpiry,
 }
 
 impl AlertKind {
@@ -36,14 +38,16 @@ impl AlertKind {
             AlertKind::OutboxDepth => "outbox_depth",
             AlertKind::OldestPending => "oldest_pending",
             AlertKind::Disconnected => "disconnected",
+            AlertKind::CertificateExpiry => "certificate_expiry",
         }
     }
 
-    /// `channel` or `destination`.
+    /// `channel`, `destination` or `listener` (a TLS listener: `channels.<name>` or `http`).
     pub fn scope(self) -> &'static str {
         match self {
             AlertKind::Errors | AlertKind::Idle => "channel",
             AlertKind::OutboxDepth | AlertKind::OldestPending | AlertKind::Disconnected => "destination",
+            AlertKind::CertificateExpiry => "listener",
         }
     }
 }

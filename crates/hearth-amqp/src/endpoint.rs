@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use hearth_core::config::{OneOrMany, Problems, SecretError, SecretSource};
+use hearth_tls::ClientSettings;
 
 /// The broker of the built-in default configuration.
 pub const DEFAULT_ENDPOINT: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -19,6 +20,9 @@ pub struct Endpoint {
     pub fallbacks: Vec<String>,
     /// Replaces the URI's password when set.
     pub password: SecretSource,
+    /// `amqps://`: the CA file the broker's certificate must chain to (default: the system's roots) and the
+    /// client certificate for EXTERNAL; the server name checked is the URI's host.
+    pub tls: ClientSettings,
 }
 
 /// Why an endpoint's URI could not be completed with its password.
@@ -62,7 +66,28 @@ impl Endpoint {
         }
         let password = SecretSource::from_keys(password_env, password_file, key, prefix, None, problems);
         let uri = uris.remove(0);
-        Endpoint { uri, fallbacks: uris, password }
+        Endpoint { uri, fallbacks: uris, password, tls: ClientSettings::default() }
+    }
+
+    /// Adds the TLS keys of the same table (`ca_file`, `cert_file`, `key_file`): they need an `amqps://`
+    /// endpoint, and a client certificate needs its key. Files are read when the link connects (and by
+    /// `hearth check`).
+    #[must_use]
+    pub fn with_tls(
+        mut self,
+        [ca_file, cert_file, key_file]: [Option<PathBuf>; 3],
+        key: &str,
+        problems: &mut Problems,
+    ) -> Self {
+        let given = ca_file.is_some() || cert_file.is_some() || key_file.is_some();
+        if given && !self.uri.starts_with("amqps://") {
+            problems.add(format!("{key}.endpoint"), "ca_file, cert_file and key_file need an amqps:// endpoint");
+        }
+        if cert_file.is_some() != key_file.is_some() {
+            problems.add(format!("{key}.cert_file"), "a client certificate needs both cert_file and key_file");
+        }
+        self.tls = ClientSettings { ca_file, cert_file, key_file, ..ClientSettings::default() };
+        self
     }
 
     /// The URI to connect to, with the password read from its source (the only IO).
@@ -110,13 +135,8 @@ pub fn endpoint_uris(
 }
 
 fn check_uri(uri: &str, path: &str, problems: &mut Problems) {
-    if uri.starts_with("amqps://") {
-        problems.add(
-            path,
-            "amqps:// (TLS) is not supported by this build; use amqp:// on a trusted network or a TLS-terminating proxy",
-        );
-    } else if !uri.starts_with("amqp://") {
-        problems.add(path, format!("must be an amqp:// URI, got {:?}", redact_uri(uri)));
+    if !uri.starts_with("amqp://") && !uri.starts_with("amqps://") {
+        problems.add(path, format!("must be an amqp:// or amqps:// URI, got {:?}", redact_uri(uri)));
     }
 }
 
@@ -174,5 +194,31 @@ mod tests {
         );
         assert_eq!(e.password, SecretSource::None);
         assert_eq!(p.as_slice()[0].path, "alerts.amqp_endpoint");
+    }
+
+    #[test]
+    fn amqps_is_accepted_with_its_tls_keys() {
+        let mut p = Problems::default();
+        let e = Endpoint::validate(
+            Some("amqps://mq.example.org/%2f".into()),
+            None,
+            None,
+            ("d", "endpoint", "password"),
+            &mut p,
+        )
+        .with_tls([Some("/ca.pem".into()), Some("/c.pem".into()), Some("/c.key".into())], "d", &mut p);
+        assert!(p.is_empty(), "{p}");
+        assert_eq!(e.tls.ca_file.as_deref(), Some(std::path::Path::new("/ca.pem")));
+
+        let mut p = Problems::default();
+        let _ = Endpoint::validate(Some("amqp://mq/%2f".into()), None, None, ("d", "endpoint", "password"), &mut p)
+            .with_tls([Some("/ca.pem".into()), Some("/c.pem".into()), None], "d", &mut p);
+        let text = p.to_string();
+        assert!(text.contains("d.endpoint: ca_file, cert_file and key_file need an amqps:// endpoint"), "{text}");
+        assert!(text.contains("d.cert_file: a client certificate needs both"), "{text}");
+
+        let mut p = Problems::default();
+        let _ = Endpoint::validate(Some("mqtt://x".into()), None, None, ("d", "endpoint", "password"), &mut p);
+        assert!(p.to_string().contains("must be an amqp:// or amqps:// URI"), "{p}");
     }
 }

@@ -86,6 +86,10 @@ pub struct Plan {
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpPlan {
     pub listen: SocketAddr,
+    /// HTTPS on `listen`; `None`: plaintext HTTP.
+    pub tls: Option<hearth_sources::tls::TlsPlan>,
+    /// A plaintext listener for `/healthz` only.
+    pub health_listen: Option<SocketAddr>,
 }
 
 impl Plan {
@@ -97,7 +101,11 @@ impl Plan {
     /// A human-readable topology, printed by `hearth check`.
     pub fn topology(&self) -> String {
         let mut s = self.journal.describe();
-        let _ = writeln!(s, "http     {} (/healthz /readyz /metrics)", self.http.listen);
+        let scheme = if self.http.tls.is_some() { "https" } else { "http" };
+        let _ = writeln!(s, "http     {} {scheme} (/healthz /readyz /metrics)", self.http.listen);
+        if let Some(h) = self.http.health_listen {
+            let _ = writeln!(s, "http     {h} http (/healthz only)");
+        }
         for c in &self.channels {
             s.push_str(&c.describe());
         }

@@ -82,4 +82,8 @@ pub struct RawPostgres {
 #[serde(deny_unknown_fields)]
 pub struct RawHttp {
     pub listen: Option<String>,
+    /// HTTPS on `listen` (docs/security.md).
+    pub tls: Option<hearth_sources::tls::RawTls>,
+    /// A second, plaintext listener that serves `/healthz` only (for load balancers).
+    pub health_listen: Option<String>,
 }

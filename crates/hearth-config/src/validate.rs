@@ -15,6 +15,11 @@ pub fn validate(raw: RawConfig) -> Result<Plan, ConfigError> {
     let http_raw = raw.http.unwrap_or_default();
     let http_listen =
         socket_addr(&http_raw.listen.unwrap_or_else(|| "0.0.0.0:8080".into()), "http.listen", &mut problems);
+    let http_tls = http_raw.tls.map(|t| hearth_sources::tls::validate(t, "http.tls", &mut problems));
+    let health_listen = http_raw.health_listen.map(|h| socket_addr(&h, "http.health_listen", &mut problems));
+    if health_listen == Some(http_listen) {
+        problems.add("http.health_listen", "must differ from http.listen");
+    }
     let channels = hearth_sources::registry::validate(raw.channels.unwrap_or_default(), &mut problems);
     if channels.iter().any(|c| c.source.listen() == Some(http_listen)) {
         problems.add("http.listen", format!("{http_listen} is also a channel's listen address"));
@@ -42,7 +47,7 @@ pub fn validate(raw: RawConfig) -> Result<Plan, ConfigError> {
     match routes {
         Some(routes) if problems.is_empty() => Ok(Plan {
             journal,
-            http: HttpPlan { listen: http_listen },
+            http: HttpPlan { listen: http_listen, tls: http_tls, health_listen },
             channels,
             destinations,
             routes: std::sync::Arc::new(routes),

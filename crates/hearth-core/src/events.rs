@@ -44,6 +44,10 @@ pub enum Metric {
     OutboxPending,
     /// 1 while new input waits because a destination is blocked or the outbox is over its limit, else 0.
     IngestPaused,
+    /// Seconds until the certificate a TLS listener presents expires (negative once expired), by `listener`.
+    TlsCertificateExpirySeconds,
+    /// TLS handshakes a listener failed, by `listener` and `reason` (refused, handshake, handshake_timeout).
+    TlsHandshakeFailuresTotal,
 }
 
 impl Metric {
@@ -67,6 +71,8 @@ impl Metric {
             Metric::DestinationUp => "hearth_destination_up",
             Metric::OutboxPending => "hearth_outbox_pending",
             Metric::IngestPaused => "hearth_ingest_paused",
+            Metric::TlsCertificateExpirySeconds => "hearth_tls_certificate_expiry_seconds",
+            Metric::TlsHandshakeFailuresTotal => "hearth_tls_handshake_failures_total",
         }
     }
 }
@@ -234,6 +240,8 @@ mod tests {
             Metric::MllpJunkBytesTotal,
             Metric::ConversionsTotal,
             Metric::ConversionSeconds,
+            Metric::TlsCertificateExpirySeconds,
+            Metric::TlsHandshakeFailuresTotal,
         ];
         for m in all {
             let n = m.name();
@@ -295,5 +303,36 @@ impl DestinationState<'_> {
         } else {
             tracing::warn!(destination = %self.destination, detail = %self.detail, "destination down");
         }
+    }
+}
+
+/// The certificate a TLS listener presents, as last loaded: its seconds until expiry.
+#[derive(Debug)]
+pub struct TlsCertificate<'a> {
+    /// `channels.<name>` or `http`: a configuration key, never a peer's name.
+    pub listener: &'a str,
+    pub seconds_until_expiry: i64,
+}
+
+impl TlsCertificate<'_> {
+    pub fn emit(&self) {
+        let left = self.seconds_until_expiry as f64;
+        metrics::gauge!(Metric::TlsCertificateExpirySeconds.name(), "listener" => self.listener.to_owned()).set(left);
+    }
+}
+
+/// A TLS handshake on a listener failed. Counted only: the listener logs it with the peer address and the
+/// certificate subject (never message content).
+#[derive(Debug)]
+pub struct TlsHandshakeFailed<'a> {
+    pub listener: &'a str,
+    /// A bounded label: `refused`, `handshake`, `handshake_timeout`.
+    pub reason: &'static str,
+}
+
+impl TlsHandshakeFailed<'_> {
+    pub fn emit(&self) {
+        metrics::counter!(Metric::TlsHandshakeFailuresTotal.name(), "listener" => self.listener.to_owned(), "reason" => self.reason)
+            .increment(1);
     }
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use hearth_admin::{AlertBoard, AlertChange, AlertKind, DestinationProbe};
 use hearth_amqp::{ExchangeKind, ExchangeSpec, Link, LinkConfig, Outgoing};
 use hearth_config::ops::{AlertsPlan, ChannelAlerts, DestinationAlerts};
+use hearth_sources::tls::TlsListener;
 use hearth_store::Journal;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
@@ -92,6 +93,26 @@ pub struct Evaluator {
     pub plan: AlertsPlan,
     /// Every destination with its connectivity probe.
     pub destinations: Vec<(String, DestinationProbe)>,
+    /// Every TLS listener, for the certificate-expiry alert.
+    pub certificates: Vec<TlsListener>,
+}
+
+/// A listener's certificate raises an alert this long before it expires.
+pub const CERTIFICATE_WARNING: Duration = Duration::from_secs(14 * 86_400);
+
+/// The certificate-expiry condition of one certificate at `now`: `Some(what)` within [`CERTIFICATE_WARNING`].
+pub fn certificate_condition(facts: &hearth_tls::CertFacts, now: std::time::SystemTime) -> Option<String> {
+    let left = facts.seconds_until_expiry(now);
+    let warn = i64::try_from(CERTIFICATE_WARNING.as_secs()).unwrap_or(i64::MAX);
+    if left >= warn {
+        return None;
+    }
+    let until = hearth_sources::tls::date(facts.not_after);
+    Some(if left < 0 {
+        format!("certificate {} expired on {until}", facts.subject)
+    } else {
+        format!("certificate {} expires on {until} ({} days left)", facts.subject, left / 86_400)
+    })
 }
 
 impl std::fmt::Debug for Evaluator {
@@ -140,6 +161,7 @@ impl Evaluator {
 
     async fn round(&self, started: Instant, down_since: &mut HashMap<String, Instant>, out: &mut Vec<AlertChange>) {
         let now = OffsetDateTime::now_utc();
+        self.certificate_alerts(now, out);
         for (name, cfg) in &self.plan.channels {
             match self.channel_conditions(name, cfg, now, started).await {
                 Ok(conds) => {
@@ -170,6 +192,13 @@ impl Evaluator {
                 }
                 Err(e) => tracing::warn!(destination = %name, error = %e, "alerts: cannot read outbox figures"),
             }
+        }
+    }
+
+    fn certificate_alerts(&self, now: OffsetDateTime, out: &mut Vec<AlertChange>) {
+        for l in &self.certificates {
+            let cond = certificate_condition(&l.tls.certificate(), std::time::SystemTime::now());
+            out.extend(self.board.report(AlertKind::CertificateExpiry, &l.name, cond, now));
         }
     }
 

@@ -22,6 +22,9 @@ pub enum EngineError {
     /// `[admin]`, `[alerts]`: a token that cannot be read, an alert destination that cannot start.
     #[error("{key}: {reason}")]
     Ops { key: String, reason: String },
+    /// `[http] tls`: the certificate or key files cannot be used.
+    #[error("http.tls: {0}")]
+    HttpTls(#[from] hearth_tls::TlsError),
 }
 
 impl EngineError {
@@ -33,7 +36,8 @@ impl EngineError {
             | EngineError::Destination(_)
             | EngineError::Mapping(_)
             | EngineError::Ops { .. }
-            | EngineError::JournalSecret(_) => ErrorClass::Permanent,
+            | EngineError::JournalSecret(_)
+            | EngineError::HttpTls(_) => ErrorClass::Permanent,
         }
     }
 }

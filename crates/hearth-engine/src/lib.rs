@@ -24,7 +24,9 @@ pub mod node;
 pub mod ops;
 pub mod process;
 pub mod retention;
+mod serve;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hearth_config::Plan;
@@ -113,10 +115,34 @@ async fn start(
     let destinations = plan.destinations.iter().map(|d| d.start(journal, background)).collect::<Result<Vec<_>, _>>()?;
     let tokens = ops::resolve_tokens(&plan.ops.tokens)?;
     let notifier = alerts::Notifier::start(&plan.ops.alerts, background)?;
+    let http_tls = match &plan.http.tls {
+        Some(t) => Some((Arc::new(hearth_tls::ServerTls::new(t.settings.clone())?), t.reload_interval)),
+        None => None,
+    };
     let http = TcpListener::bind(plan.http.listen)
         .await
         .map_err(|source| EngineError::Bind { addr: plan.http.listen, source })?;
-    let Running { tasks, singletons, router } = hearth_sources::registry::start(&channels, journal, shutdown).await?;
+    let health = match plan.http.health_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| EngineError::Bind { addr, source })?),
+        None => None,
+    };
+    let Running { tasks, singletons, router, mut tls } =
+        hearth_sources::registry::start(&channels, journal, shutdown).await?;
+    let mut background_tasks = Vec::new();
+    if let Some((server, every)) = &http_tls {
+        let listener = hearth_sources::tls::TlsListener { name: "http".into(), tls: Arc::clone(server) };
+        tls.push(listener.clone());
+        background_tasks.extend(hearth_sources::tls::upkeep(listener, *every, background.clone()));
+    }
+    if let Some(l) = health {
+        tracing::info!(listen = %plan.http.health_listen.map(|a| a.to_string()).unwrap_or_default(), "healthz listening (plaintext)");
+        let token = shutdown.clone();
+        background_tasks.push(tokio::spawn(async move {
+            if let Err(e) = serve::health(l, token).await {
+                tracing::error!(error = %e, "the healthz listener stopped");
+            }
+        }));
+    }
 
     let mut sources = JoinSet::new();
     for (_, task) in tasks {
@@ -151,28 +177,26 @@ async fn start(
         board,
         plan: plan.ops.alerts.clone(),
         destinations: destinations.iter().map(|d| (d.name.clone(), ops::probe(&d.publisher))).collect(),
+        certificates: tls,
     };
     let publishers = destinations.iter().map(|d| (d.name.clone(), d.publisher.clone())).collect();
     let alerting: node::Singleton = Box::new(move |token| Box::pin(evaluator.clone().run(notifier.clone(), token)));
     let (retained, retention_plan) = (journal.clone(), plan.ops.retention.clone());
     let retaining: node::Singleton =
         Box::new(move |token| Box::pin(retention::run(retained.clone(), retention_plan.clone(), token)));
-    let background_tasks = vec![
+    background_tasks.extend([
         tokio::spawn(node::lead(node.clone(), "alerts".into(), alerting, background.clone())),
         tokio::spawn(node::lead(node.clone(), "retention".into(), retaining, background.clone())),
         tokio::spawn(hearth_sinks::monitor(journal.clone(), publishers, plan.max_outbox_pending, background.clone())),
-    ];
+    ]);
     let mut sinks = JoinSet::new();
     for Destination { name, required, sink, .. } in destinations {
         tracing::info!(destination = %name, required, "destination sink started");
         sinks.spawn(sink.leasing(node.clone()).run(background.clone()));
     }
     let app = hearth_admin::router(admin).merge(router);
-    tracing::info!(listen = %plan.http.listen, "http listening");
-    let http_shutdown = shutdown.clone();
-    let http = tokio::spawn(async move {
-        axum::serve(http, app).with_graceful_shutdown(async move { http_shutdown.cancelled().await }).await
-    });
+    tracing::info!(listen = %plan.http.listen, tls = http_tls.is_some(), "http listening");
+    let http = tokio::spawn(serve::http(http, app, http_tls.map(|(server, _)| server), shutdown.clone()));
     Ok(Engine { sources, stage, stage_stop, sinks, background: background_tasks, http })
 }
 

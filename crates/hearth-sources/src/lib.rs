@@ -34,6 +34,7 @@ pub mod http_ingest;
 pub mod mapping;
 pub mod mllp;
 pub mod registry;
+pub mod tls;
 pub mod webhook;
 
 pub use error::SourceError;

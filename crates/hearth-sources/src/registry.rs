@@ -22,7 +22,9 @@ use crate::file::{self, CsvChannel, CsvProfileRef, FileInbox, FilePlan, RawFile}
 use crate::http_ingest::{self, Hl7v2Ingest, HttpIngestPlan, HttpPayload, IngestChannel, RawHttpIngest};
 use crate::mapping::{self, MappingPlan, NO_MAPPING};
 use crate::mllp::{self, MllpPlan, MllpSource, RawMllp};
+use crate::tls::{self, TlsListener};
 use crate::webhook::{self, RawWebhook, WebhookChannel, WebhookPlan};
+use hearth_tls::ServerTls;
 
 /// `[channels.<name>]`, exactly as written: the `type` key picks the kind.
 #[derive(Debug, Deserialize)]
@@ -146,6 +148,8 @@ pub struct Channel {
     pub csv: Option<Arc<Converter>>,
     /// A webhook channel's secret and profile.
     pub webhook: Option<WebhookChannel>,
+    /// An MLLP channel's TLS configuration, files read and checked.
+    pub tls: Option<Arc<ServerTls>>,
 }
 
 impl Channel {
@@ -158,7 +162,13 @@ impl Channel {
             SourcePlan::Webhook(w) => Some(WebhookChannel::load(&plan.name, w).map_err(setup)?),
             _ => None,
         };
-        Ok(Channel { plan: plan.clone(), csv, webhook })
+        let tls = match &plan.source {
+            SourcePlan::Mllp(MllpPlan { tls: Some(t), .. }) => {
+                Some(Arc::new(ServerTls::new(t.settings.clone()).map_err(|e| setup(format!("tls: {e}")))?))
+            }
+            _ => None,
+        };
+        Ok(Channel { plan: plan.clone(), csv, webhook, tls })
     }
 
     pub fn name(&self) -> &str {
@@ -186,6 +196,8 @@ pub struct Running {
     pub tasks: Vec<(String, BoxFuture<'static, Result<(), SourceError>>)>,
     pub singletons: Vec<(String, SingletonWork)>,
     pub router: axum::Router,
+    /// The TLS listeners (for the certificate-expiry alert); their reload tasks are among `tasks`.
+    pub tls: Vec<TlsListener>,
 }
 
 impl std::fmt::Debug for Running {
@@ -204,7 +216,7 @@ pub async fn start(
 ) -> Result<Running, SourceError> {
     let mut tasks: Vec<(String, BoxFuture<'static, Result<(), SourceError>>)> = Vec::new();
     let mut singletons: Vec<(String, SingletonWork)> = Vec::new();
-    let (mut hooks, mut ingest) = (Vec::new(), Vec::new());
+    let (mut hooks, mut ingest, mut tls_listeners) = (Vec::new(), Vec::new(), Vec::new());
     for ch in channels {
         let name = ch.name().to_owned();
         let token = shutdown.clone();
@@ -215,8 +227,23 @@ pub async fn start(
                     addr: m.listen,
                     source,
                 })?;
-                let src = MllpSource::new(&name, m.clone(), listener, journal.clone());
-                tracing::info!(channel = %name, listen = %m.listen, "mllp channel listening");
+                let mut src = MllpSource::new(&name, m.clone(), listener, journal.clone());
+                if let (Some(tls), Some(plan)) = (&ch.tls, &m.tls) {
+                    src = src.with_tls(Arc::clone(tls));
+                    let listener = TlsListener { name: format!("channels.{name}"), tls: Arc::clone(tls) };
+                    tls_listeners.push(listener.clone());
+                    let upkeep = tls::upkeep(listener, plan.reload_interval, token.clone());
+                    tasks.push((
+                        format!("{name} tls"),
+                        Box::pin(async move {
+                            for task in upkeep {
+                                let _ = task.await;
+                            }
+                            Ok(())
+                        }),
+                    ));
+                }
+                tracing::info!(channel = %name, listen = %m.listen, tls = %tls::mode(m.tls.as_ref()), "mllp channel listening");
                 tasks.push((name, Box::pin(src.run(token))));
             }
             SourcePlan::Amqp(a) => {
@@ -257,5 +284,5 @@ pub async fn start(
     }
     let router =
         webhook::router(hooks, journal.clone()).merge(http_ingest::router(ingest, journal.clone(), shutdown.clone()));
-    Ok(Running { tasks, singletons, router })
+    Ok(Running { tasks, singletons, router, tls: tls_listeners })
 }

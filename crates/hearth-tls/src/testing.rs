@@ -74,6 +74,12 @@ impl TestCa {
         self.issue(names.first().copied().unwrap_or("server"), names, ExtendedKeyUsagePurpose::ServerAuth, 30)
     }
 
+    /// A server certificate for `names` valid for `days` from now (an expiry alert within 14 days, say).
+    #[must_use]
+    pub fn server_valid_for(&self, names: &[&str], days: i64) -> Issued {
+        self.issue(names.first().copied().unwrap_or("server"), names, ExtendedKeyUsagePurpose::ServerAuth, days)
+    }
+
     /// A client certificate with CN `common_name` and `sans` (DNS names, IP addresses or URIs), valid 30 days.
     #[must_use]
     pub fn client(&self, common_name: &str, sans: &[&str]) -> Issued {

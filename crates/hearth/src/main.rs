@@ -59,7 +59,7 @@ fn main() -> ExitCode {
         Command::Check { config } => match load_plan(config.as_deref()) {
             Ok(plan) => {
                 print!("{}", plan.topology());
-                ExitCode::SUCCESS
+                if check_tls(&plan) { ExitCode::SUCCESS } else { ExitCode::from(2) }
             }
             Err(e) => {
                 eprintln!("hearth: {e}");
@@ -120,6 +120,33 @@ async fn migrate(config: Option<PathBuf>) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `hearth check`'s TLS part: each listener's TLS mode, and for TLS listeners the files checked (readable, key
+/// matching the certificate, not expired) and the certificate's expiry. False when a file is unusable.
+fn check_tls(plan: &hearth_config::Plan) -> bool {
+    use hearth_sources::tls::{FileCheck, mode};
+    let now = std::time::SystemTime::now();
+    let mut ok = true;
+    let mllp = plan.channels.iter().filter_map(|ch| match &ch.source {
+        hearth_sources::SourcePlan::Mllp(m) => Some((format!("channels.{}", ch.name), m.tls.as_ref())),
+        _ => None,
+    });
+    for (key, tls) in std::iter::once(("http".to_owned(), plan.http.tls.as_ref())).chain(mllp) {
+        let line = match tls {
+            None => mode(None),
+            Some(t) => match FileCheck::run(t, now) {
+                Ok(found) => format!("{}; {}", mode(Some(t)), found.describe(now)),
+                Err(e) => {
+                    ok = false;
+                    eprintln!("hearth: {key}.tls: {e}");
+                    format!("{} (files NOT usable)", mode(Some(t)))
+                }
+            },
+        };
+        println!("tls      {key:<20} {line}");
+    }
+    ok
 }
 
 fn load_plan(path: Option<&std::path::Path>) -> Result<hearth_config::Plan, hearth_config::ConfigError> {

@@ -250,7 +250,7 @@ fn routes_and_destinations_problems_name_their_keys() {
         .replace("max_attempts = 3", "max_attempts = 0")
         .replace(
             "type = \"amqp\"\nexchange = \"hearth.fhir\"",
-            "type = \"amqp\"\nendpoint = \"amqps://x\"\nexchange = \"hearth.fhir\"",
+            "type = \"amqp\"\nendpoint = \"mqtt://x\"\nexchange = \"hearth.fhir\"",
         );
     let err = load_str(&bad, &[]).unwrap_err();
     let ConfigError::Invalid(problems) = err else { panic!("{err}") };

@@ -23,6 +23,9 @@ pub struct RawAmqpDestination {
     pub endpoints: Option<Vec<String>>,
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
     pub exchange: Option<String>,
     pub exchange_type: Option<String>,
     pub declare_exchange: Option<bool>,
@@ -100,7 +103,8 @@ fn validate_exchange_type(kind: Option<String>, path: String, problems: &mut Pro
 pub fn validate(a: RawAmqpDestination, key: &str, problems: &mut Problems) -> AmqpDestinationPlan {
     let uris = hearth_amqp::endpoint_uris(a.endpoint, a.endpoints, key, problems);
     let endpoint =
-        Endpoint::validate_list(uris, a.password_env, a.password_file, (key, "endpoint", "password"), problems);
+        Endpoint::validate_list(uris, a.password_env, a.password_file, (key, "endpoint", "password"), problems)
+            .with_tls([a.ca_file, a.cert_file, a.key_file], key, problems);
     let exchange = a.exchange.unwrap_or_else(|| DEFAULT_EXCHANGE.into());
     if exchange.len() > 255 {
         problems.add(format!("{key}.exchange"), "must be at most 255 bytes");
@@ -174,6 +178,7 @@ impl AmqpDestinationPlan {
         let uri = uris.remove(0);
         let mut cfg = LinkConfig::new(uri, format!("hearth destination {name}"));
         cfg.fallback_uris = uris;
+        cfg.tls = self.endpoint.tls.clone();
         cfg.topology = self.topology();
         cfg.max_unconfirmed = max_in_flight;
         cfg.confirm_timeout = self.confirm_timeout;

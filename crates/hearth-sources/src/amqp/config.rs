@@ -22,6 +22,9 @@ pub struct RawAmqpSource {
     pub endpoints: Option<Vec<String>>,
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
     pub queue: String,
     pub declare_queue: Option<bool>,
     pub prefetch: Option<u16>,
@@ -48,7 +51,8 @@ pub struct AmqpSourcePlan {
 pub fn validate(a: RawAmqpSource, key: &str, problems: &mut Problems) -> AmqpSourcePlan {
     let uris = hearth_amqp::endpoint_uris(a.endpoint, a.endpoints, key, problems);
     let endpoint =
-        Endpoint::validate_list(uris, a.password_env, a.password_file, (key, "endpoint", "password"), problems);
+        Endpoint::validate_list(uris, a.password_env, a.password_file, (key, "endpoint", "password"), problems)
+            .with_tls([a.ca_file, a.cert_file, a.key_file], key, problems);
     if a.queue.is_empty() || a.queue.len() > 255 {
         problems.add(format!("{key}.queue"), "must be 1 to 255 bytes");
     }
@@ -93,6 +97,7 @@ impl AmqpSourcePlan {
         let uri = uris.remove(0);
         let mut link = LinkConfig::new(uri, format!("hearth channel {name}"));
         link.fallback_uris = uris;
+        link.tls = self.endpoint.tls.clone();
         if self.declare_queue {
             link.topology.queues.push(QueueSpec::durable(self.queue.clone()));
         }

@@ -8,6 +8,7 @@ use hearth_hl7v2::{AckPolicy, Charset};
 use serde::Deserialize;
 
 use crate::mapping::{self, MappingPlan, RawMapping};
+use crate::tls::{self, RawTls, TlsPlan};
 
 /// Default maximum MLLP frame: 10 MiB.
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 10 * 1024 * 1024;
@@ -26,6 +27,8 @@ pub struct RawMllp {
     pub ack_policy: Option<String>,
     pub require_control_id: Option<bool>,
     pub mapping: Option<RawMapping>,
+    /// MLLP over TLS (docs/security.md).
+    pub tls: Option<RawTls>,
 }
 
 /// A validated MLLP channel.
@@ -48,6 +51,8 @@ pub struct MllpPlan {
     pub require_control_id: bool,
     /// How the processing stage converts this channel's messages to FHIR.
     pub mapping: MappingPlan,
+    /// MLLP over TLS; `None`: plaintext TCP.
+    pub tls: Option<TlsPlan>,
 }
 
 /// Validates one MLLP channel; problems are named under `key`.
@@ -76,14 +81,16 @@ pub fn validate(m: RawMllp, key: &str, problems: &mut Problems) -> MllpPlan {
         ack_policy,
         require_control_id: m.require_control_id.unwrap_or(true),
         mapping: mapping::validate(m.mapping.unwrap_or_default(), &format!("{key}.mapping"), problems),
+        tls: m.tls.map(|t| tls::validate(t, &format!("{key}.tls"), problems)),
     }
 }
 
 /// The topology line (`hearth check`).
 pub fn describe(m: &MllpPlan) -> String {
     format!(
-        "mllp {} (max frame {} bytes, max {} connections, charset {}, acks {:?}{})",
+        "mllp {} {}(max frame {} bytes, max {} connections, charset {}, acks {:?}{})",
         m.listen,
+        m.tls.as_ref().map(|t| format!("[{}] ", tls::mode(Some(t)))).unwrap_or_default(),
         m.max_frame_bytes,
         m.max_connections,
         m.default_charset.hl7_name(),

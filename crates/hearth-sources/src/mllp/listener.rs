@@ -14,7 +14,9 @@ use hearth_hl7v2::ack::{AckError, AckSubject, Outcome};
 use hearth_hl7v2::{Charset, ParseOptions};
 use hearth_mllp::{Frame, MllpCodec};
 use hearth_store::Journal;
+use hearth_tls::ServerTls;
 use time::OffsetDateTime;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::codec::Framed;
@@ -42,6 +44,8 @@ struct Ctx {
     parse: ParseOptions,
     journal: Journal,
     acks: Acks,
+    /// MLLP over TLS: the handshake runs in the connection's task, within its timeout.
+    tls: Option<Arc<ServerTls>>,
 }
 
 impl MllpSource {
@@ -54,8 +58,17 @@ impl MllpSource {
             ..ParseOptions::default()
         };
         let acks = Acks::new(&plan.ack_sending_application, &plan.ack_sending_facility);
-        let ctx = Ctx { channel: channel.to_owned(), plan, parse, journal, acks };
+        let ctx = Ctx { channel: channel.to_owned(), plan, parse, journal, acks, tls: None };
         Self { ctx: Arc::new(ctx), listener }
+    }
+
+    /// Serves MLLP over TLS with this (reloadable) configuration.
+    #[must_use]
+    pub fn with_tls(mut self, tls: Arc<ServerTls>) -> Self {
+        if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
+            ctx.tls = Some(tls);
+        }
+        self
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -77,12 +90,12 @@ impl MllpSource {
                 a = self.listener.accept() => a,
             };
             match accepted {
-                Ok((stream, _peer)) => {
+                Ok((stream, peer)) => {
                     let ctx = self.ctx.clone();
                     let shutdown = shutdown.clone();
                     tasks.spawn(async move {
                         let _permit = permit;
-                        connection(ctx, stream, shutdown).await;
+                        connection(ctx, stream, peer, shutdown).await;
                     });
                 }
                 Err(e) if is_per_connection_error(&e) => continue,
@@ -105,8 +118,24 @@ fn is_per_connection_error(e: &std::io::Error) -> bool {
     matches!(e.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset)
 }
 
-async fn connection(ctx: Arc<Ctx>, stream: TcpStream, shutdown: CancellationToken) {
+async fn connection(ctx: Arc<Ctx>, stream: TcpStream, peer: SocketAddr, shutdown: CancellationToken) {
     let _ = stream.set_nodelay(true);
+    let Some(tls) = &ctx.tls else { return serve(&ctx, stream, shutdown).await };
+    // The handshake is bounded by its own timeout; a shutdown does not wait for it.
+    let accepted = tokio::select! {
+        _ = shutdown.cancelled() => return,
+        a = tls.accept(stream) => a,
+    };
+    match accepted {
+        Ok(a) => serve(&ctx, a.stream, shutdown).await,
+        Err(e) => crate::tls::handshake_failed(&format!("channels.{}", ctx.channel), peer, &e),
+    }
+}
+
+async fn serve<S>(ctx: &Ctx, stream: S, shutdown: CancellationToken)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     MllpConnection { channel: &ctx.channel, opened: true }.emit();
     let mut framed = Framed::new(stream, MllpCodec::new(ctx.plan.max_frame_bytes));
     let mut junk_reported = 0u64;
@@ -133,7 +162,7 @@ async fn connection(ctx: Arc<Ctx>, stream: TcpStream, shutdown: CancellationToke
             junk_reported = junk;
         }
         let started = Instant::now();
-        let reply = handle_frame(&ctx, frame).await;
+        let reply = handle_frame(ctx, frame).await;
         match reply {
             Some((code, ack)) => {
                 if let Err(e) = framed.send(&ack[..]).await {

@@ -1,0 +1,79 @@
+//! Serving the HTTP surface: plaintext through `axum::serve`, or HTTPS (`[http] tls`) with hearth-tls's
+//! reloadable configuration, each handshake in its connection's task (a silent or garbage-sending client costs
+//! that task until the handshake timeout); and the optional plaintext `/healthz`-only listener.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use hearth_tls::ServerTls;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+/// Serves `app` on `listener` until `shutdown`, over TLS when `tls` is given.
+pub async fn http(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<Arc<ServerTls>>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let Some(tls) = tls else {
+        return axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await;
+    };
+    let connections = TaskTracker::new();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            a = listener.accept() => match a {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::debug!(error = %e, "https accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+        };
+        let (tls, app, shutdown) = (Arc::clone(&tls), app.clone(), shutdown.clone());
+        connections.spawn(async move {
+            let accepted = tokio::select! {
+                () = shutdown.cancelled() => return,
+                a = tls.accept(tcp) => a,
+            };
+            let stream = match accepted {
+                Ok(a) => a.stream,
+                Err(e) => return hearth_sources::tls::handshake_failed("http", peer, &e),
+            };
+            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let app = app.clone();
+                async move {
+                    match app.oneshot(req.map(axum::body::Body::new)).await {
+                        Ok(response) => Ok::<_, Infallible>(response),
+                        Err(never) => match never {},
+                    }
+                }
+            });
+            let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => if let Err(e) = r { tracing::debug!(error = %e, "https connection ended with an error") },
+                () = shutdown.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    connections.close();
+    connections.wait().await;
+    Ok(())
+}
+
+/// The plaintext listener for load balancers: `GET /healthz` only (the process is alive), nothing else.
+pub async fn health(listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
+    let app = Router::new().route("/healthz", get(|| async { "ok\n" }));
+    axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
+}

@@ -1,0 +1,131 @@
+//! HTTPS on the HTTP listener (`[http] tls`) through the real `hearth run`: the admin API and a webhook answer
+//! over TLS to a client that trusts the test CA (reqwest with hearth-tls's client configuration), a client that
+//! does not trust it is refused, plaintext HTTP to the TLS port gets nothing, and the plaintext `/healthz`-only
+//! listener serves `/healthz` and nothing else.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{BIN, Engine, free_port, http_get};
+use hearth_tls::ClientSettings;
+use hearth_tls::testing::TestCa;
+
+const TOKEN: &str = "e2e-https-admin-token-0123456789";
+const RELAY_SECRET: &str = "synthetic-relay-secret-https";
+
+fn client(ca_file: Option<&Path>) -> reqwest::Client {
+    let settings = ClientSettings { ca_file: ca_file.map(Path::to_owned), ..ClientSettings::default() };
+    let config = hearth_tls::client_config(&settings).unwrap();
+    reqwest::Client::builder().tls_backend_preconfigured(config).timeout(Duration::from_secs(10)).build().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_api_and_webhooks_answer_over_https_and_healthz_stays_plaintext() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca = TestCa::new("Hearth HTTPS e2e CA");
+    let ca_file = ca.write(d, "ca");
+    let (cert, key) = ca.server(&["localhost", "127.0.0.1"]).write(d, "server");
+    std::fs::write(d.join("token"), TOKEN).unwrap();
+    std::fs::write(d.join("relay"), RELAY_SECRET).unwrap();
+    let (http_port, health_port, mllp_port) = (free_port(), free_port(), free_port());
+    let config = d.join("hearth.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[journal]\ntype = \"sqlite\"\npath = \"{db}\"\n\
+             [http]\nlisten = \"127.0.0.1:{http_port}\"\nhealth_listen = \"127.0.0.1:{health_port}\"\n\
+             tls = {{ cert_file = \"{cert}\", key_file = \"{key}\" }}\n\
+             [admin]\ntokens = [{{ name = \"e2e\", role = \"admin\", token_file = \"{token}\" }}]\n\
+             [channels.adt]\ntype = \"mllp\"\nlisten = \"127.0.0.1:{mllp_port}\"\n\
+             [channels.connect]\ntype = \"webhook\"\nprofile = \"amazon-connect\"\nauth = \"shared-secret-header\"\n\
+             header = \"X-Relay-Secret\"\nsecret_file = \"{relay}\"\n",
+            db = d.join("hearth.db").display(),
+            cert = cert.display(),
+            key = key.display(),
+            token = d.join("token").display(),
+            relay = d.join("relay").display(),
+        ),
+    )
+    .unwrap();
+    let child = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("HEARTH_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let health = format!("127.0.0.1:{health_port}");
+    let mut engine = Engine {
+        child: Some(child),
+        mllp: format!("127.0.0.1:{mllp_port}"),
+        http: health.clone(),
+        db: d.join("hearth.db"),
+        config: config.clone(),
+        env: Vec::new(),
+    };
+    let base = format!("https://localhost:{http_port}");
+    let trusted = client(Some(&ca_file));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = trusted.get(format!("{base}/readyz")).send().await
+            && r.status() == 200
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "hearth did not become ready over https");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The admin API, with its token, over TLS.
+    let alerts = trusted.get(format!("{base}/api/v1/alerts")).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(alerts.status(), 200);
+    let alerts: serde_json::Value = serde_json::from_str(&alerts.text().await.unwrap()).unwrap();
+    assert!(alerts["active"].is_array(), "{alerts}");
+    let anonymous = trusted.get(format!("{base}/api/v1/alerts")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    // A webhook, over TLS, journaled.
+    let body =
+        std::fs::read(common::fixtures().join("../webhooks/amazon-connect__callback_queued_linked.json")).unwrap();
+    let hook = trusted
+        .post(format!("{base}/webhooks/connect"))
+        .header("content-type", "application/json")
+        .header("X-Relay-Secret", RELAY_SECRET)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = hook.status();
+    let answer: serde_json::Value = serde_json::from_str(&hook.text().await.unwrap()).unwrap();
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["journal_id"].as_i64().is_some_and(|id| id > 0), "{answer}");
+
+    // A client without the test CA is refused; plaintext HTTP to the TLS port gets no HTTP answer.
+    let untrusted = client(None).get(format!("{base}/healthz")).send().await;
+    assert!(untrusted.is_err(), "{untrusted:?}");
+    assert_eq!(http_get(&format!("127.0.0.1:{http_port}"), "/healthz"), None);
+
+    // The plaintext listener: /healthz only.
+    assert_eq!(http_get(&health, "/healthz"), Some((200, "ok\n".into())));
+    assert_eq!(http_get(&health, "/metrics").map(|r| r.0), Some(404));
+    assert_eq!(http_get(&health, "/api/v1/alerts").map(|r| r.0), Some(404));
+
+    // `hearth check` reports the HTTP listener's TLS.
+    let check = Command::new(BIN).args(["check", "--config"]).arg(&config).output().unwrap();
+    let text = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert!(check.status.success(), "{text}");
+    assert!(text.contains(&format!("http     127.0.0.1:{http_port} https")), "{text}");
+    assert!(text.contains(&format!("http     127.0.0.1:{health_port} http (/healthz only)")), "{text}");
+    let line = text.lines().find(|l| l.starts_with("tls      http ")).unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("tls; certificate CN=localhost expires"), "{line}");
+    assert!(text.contains("tls      channels.adt         plaintext"), "{text}");
+
+    assert!(engine.terminate().success());
+}
