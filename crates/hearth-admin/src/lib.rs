@@ -1,4 +1,5 @@
-//! Hearth's HTTP surface on the one listener: `GET /healthz` (alive), `GET /readyz` (the journal is writable,
+//! Hearth's HTTP surface on the one listener: `GET /healthz` (alive), `GET /readyz` (the journal is writable and
+//! its last commit did not fail,
 //! required destinations are connected, ingest is not paused; the body names this node), `GET /metrics` (Prometheus text), the admin API
 //! under `/api/v1` (JSON, bearer tokens with roles, OpenAPI document at `/api/v1/openapi.json`) and the
 //! operations dashboard at `/` (a page with embedded assets that polls the API). The engine merges the sources'
@@ -202,6 +203,10 @@ async fn readyz(State(st): State<AdminState>) -> Response {
     }
     if let Some(why) = st.journal.ingest_paused() {
         return error_response(StatusCode::SERVICE_UNAVAILABLE, "ingest_paused", &why);
+    }
+    if let Some(why) = st.journal.refusing_writes() {
+        let message = format!("the journal refuses writes: {why}");
+        return error_response(StatusCode::SERVICE_UNAVAILABLE, "journal_refusing", &message);
     }
     // The probe queues behind pending writes; a journal that cannot answer within the timeout is not ready.
     let probe = tokio::time::timeout(READY_TIMEOUT, st.journal.check_writable()).await;

@@ -131,6 +131,39 @@ async fn not_ready_once_the_journal_is_closed() {
 }
 
 #[tokio::test]
+async fn not_ready_while_the_journal_refuses_writes_and_ready_once_pruning_made_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = SqliteConfig::new(dir.path().join("j.db"));
+    cfg.max_db_bytes = Some(128 * 1024);
+    let journal = Journal::open(&JournalConfig::Sqlite(cfg)).await.unwrap();
+    let app = router(state(&journal));
+    let mut kept = Vec::new();
+    for i in 0..1000 {
+        let mut env = envelope(&format!("FULL{i}"));
+        env.raw.extend(std::iter::repeat_n(b'X', 4000));
+        match journal.append(env).await {
+            Ok(a) => kept.push(a.id),
+            Err(e) => {
+                assert!(matches!(e, hearth_store::StoreError::Full(_)), "{e}");
+                break;
+            }
+        }
+    }
+    assert!(kept.len() < 1000, "a 128 KiB journal must fill up");
+    let (st, body) = get(&app, "/readyz").await;
+    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body.contains("\"code\":\"journal_refusing\"") && body.contains("journal is full"), "{body}");
+
+    for id in &kept {
+        journal.set_status(*id, MessageStatus::Processed, None).await.unwrap();
+    }
+    let later = time::OffsetDateTime::now_utc() + time::Duration::days(1);
+    journal.prune_content("adt", later, 0, 10_000).await.unwrap();
+    assert_eq!(get(&app, "/readyz").await, (StatusCode::OK, "ready\n".into()));
+    journal.close().await;
+}
+
+#[tokio::test]
 async fn unknown_path_is_a_json_404() {
     let dir = tempfile::tempdir().unwrap();
     let (app, _j) = app(&dir).await;

@@ -14,6 +14,7 @@
 
 pub mod config;
 pub mod events;
+pub mod log_limit;
 mod status;
 
 use sha2::{Digest, Sha256};

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use hearth_core::events::{DeliveriesAttempted, DestinationState, Metric};
+use hearth_core::log_limit::{Admitted, LogLimiter};
 use hearth_store::{DeliveryOutcome, DueDelivery, Journal, Node};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
@@ -90,6 +91,10 @@ pub enum NotReady {
     Unauthorized(String),
 }
 
+/// Log conditions (see `hearth_core::log_limit`).
+const READ_FAILED: &str = "outbox_read_failed";
+const RECORD_FAILED: &str = "outbox_record_failed";
+
 /// Drains one destination's outbox until shut down.
 #[derive(Debug)]
 pub struct Sink {
@@ -98,6 +103,8 @@ pub struct Sink {
     publisher: Publisher,
     /// Lease through this node rather than read (several nodes on one journal).
     node: Option<Node>,
+    /// A journal failure repeats every pass: logged once per condition and interval, with a count.
+    log: LogLimiter,
 }
 
 /// What one pass over the outbox found.
@@ -114,7 +121,7 @@ enum Pass {
 
 impl Sink {
     pub fn new(cfg: SinkConfig, journal: Journal, publisher: Publisher) -> Sink {
-        Sink { cfg, journal, publisher, node: None }
+        Sink { cfg, journal, publisher, node: None, log: LogLimiter::default() }
     }
 
     /// Takes due deliveries as leases of `node` (see the module doc), whatever the destination's kind.
@@ -198,10 +205,14 @@ impl Sink {
         let due = match due {
             Ok(due) => due,
             Err(e) => {
-                tracing::warn!(destination = %self.cfg.destination, error = %e, "sink cannot read the outbox");
+                if let Some(Admitted { suppressed }) = self.log.admit(READ_FAILED) {
+                    let destination = &self.cfg.destination;
+                    tracing::warn!(%destination, error = %e, suppressed, "sink cannot read the outbox");
+                }
                 return Pass::JournalError;
             }
         };
+        self.log.clear(READ_FAILED);
         if due.is_empty() {
             return Pass::Idle;
         }
@@ -224,9 +235,13 @@ impl Sink {
         if !outcomes.is_empty() {
             if let Err(e) = self.journal.record_deliveries(outcomes).await {
                 // Not recorded: the deliveries stay pending and are sent again (at least once, never lost).
-                tracing::warn!(destination = %self.cfg.destination, error = %e, "sink cannot record outcomes");
+                if let Some(Admitted { suppressed }) = self.log.admit(RECORD_FAILED) {
+                    let destination = &self.cfg.destination;
+                    tracing::warn!(%destination, error = %e, suppressed, "sink cannot record outcomes");
+                }
                 return Pass::JournalError;
             }
+            self.log.clear(RECORD_FAILED);
             DeliveriesAttempted {
                 destination: &self.cfg.destination,
                 sent,

@@ -60,6 +60,7 @@ mod node;
 mod outbox;
 mod patients;
 mod postgres;
+mod refusal;
 mod retention;
 mod rows;
 mod search;
@@ -113,6 +114,7 @@ struct Inner {
     stats: Arc<Stats>,
     appended: Arc<Notify>,
     outbox: Arc<watch::Sender<u64>>,
+    refusal: Arc<refusal::Refusal>,
     /// `Some(reason)` while new input must wait (a destination is blocked, the outbox is over its limit).
     ingest: watch::Sender<Option<String>>,
     /// Channels an operator paused (channel → reason): their appends wait like a global pause.
@@ -223,6 +225,7 @@ impl Journal {
             stats: Arc::new(Stats::default()),
             appended: Arc::new(Notify::new()),
             outbox: Arc::new(watch::channel(0).0),
+            refusal: Arc::default(),
         };
         let writer = Writer::new(parts.backend, parts.max_batch, rx, signals.clone());
         Journal {
@@ -233,6 +236,7 @@ impl Journal {
                 helper: parts.helper,
                 reads: parts.reads,
                 stats: signals.stats,
+                refusal: signals.refusal,
                 appended: signals.appended,
                 outbox: signals.outbox,
                 ingest: watch::channel(None).0,
@@ -279,6 +283,12 @@ impl Journal {
     /// The processing stage waits on it instead of polling the journal.
     pub fn appended(&self) -> Arc<Notify> {
         Arc::clone(&self.inner.appended)
+    }
+
+    /// `Some(why)` while the journal refuses writes: the last group commit failed (size limit or disk full,
+    /// I/O) and no commit since stored or pruned messages. `/readyz` answers 503 meanwhile.
+    pub fn refusing_writes(&self) -> Option<String> {
+        self.inner.refusal.reason()
     }
 
     /// A cheap probe of the write path for readiness checks: the writer task is running, the write lock can be

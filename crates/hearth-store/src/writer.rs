@@ -31,6 +31,7 @@ use hearth_core::events::JournalCommitted;
 use time::OffsetDateTime;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
+use crate::refusal::Refusal;
 use crate::rows::to_micros;
 use crate::write::{Done, Write};
 use crate::{JournalStats, StoreError};
@@ -108,6 +109,8 @@ pub(crate) struct Signals {
     pub(crate) appended: Arc<Notify>,
     /// Pinged after every commit that made deliveries due (new ones, resends), so the sinks wake.
     pub(crate) outbox: Arc<watch::Sender<u64>>,
+    /// Set while commits fail; read by `/readyz` (see refusal.rs).
+    pub(crate) refusal: Arc<Refusal>,
 }
 
 pub(crate) struct Writer<B> {
@@ -167,6 +170,13 @@ impl<B: Backend> Writer<B> {
             Ok(results) => {
                 let s = &self.signals;
                 s.stats.commits.fetch_add(1, Ordering::Relaxed);
+                // A new message stored or content pruned shows the journal has room (see refusal.rs).
+                let room = results.iter().any(|r| match r {
+                    Ok(Done::Appended(a)) => !a.duplicate,
+                    Ok(Done::Pruned(p)) => p.pruned > 0,
+                    _ => false,
+                });
+                s.refusal.committed(room);
                 let appended = batch.iter().filter(|w| matches!(w, Write::Append { .. })).count();
                 if appended > 0 {
                     JournalCommitted { messages: appended, duration: started.elapsed() }.emit();
@@ -189,7 +199,7 @@ impl<B: Backend> Writer<B> {
             }
             Err(e) => {
                 self.signals.stats.failed_batches.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %e, writes = batch.len(), "journal group commit failed; nothing of it was kept");
+                self.signals.refusal.failed(&e, batch.len());
                 self.backend.repair(&e).await;
                 for write in batch {
                     write.answer(Err(e.clone()), &self.signals.stats);
@@ -299,6 +309,7 @@ mod tests {
             stats: Arc::new(Stats::default()),
             appended: Arc::new(Notify::new()),
             outbox: Arc::new(watch::channel(0).0),
+            refusal: Arc::default(),
         }
     }
 

@@ -217,6 +217,37 @@ on_both! {
 
 on_both! {
     #[tokio::test]
+    async fn refusing_writes_is_reported_until_pruning_makes_room(place) {
+        let journal = Journal::open(&place.with_room(128 * 1024).await).await.unwrap();
+        assert_eq!(journal.refusing_writes(), None);
+        let (kept, err) = fill(&journal).await;
+        assert!(matches!(err, StoreError::Full(_)));
+        let why = journal.refusing_writes().expect("a full journal refuses writes");
+        assert!(why.contains("journal is full"), "{why}");
+
+        // Writes that fit in place (a status, a duplicate) do not show that a new message would fit.
+        for (id, _) in &kept {
+            journal.set_status(*id, MessageStatus::Processed, None).await.unwrap();
+        }
+        journal.append(envelope("adt", "fill-0", Some("fill-0"), b"resent")).await.unwrap();
+        assert!(journal.refusing_writes().is_some());
+
+        // Retention pruning content lifts the mark.
+        let later = time::OffsetDateTime::now_utc() + time::Duration::days(1);
+        let progress = journal.prune_content("adt", later, 0, 10_000).await.unwrap();
+        assert_eq!(progress.pruned, kept.len() as u64);
+        assert_eq!(journal.refusing_writes(), None);
+        if place.sqlite_path().is_some() {
+            // SQLite reuses the freed pages at once (PostgreSQL's tables keep their size until VACUUM).
+            journal.append(envelope("adt", "after", Some("after"), &[7; 4000])).await.unwrap();
+            journal.check_writable().await.unwrap();
+        }
+        journal.close().await;
+    }
+}
+
+on_both! {
+    #[tokio::test]
     async fn a_refused_row_does_not_fail_its_neighbours(place) {
         let journal = place.open().await;
         let secret = b"PID|1||SECRET-MRN-123";

@@ -179,7 +179,17 @@ fn init_logging() {
             filter = filter.add_directive(d);
         }
     }
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Colour only for a person at a terminal: a file or a pipe gets plain text (docs/operations.md).
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    match std::env::var("HEARTH_LOG_FORMAT").as_deref() {
+        Ok("json") => builder.json().init(),
+        Ok("text") | Err(_) => builder.init(),
+        Ok(other) => {
+            builder.init();
+            tracing::warn!(format = other, "HEARTH_LOG_FORMAT is neither `text` nor `json`; logging as text");
+        }
+    }
 }
 
 async fn wait_for_signal(shutdown: CancellationToken) {
