@@ -53,9 +53,11 @@ ensure_postgres() {
   wait_port 5432 PostgreSQL
 }
 
-# The dashboard test drives Debian's headless Chromium.
+# The dashboard tests drive Debian's headless Chromium; the HTTPS one trusts the test CA through an NSS database
+# written with certutil (libnss3-tools).
 ensure_chromium() {
   command -v chromium >/dev/null 2>&1 || apt_install chromium
+  command -v certutil >/dev/null 2>&1 || apt_install libnss3-tools
 }
 
 # The amqps:// tests need RabbitMQ's TLS listener on 127.0.0.1:5671 (test CA, client certificate, EXTERNAL);

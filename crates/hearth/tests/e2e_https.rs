@@ -23,8 +23,20 @@ fn client(ca_file: Option<&Path>) -> reqwest::Client {
     reqwest::Client::builder().tls_backend_preconfigured(config).timeout(Duration::from_secs(10)).build().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn admin_api_and_webhooks_answer_over_https_and_healthz_stays_plaintext() {
+/// A running `hearth run` with `[http] tls` (the test CA's server certificate for localhost), a plaintext
+/// `/healthz`-only listener, an admin token and a webhook channel; ready over HTTPS.
+struct Https {
+    _dir: tempfile::TempDir,
+    engine: Engine,
+    base: String,
+    http_port: u16,
+    health: String,
+    config: std::path::PathBuf,
+    ca_file: std::path::PathBuf,
+    trusted: reqwest::Client,
+}
+
+async fn start() -> Https {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let ca = TestCa::new("Hearth HTTPS e2e CA");
@@ -62,7 +74,7 @@ async fn admin_api_and_webhooks_answer_over_https_and_healthz_stays_plaintext() 
         .spawn()
         .unwrap();
     let health = format!("127.0.0.1:{health_port}");
-    let mut engine = Engine {
+    let engine = Engine {
         child: Some(child),
         mllp: format!("127.0.0.1:{mllp_port}"),
         http: health.clone(),
@@ -83,6 +95,12 @@ async fn admin_api_and_webhooks_answer_over_https_and_healthz_stays_plaintext() 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    Https { _dir: dir, engine, base, http_port, health, config, ca_file, trusted }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_api_and_webhooks_answer_over_https_and_healthz_stays_plaintext() {
+    let Https { _dir, mut engine, base, http_port, health, config, trusted, .. } = start().await;
     // The admin API, with its token, over TLS.
     let alerts = trusted.get(format!("{base}/api/v1/alerts")).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(alerts.status(), 200);
@@ -122,10 +140,70 @@ async fn admin_api_and_webhooks_answer_over_https_and_healthz_stays_plaintext() 
     let text = String::from_utf8_lossy(&check.stdout).into_owned();
     assert!(check.status.success(), "{text}");
     assert!(text.contains(&format!("http     127.0.0.1:{http_port} https")), "{text}");
-    assert!(text.contains(&format!("http     127.0.0.1:{health_port} http (/healthz only)")), "{text}");
+    assert!(text.contains(&format!("http     {health} http (/healthz only)")), "{text}");
     let line = text.lines().find(|l| l.starts_with("tls      http ")).unwrap_or_else(|| panic!("{text}"));
     assert!(line.contains("tls; certificate CN=localhost expires"), "{line}");
     assert!(text.contains("tls      channels.adt         plaintext"), "{text}");
 
+    assert!(engine.terminate().success());
+}
+
+/// The dashboard in headless Chromium over HTTPS: with the test CA trusted (an NSS database in the HOME Chromium
+/// runs with, as `certutil` from Debian's libnss3-tools writes it) the page loads and shows the channel; without
+/// it, Chromium refuses the certificate and the page never loads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_loads_in_chromium_over_https_with_the_test_ca_trusted() {
+    let test = "the_dashboard_loads_in_chromium_over_https_with_the_test_ca_trusted";
+    let Some(chromium) = common::chromium() else { return };
+    let certutil = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("certutil"))
+        .find(|p| p.is_file());
+    let Some(certutil) = hearth_testkit::require(
+        test,
+        certutil.ok_or_else(|| "certutil is not installed (apt-get install libnss3-tools)".into()),
+    ) else {
+        return;
+    };
+    let https = start().await;
+    let acks = tokio::task::spawn_blocking({
+        let mllp = https.engine.mllp.clone();
+        move || common::mllp_send(&mllp, &[common::adt("HTTPS1"), common::adt("HTTPS2")])
+    })
+    .await
+    .unwrap();
+    assert!(acks.iter().all(|a| a.contains("|AA|")), "{acks:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let trusting_home = dir.path().join("trusting");
+    let nssdb = trusting_home.join(".pki/nssdb");
+    std::fs::create_dir_all(&nssdb).unwrap();
+    let db = format!("sql:{}", nssdb.display());
+    let run = |args: &[&str]| {
+        let out = Command::new(&certutil).args(args).output().unwrap();
+        assert!(out.status.success(), "certutil {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["-d", &db, "-N", "--empty-password"]);
+    run(&["-d", &db, "-A", "-t", "C,,", "-n", "Hearth HTTPS e2e CA", "-i", &https.ca_file.display().to_string()]);
+    let untrusting_home = dir.path().join("untrusting");
+    std::fs::create_dir_all(&untrusting_home).unwrap();
+
+    let page = format!("{}/#token={TOKEN}", https.base);
+    let dump = |home: &Path, profile: &str| {
+        let out = common::headless(&chromium, &dir.path().join(profile))
+            .env("HOME", home)
+            .arg("--dump-dom")
+            .arg(&page)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let dom = tokio::task::block_in_place(|| dump(&trusting_home, "profile-trusting"));
+    assert!(dom.contains("data-ready=\"1\""), "the page never loaded its data over https:\n{dom}");
+    assert!(dom.contains("data-channel=\"adt\""), "the adt channel is not on the dashboard:\n{dom}");
+    assert!(!dom.contains(TOKEN), "the token is not left in the page");
+    let refused = tokio::task::block_in_place(|| dump(&untrusting_home, "profile-untrusting"));
+    assert!(!refused.contains("data-ready"), "a browser without the test CA loaded the page:\n{refused}");
+
+    let mut engine = https.engine;
     assert!(engine.terminate().success());
 }

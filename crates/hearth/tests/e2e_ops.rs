@@ -5,11 +5,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Engine, adt, http_get, mllp_send};
+use common::{Engine, adt, chromium, headless, http_get, mllp_send};
 
 const TOKEN: &str = "e2e-admin-token-0123456789";
 
@@ -54,34 +54,6 @@ fn active_alerts(http: &str) -> Vec<(String, String)> {
         .iter()
         .map(|x| (x["kind"].as_str().unwrap().to_owned(), x["subject"].as_str().unwrap().to_owned()))
         .collect()
-}
-
-/// Debian's `chromium`: required under CI=true, else the test says it is skipped.
-fn chromium() -> Option<PathBuf> {
-    let found = ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find_map(|name| std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p| p.is_file()));
-    hearth_testkit::require(
-        "dashboard",
-        found.ok_or_else(|| "chromium is not installed (apt-get install chromium)".into()),
-    )
-}
-
-fn headless(chromium: &Path, profile: &Path) -> Command {
-    let mut cmd = Command::new(chromium);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-        "--virtual-time-budget=8000",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()));
-    cmd
 }
 
 /// The text of the `<td data-field="{field}">` in the row `<tr {row_attr}>` of the dumped DOM.

@@ -339,3 +339,32 @@ pub async fn consume_available(uri: &str, queue: &str, window: Duration) -> Vec<
     stop.cancel();
     got
 }
+
+/// Debian's `chromium`: required under CI=true, else the test says it is skipped.
+pub fn chromium() -> Option<PathBuf> {
+    let found = ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|name| std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p| p.is_file()));
+    hearth_testkit::require(
+        "dashboard",
+        found.ok_or_else(|| "chromium is not installed (apt-get install chromium)".into()),
+    )
+}
+
+/// Chromium headless with the flags every dashboard test uses, on its own profile directory.
+pub fn headless(chromium: &Path, profile: &Path) -> Command {
+    let mut cmd = Command::new(chromium);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        "--virtual-time-budget=8000",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()));
+    cmd
+}
