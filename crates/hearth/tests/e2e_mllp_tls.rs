@@ -7,7 +7,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -77,19 +77,8 @@ fn start(dir: &Path, top: &str, channel: &str) -> (Engine, PathBuf) {
     )
     .unwrap();
     let log = dir.join("hearth.log");
-    let child = Command::new(BIN)
-        .args(["run", "--config"])
-        .arg(&config)
-        .env("HEARTH_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
     let http = format!("127.0.0.1:{http_port}");
-    let mut engine =
-        Engine { child: Some(child), mllp: format!("127.0.0.1:{mllp_port}"), http, db, config, env: Vec::new() };
+    let mut engine = common::spawn_logged(&config, &log, "info", format!("127.0.0.1:{mllp_port}"), http, db);
     let deadline = Instant::now() + Duration::from_secs(60);
     while http_get(&engine.http, "/readyz").is_none_or(|(code, _)| code != 200) {
         if let Ok(Some(st)) = engine.child.as_mut().unwrap().try_wait() {

@@ -6,10 +6,9 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{BIN, Engine, free_port};
+use common::free_port;
 use hearth_core::MessageStatus;
 use hearth_mllp::MllpCodec;
 use hearth_testkit::unique_name;
@@ -78,24 +77,14 @@ async fn no_seeded_marker_reaches_the_log_at_debug() {
     )
     .unwrap();
     let log = d.join("hearth.log");
-    let child = Command::new(BIN)
-        .args(["run", "--config"])
-        .arg(&config)
-        .env("HEARTH_LOG", "debug")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut engine = Engine {
-        child: Some(child),
-        mllp: format!("127.0.0.1:{mllp_port}"),
-        http: String::new(),
-        db: d.join("hearth.db"),
-        config,
-        env: Vec::new(),
-    };
+    let mut engine = common::spawn_logged(
+        &config,
+        &log,
+        "debug",
+        format!("127.0.0.1:{mllp_port}"),
+        String::new(),
+        d.join("hearth.db"),
+    );
     let base = format!("https://localhost:{http_port}");
     let https = reqwest::Client::builder()
         .tls_backend_preconfigured(

@@ -340,6 +340,22 @@ pub async fn consume_available(uri: &str, queue: &str, window: Duration) -> Vec<
     got
 }
 
+/// `hearth run --config config` with its log (at `level`, no colour codes) written to `log`, for tests that write
+/// their own configuration (TLS listeners, several channels) and read the log afterwards.
+pub fn spawn_logged(config: &Path, log: &Path, level: &str, mllp: String, http: String, db: PathBuf) -> Engine {
+    let child = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(config)
+        .env("HEARTH_LOG", level)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    Engine { child: Some(child), mllp, http, db, config: config.to_owned(), env: Vec::new() }
+}
+
 /// Debian's `chromium`: required under CI=true, else the test says it is skipped.
 pub fn chromium() -> Option<PathBuf> {
     let found = ["chromium", "chromium-browser", "google-chrome"]
