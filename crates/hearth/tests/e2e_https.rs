@@ -155,15 +155,7 @@ async fn admin_api_and_webhooks_answer_over_https_and_healthz_stays_plaintext() 
 async fn the_dashboard_loads_in_chromium_over_https_with_the_test_ca_trusted() {
     let test = "the_dashboard_loads_in_chromium_over_https_with_the_test_ca_trusted";
     let Some(chromium) = common::chromium() else { return };
-    let certutil = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .map(|d| d.join("certutil"))
-        .find(|p| p.is_file());
-    let Some(certutil) = hearth_testkit::require(
-        test,
-        certutil.ok_or_else(|| "certutil is not installed (apt-get install libnss3-tools)".into()),
-    ) else {
-        return;
-    };
+    let Some(certutil) = common::program(test, &["certutil"], "apt-get install libnss3-tools") else { return };
     let https = start().await;
     let acks = tokio::task::spawn_blocking({
         let mllp = https.engine.mllp.clone();

@@ -356,15 +356,17 @@ pub fn spawn_logged(config: &Path, log: &Path, level: &str, mllp: String, http: 
     Engine { child: Some(child), mllp, http, db, config: config.to_owned(), env: Vec::new() }
 }
 
+/// The first of `names` found as a file on `PATH`; required under CI=true (`install` says how to get it), else
+/// `test` says it is skipped.
+pub fn program(test: &str, names: &[&str], install: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = names.iter().find_map(|name| std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()));
+    hearth_testkit::require(test, found.ok_or_else(|| format!("{} is not installed ({install})", names[0])))
+}
+
 /// Debian's `chromium`: required under CI=true, else the test says it is skipped.
 pub fn chromium() -> Option<PathBuf> {
-    let found = ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find_map(|name| std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p| p.is_file()));
-    hearth_testkit::require(
-        "dashboard",
-        found.ok_or_else(|| "chromium is not installed (apt-get install chromium)".into()),
-    )
+    program("dashboard", &["chromium", "chromium-browser", "google-chrome"], "apt-get install chromium")
 }
 
 /// Chromium headless with the flags every dashboard test uses, on its own profile directory.
