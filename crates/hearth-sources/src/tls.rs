@@ -1,4 +1,4 @@
-//! `tls = { cert_file, key_file, client_ca_file?, allowed_subjects? }` on a listener (an MLLP channel; the HTTP
+//! `tls = { cert_file, key_file, client_ca_file?, allowed_subjects?, client_certificates? }` on a listener (an MLLP channel; the HTTP
 //! listener reuses it): the raw table, its validation (pure, no IO), the line `hearth check` prints, the file
 //! checks `hearth check` runs, and the upkeep task of a running TLS listener (reload when the files change or
 //! on SIGHUP, the expiry gauge). The TLS itself is hearth-tls's; see docs/security.md.
@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use hearth_core::config::{Problems, check_range};
 use hearth_core::events::{TlsCertificate, TlsHandshakeFailed};
-use hearth_tls::{CertFacts, Reload, ServerSettings, ServerTls, TlsError};
+use hearth_tls::{CertFacts, ClientAuth, Reload, ServerSettings, ServerTls, TlsError};
 use serde::Deserialize;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -31,6 +31,9 @@ pub struct RawTls {
     pub allowed_subjects: Vec<String>,
     pub handshake_timeout_ms: Option<u64>,
     pub reload_interval_ms: Option<u64>,
+    /// With `client_ca_file`: `"required"` (default: every connection presents a certificate) or, on the HTTP
+    /// listener only, `"api"` (any client connects; `/api/v1` demands a certificate).
+    pub client_certificates: Option<String>,
 }
 
 /// A validated `tls` table.
@@ -46,6 +49,19 @@ pub fn validate(raw: RawTls, key: &str, problems: &mut Problems) -> TlsPlan {
     let mut settings = ServerSettings::new(raw.cert_file, raw.key_file);
     settings.client_ca_file = raw.client_ca_file;
     settings.allowed_subjects = raw.allowed_subjects;
+    settings.client_auth = match raw.client_certificates.as_deref() {
+        None | Some("required") => ClientAuth::Required,
+        Some("api") if key == "http.tls" => ClientAuth::Optional,
+        Some("api") => {
+            problems.add(format!("{key}.client_certificates"), "\"api\" is for [http] tls only (a channel has no API)");
+            ClientAuth::Required
+        }
+        Some(other) => {
+            problems
+                .add(format!("{key}.client_certificates"), format!("must be \"required\" or \"api\", not {other:?}"));
+            ClientAuth::Required
+        }
+    };
     if let Some(ms) = raw.handshake_timeout_ms {
         check_range(ms, 100..=600_000, &format!("{key}.handshake_timeout_ms"), problems);
         settings.handshake_timeout = Duration::from_millis(ms.max(1));
@@ -61,7 +77,13 @@ pub fn validate(raw: RawTls, key: &str, problems: &mut Problems) -> TlsPlan {
         }
     }
     if let Err(e) = settings.validate() {
-        let which = if settings.allowed_subjects.is_empty() { "handshake_timeout_ms" } else { "allowed_subjects" };
+        let which = if !settings.allowed_subjects.is_empty() {
+            "allowed_subjects"
+        } else if settings.client_auth == ClientAuth::Optional {
+            "client_certificates"
+        } else {
+            "handshake_timeout_ms"
+        };
         problems.add(format!("{key}.{which}"), e.to_string());
     }
     TlsPlan { settings, reload_interval: Duration::from_millis(reload_ms) }
@@ -71,6 +93,13 @@ pub fn validate(raw: RawTls, key: &str, problems: &mut Problems) -> TlsPlan {
 /// `mutual tls (allowed: a, b)`.
 pub fn mode(plan: Option<&TlsPlan>) -> String {
     let Some(p) = plan else { return "plaintext".into() };
+    if p.settings.client_auth == ClientAuth::Optional {
+        let ca = p.settings.client_ca_file.as_deref().map(|c| c.display().to_string()).unwrap_or_default();
+        return match p.settings.allowed_subjects.as_slice() {
+            [] => format!("tls; /api/v1 needs a client certificate from {ca}"),
+            allowed => format!("tls; /api/v1 needs a client certificate (allowed: {})", allowed.join(", ")),
+        };
+    }
     match (&p.settings.client_ca_file, p.settings.allowed_subjects.as_slice()) {
         (None, _) => "tls".into(),
         (Some(ca), []) => format!("mutual tls (any client certificate from {})", ca.display()),
@@ -241,6 +270,33 @@ mod tests {
         );
         assert!(p.is_empty(), "{p}");
         assert_eq!(mode(Some(&plan)), "mutual tls (allowed: lab, ris)");
+    }
+
+    #[test]
+    fn client_certificates_for_the_api_are_for_the_http_listener_with_a_ca() {
+        let with_ca = "cert_file = \"a\"\nkey_file = \"b\"\nclient_ca_file = \"ca\"\nclient_certificates = \"api\"";
+        let mut p = Problems::default();
+        let plan = validate(raw(with_ca), "http.tls", &mut p);
+        assert!(p.is_empty(), "{p}");
+        assert_eq!(plan.settings.client_auth, ClientAuth::Optional);
+        assert_eq!(mode(Some(&plan)), "tls; /api/v1 needs a client certificate from ca");
+
+        let mut p = Problems::default();
+        validate(raw(with_ca), "channels.adt.tls", &mut p);
+        assert!(p.to_string().contains("channels.adt.tls.client_certificates: \"api\" is for [http] tls only"), "{p}");
+
+        let mut p = Problems::default();
+        validate(raw("cert_file = \"a\"\nkey_file = \"b\"\nclient_certificates = \"api\""), "http.tls", &mut p);
+        assert!(p.to_string().contains("http.tls.client_certificates: invalid TLS settings: optional client"), "{p}");
+
+        let mut p = Problems::default();
+        let plan = validate(
+            raw("cert_file = \"a\"\nkey_file = \"b\"\nclient_certificates = \"sometimes\""),
+            "http.tls",
+            &mut p,
+        );
+        assert!(p.to_string().contains("must be \"required\" or \"api\""), "{p}");
+        assert_eq!(plan.settings.client_auth, ClientAuth::Required);
     }
 
     #[test]

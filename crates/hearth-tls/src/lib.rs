@@ -7,7 +7,9 @@
 //! - **Mutual TLS**: with `client_ca_file` a client must present a certificate chained to it; with
 //!   `allowed_subjects` its CN or a DNS/URI SAN must be one of them. Anything else fails the handshake (the
 //!   client gets a TLS alert) and [`ServerTls::accept`] returns [`TlsError::Refused`] with the certificate's
-//!   subject, for a log line with the peer address. No message content is ever involved.
+//!   subject, for a log line with the peer address. No message content is ever involved. With
+//!   [`ClientAuth::Optional`] a client may also connect without a certificate, and the application decides per
+//!   request ([`Accepted::client_certificate`] is `None`).
 //! - **Handshake timeout**: [`ServerTls::accept`] gives up after `handshake_timeout`; run it in the
 //!   connection's task so a silent or garbage-sending peer costs that task only.
 //! - **Clients** (`hearth send mllps://`, `amqps://`, HTTPS): [`ClientSettings`] → [`client_config`] (a
@@ -85,7 +87,7 @@ pub use accept::Accepted;
 pub use client::{ClientSettings, ClientTls, client_config};
 pub use error::TlsError;
 pub use facts::{CertFacts, check_key_pair, inspect_certificate_file};
-pub use server::{Reload, ServerSettings, ServerTls};
+pub use server::{ClientAuth, Reload, ServerSettings, ServerTls};
 
 /// The rustls this crate builds with, so that dependents name the same types (`ClientConfig`, `ServerConfig`).
 pub use rustls;

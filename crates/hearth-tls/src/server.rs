@@ -23,8 +23,12 @@ pub struct ServerSettings {
     pub cert_file: PathBuf,
     /// PEM: its private key (PKCS#8, PKCS#1 or SEC1).
     pub key_file: PathBuf,
-    /// PEM: the CA(s) client certificates must chain to. Set, it makes client certificates mandatory.
+    /// PEM: the CA(s) client certificates must chain to. Set, it makes client certificates mandatory, unless
+    /// [`ServerSettings::client_auth`] says [`ClientAuth::Optional`].
     pub client_ca_file: Option<PathBuf>,
+    /// Whether a client without a certificate may complete the handshake (only meaningful with
+    /// `client_ca_file`; a certificate that *is* presented is always checked).
+    pub client_auth: ClientAuth,
     /// CN or DNS/URI SAN values a client certificate must carry one of (empty: any certificate from
     /// `client_ca_file`). Needs `client_ca_file`.
     pub allowed_subjects: Vec<String>,
@@ -45,6 +49,7 @@ impl ServerSettings {
             cert_file: cert_file.into(),
             key_file: key_file.into(),
             client_ca_file: None,
+            client_auth: ClientAuth::Required,
             allowed_subjects: Vec::new(),
             handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
             alpn_protocols: Vec::new(),
@@ -61,6 +66,11 @@ impl ServerSettings {
                 "allowed_subjects needs client_ca_file (a subject means nothing without a trusted issuer)".into(),
             ));
         }
+        if self.client_auth == ClientAuth::Optional && self.client_ca_file.is_none() {
+            return Err(TlsError::Invalid(
+                "optional client certificates need client_ca_file (the CA they must chain to)".into(),
+            ));
+        }
         if self.allowed_subjects.iter().any(|s| s.trim().is_empty()) {
             return Err(TlsError::Invalid("allowed_subjects contains an empty name".into()));
         }
@@ -69,6 +79,19 @@ impl ServerSettings {
         }
         Ok(())
     }
+}
+
+/// Whether the handshake demands a client certificate (with `client_ca_file`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientAuth {
+    /// No certificate, no connection (mutual TLS on the whole listener).
+    #[default]
+    Required,
+    /// The server asks for a certificate; a client without one still connects (and
+    /// [`crate::Accepted::client_certificate`] is `None`), so the application decides per request (the HTTP
+    /// listener requires one for `/api/v1` only). A certificate that is presented must still chain to
+    /// `client_ca_file` and carry an allowed subject, or the handshake fails.
+    Optional,
 }
 
 /// The files as last read: a reload that finds the same bytes changes nothing.
@@ -109,7 +132,8 @@ impl Generation {
         let builder = match (&settings.client_ca_file, &snapshot.client_ca) {
             (Some(path), Some(bytes)) => {
                 let roots = pem::roots(path, bytes)?;
-                let check = PeerCheck::new(roots, settings.allowed_subjects.clone(), provider)?;
+                let mandatory = settings.client_auth == ClientAuth::Required;
+                let check = PeerCheck::new(roots, settings.allowed_subjects.clone(), mandatory, provider)?;
                 builder.with_client_cert_verifier(Arc::new(check))
             }
             _ => builder.with_client_cert_verifier(WebPkiClientVerifier::no_client_auth()),

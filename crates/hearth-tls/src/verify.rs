@@ -30,20 +30,23 @@ tokio::task_local! {
 pub(crate) struct PeerCheck {
     chain: Arc<dyn ClientCertVerifier>,
     allowed_subjects: Vec<String>,
+    mandatory: bool,
 }
 
 impl PeerCheck {
     /// A verifier requiring a client certificate chained to `roots`, with one of `allowed_subjects` (any
-    /// subject when the list is empty).
+    /// subject when the list is empty); `mandatory` false lets a client without a certificate through.
     pub(crate) fn new(
         roots: RootCertStore,
         allowed_subjects: Vec<String>,
+        mandatory: bool,
         provider: Arc<rustls::crypto::CryptoProvider>,
     ) -> Result<Self, TlsError> {
-        let chain = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-            .build()
-            .map_err(|e| TlsError::Invalid(format!("client_ca_file cannot verify clients: {e}")))?;
-        Ok(Self { chain, allowed_subjects })
+        let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+        let builder = if mandatory { builder } else { builder.allow_unauthenticated() };
+        let chain =
+            builder.build().map_err(|e| TlsError::Invalid(format!("client_ca_file cannot verify clients: {e}")))?;
+        Ok(Self { chain, allowed_subjects, mandatory })
     }
 
     fn subject_allowed(&self, end_entity: &CertificateDer<'_>) -> bool {
@@ -58,7 +61,7 @@ impl ClientCertVerifier for PeerCheck {
     }
 
     fn client_auth_mandatory(&self) -> bool {
-        true
+        self.mandatory
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {

@@ -18,7 +18,10 @@ const TOKEN: &str = "e2e-https-admin-token-0123456789";
 const RELAY_SECRET: &str = "synthetic-relay-secret-https";
 
 fn client(ca_file: Option<&Path>) -> reqwest::Client {
-    let settings = ClientSettings { ca_file: ca_file.map(Path::to_owned), ..ClientSettings::default() };
+    client_with(ClientSettings { ca_file: ca_file.map(Path::to_owned), ..ClientSettings::default() })
+}
+
+fn client_with(settings: ClientSettings) -> reqwest::Client {
     let config = hearth_tls::client_config(&settings).unwrap();
     reqwest::Client::builder().tls_backend_preconfigured(config).timeout(Duration::from_secs(10)).build().unwrap()
 }
@@ -34,13 +37,17 @@ struct Https {
     config: std::path::PathBuf,
     ca_file: std::path::PathBuf,
     trusted: reqwest::Client,
+    ca: TestCa,
 }
 
-async fn start() -> Https {
+/// `tls_extra` goes inside `[http] tls = { ... }` after the certificate and key; `{ca}` in it names the test
+/// CA's file.
+async fn start(tls_extra: &str) -> Https {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let ca = TestCa::new("Hearth HTTPS e2e CA");
     let ca_file = ca.write(d, "ca");
+    let tls_extra = tls_extra.replace("{ca}", &ca_file.display().to_string());
     let (cert, key) = ca.server(&["localhost", "127.0.0.1"]).write(d, "server");
     std::fs::write(d.join("token"), TOKEN).unwrap();
     std::fs::write(d.join("relay"), RELAY_SECRET).unwrap();
@@ -51,7 +58,7 @@ async fn start() -> Https {
         format!(
             "[journal]\ntype = \"sqlite\"\npath = \"{db}\"\n\
              [http]\nlisten = \"127.0.0.1:{http_port}\"\nhealth_listen = \"127.0.0.1:{health_port}\"\n\
-             tls = {{ cert_file = \"{cert}\", key_file = \"{key}\" }}\n\
+             tls = {{ cert_file = \"{cert}\", key_file = \"{key}\"{tls_extra} }}\n\
              [admin]\ntokens = [{{ name = \"e2e\", role = \"admin\", token_file = \"{token}\" }}]\n\
              [channels.adt]\ntype = \"mllp\"\nlisten = \"127.0.0.1:{mllp_port}\"\n\
              [channels.connect]\ntype = \"webhook\"\nprofile = \"amazon-connect\"\nauth = \"shared-secret-header\"\n\
@@ -95,12 +102,12 @@ async fn start() -> Https {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    Https { _dir: dir, engine, base, http_port, health, config, ca_file, trusted }
+    Https { _dir: dir, engine, base, http_port, health, config, ca_file, trusted, ca }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_api_and_webhooks_answer_over_https_and_healthz_stays_plaintext() {
-    let Https { _dir, mut engine, base, http_port, health, config, trusted, .. } = start().await;
+    let Https { _dir, mut engine, base, http_port, health, config, trusted, .. } = start("").await;
     // The admin API, with its token, over TLS.
     let alerts = trusted.get(format!("{base}/api/v1/alerts")).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(alerts.status(), 200);
@@ -156,7 +163,7 @@ async fn the_dashboard_loads_in_chromium_over_https_with_the_test_ca_trusted() {
     let test = "the_dashboard_loads_in_chromium_over_https_with_the_test_ca_trusted";
     let Some(chromium) = common::chromium() else { return };
     let Some(certutil) = common::program(test, &["certutil"], "apt-get install libnss3-tools") else { return };
-    let https = start().await;
+    let https = start("").await;
     let acks = tokio::task::spawn_blocking({
         let mllp = https.engine.mllp.clone();
         move || common::mllp_send(&mllp, &[common::adt("HTTPS1"), common::adt("HTTPS2")])
@@ -198,4 +205,63 @@ async fn the_dashboard_loads_in_chromium_over_https_with_the_test_ca_trusted() {
 
     let mut engine = https.engine;
     assert!(engine.terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_certificates_for_the_api_only_leave_webhooks_and_health_open() {
+    let https =
+        start(", client_ca_file = \"{ca}\", client_certificates = \"api\", allowed_subjects = [\"ops-console\"]").await;
+    let (base, d) = (&https.base, https.config.parent().unwrap());
+    let with_certificate = |issued: &hearth_tls::testing::Issued, stem: &str| {
+        let (cert_file, key_file) = issued.write(d, stem);
+        client_with(ClientSettings {
+            ca_file: Some(https.ca_file.clone()),
+            cert_file: Some(cert_file),
+            key_file: Some(key_file),
+            ..ClientSettings::default()
+        })
+    };
+
+    // No client certificate: the connection is admitted, /readyz and webhooks answer, the API refuses (even
+    // with a valid token) with a stable error code.
+    let anonymous = &https.trusted;
+    assert_eq!(anonymous.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
+    let refused = anonymous.get(format!("{base}/api/v1/alerts")).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let body: serde_json::Value = serde_json::from_str(&refused.text().await.unwrap()).unwrap();
+    assert_eq!(body["error"]["code"], "client_certificate_required", "{body}");
+    let body =
+        std::fs::read(common::fixtures().join("../webhooks/amazon-connect__callback_queued_linked.json")).unwrap();
+    let hook = anonymous
+        .post(format!("{base}/webhooks/connect"))
+        .header("content-type", "application/json")
+        .header("X-Relay-Secret", RELAY_SECRET)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hook.status(), 200);
+
+    // The allowed certificate: the API answers, and the token is still required.
+    let ops = with_certificate(&https.ca.client("ops-console", &[]), "ops");
+    assert_eq!(ops.get(format!("{base}/api/v1/alerts")).bearer_auth(TOKEN).send().await.unwrap().status(), 200);
+    assert_eq!(ops.get(format!("{base}/api/v1/alerts")).send().await.unwrap().status(), 401);
+
+    // A presented certificate is checked at the handshake: another CA's, or a subject not allowed, gets no
+    // connection at all (not even for /readyz).
+    let other = TestCa::new("Some Other CA");
+    for (stem, issued) in
+        [("other-ca", other.client("ops-console", &[])), ("intruder", https.ca.client("intruder", &[]))]
+    {
+        let c = with_certificate(&issued, stem);
+        let r = c.get(format!("{base}/readyz")).send().await;
+        assert!(r.is_err(), "{stem}: {r:?}");
+    }
+
+    // `hearth check` says what the listener demands.
+    let check = Command::new(BIN).args(["check", "--config"]).arg(&https.config).output().unwrap();
+    let text = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert!(check.status.success(), "{text}");
+    let line = text.lines().find(|l| l.starts_with("tls      http ")).unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("/api/v1 needs a client certificate (allowed: ops-console)"), "{line}");
 }

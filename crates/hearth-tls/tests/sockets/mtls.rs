@@ -153,3 +153,41 @@ async fn a_client_refuses_a_server_its_ca_did_not_sign_and_insecure_mode_accepts
         ClientTls::new(&ClientSettings { ca_file: Some(pki.ca_file.clone()), ..ClientSettings::default() }).unwrap();
     assert_eq!(&round_trip(&by_ip, server.addr, "MSH|3").await.unwrap()[..], b"ACK:MSH|3");
 }
+
+#[tokio::test]
+async fn optional_client_certificates_admit_clients_without_one_and_still_check_the_ones_presented() {
+    let pki = Pki::new();
+    let mut settings = pki.server_settings();
+    settings.client_ca_file = Some(pki.ca_file.clone());
+    settings.client_auth = hearth_tls::ClientAuth::Optional;
+    settings.allowed_subjects = vec!["ops-console".into()];
+    let server = serve(Arc::new(ServerTls::new(settings).unwrap())).await;
+
+    // No certificate: admitted (the application decides per request).
+    let ack = round_trip(&pki.client(None), server.addr, "MSH|anonymous").await.unwrap();
+    assert_eq!(&ack[..], b"ACK:MSH|anonymous");
+    // The allowed certificate: admitted.
+    let allowed = pki.client(Some((&pki.ca.client("ops-console", &[]), "ops")));
+    assert_eq!(&round_trip(&allowed, server.addr, "MSH|ops").await.unwrap()[..], b"ACK:MSH|ops");
+    assert!(server.seen.failures().is_empty(), "{:?}", server.seen.failures());
+
+    // A certificate that is presented is still checked: another CA, or a subject not allowed, is refused.
+    let other_ca = TestCa::new("Some Other CA");
+    for (case, client, reason) in [
+        ("another CA", pki.client(Some((&other_ca.client("ops-console", &[]), "other"))), "not issued by a CA"),
+        ("not allowed", pki.client(Some((&pki.ca.client("intruder", &[]), "intruder"))), "subject not in"),
+    ] {
+        let err = round_trip(&client, server.addr, "MSH|refused").await.expect_err(case);
+        assert!(err.contains("alert"), "{case}: {err}");
+        let failures = wait_for_failures(&server.seen, 1).await;
+        match &failures[..] {
+            [(_, TlsError::Refused { reason: r, .. })] => assert!(r.starts_with(reason), "{case}: {r}"),
+            other => panic!("{case}: {other:?}"),
+        }
+    }
+
+    // Optional client certificates without a CA to check them against make no sense.
+    let mut bad = pki.server_settings();
+    bad.client_auth = hearth_tls::ClientAuth::Optional;
+    assert!(matches!(ServerTls::new(bad), Err(TlsError::Invalid(_))));
+}
