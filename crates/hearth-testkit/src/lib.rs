@@ -20,6 +20,7 @@ pub mod fhir_proxy;
 pub mod http;
 pub mod mllp;
 mod pg_cluster;
+pub mod tcp_relay;
 
 pub use pg_cluster::PgCluster;
 

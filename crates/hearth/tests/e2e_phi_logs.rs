@@ -1,7 +1,7 @@
 //! The seeded-PHI log scan: names, MRNs, phone numbers and note text that are unique marker strings go through
 //! MLLP over mutual TLS, an HTTPS upload, an HTTPS webhook and out to RabbitMQ, with refused handshakes, a
-//! plaintext sender on the TLS port and bad messages mixed in, at `HEARTH_LOG=debug`; no marker may appear in
-//! any log line.
+//! plaintext sender on the TLS port, bad messages and a broker outage (a relay in front of RabbitMQ cut while
+//! marked messages wait in the outbox) mixed in, at `HEARTH_LOG=debug`; no marker may appear in any log line.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -56,6 +56,12 @@ async fn no_seeded_marker_reaches_the_log_at_debug() {
     std::fs::write(d.join("relay"), RELAY_SECRET).unwrap();
     let (http_port, mllp_port) = (free_port(), free_port());
     let (exchange, queue) = (unique_name("hearth-phi-x"), unique_name("hearth-phi-q"));
+    // The destination reaches RabbitMQ through a relay the test can cut: an outage for this engine only.
+    let authority = amqp.split_once("://").map_or("", |(_, rest)| rest);
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let authority = authority.split('/').next().unwrap_or(authority).to_owned();
+    let relay = hearth_testkit::tcp_relay::Relay::start(&authority).await;
+    let relayed = amqp.replacen(&authority, &relay.addr.to_string(), 1);
     let tls = format!("cert_file = \"{}\", key_file = \"{}\"", cert.display(), key.display());
     let config = d.join("hearth.toml");
     std::fs::write(
@@ -68,7 +74,7 @@ async fn no_seeded_marker_reaches_the_log_at_debug() {
              [channels.upload]\ntype = \"http\"\npayload = \"hl7v2\"\n\
              [channels.connect]\ntype = \"webhook\"\nprofile = \"amazon-connect\"\nauth = \"shared-secret-header\"\n\
              header = \"X-Relay-Secret\"\nsecret_file = \"{relay}\"\n\
-             [destinations.fhir]\ntype = \"amqp\"\nendpoint = \"{amqp}\"\nexchange = \"{exchange}\"\n\
+             [destinations.fhir]\ntype = \"amqp\"\nendpoint = \"{relayed}\"\nexchange = \"{exchange}\"\n\
              [[destinations.fhir.queues]]\nname = \"{queue}\"\nbind = [\"#\"]\n",
             db = d.join("hearth.db").display(),
             ca = ca_file.display(),
@@ -162,18 +168,29 @@ async fn no_seeded_marker_reaches_the_log_at_debug() {
         assert_eq!(r.status().is_success(), ok, "{}", r.text().await.unwrap());
     }
 
-    // Let the stage convert and the sink publish (both log at debug).
+    // Let the stage convert and the sink publish (both log at debug): four messages (two over MLLP, the upload,
+    // the webhook) reach the broker.
     let journal = engine.journal().await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let counts = journal.count_by_status(None).await.unwrap();
-        if counts.get(&MessageStatus::Received).copied().unwrap_or(0) == 0 {
-            assert!(counts.get(&MessageStatus::Processed).copied().unwrap_or(0) >= 4, "{counts:?}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "messages were not processed: {counts:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    common::wait_outbox_drained(&journal, "fhir", 4, Duration::from_secs(60)).await;
+    let processed = journal.count_by_status(None).await.unwrap();
+    assert!(processed.get(&MessageStatus::Processed).copied().unwrap_or(0) >= 4, "{processed:?}");
+
+    // The broker goes away while two more marked messages arrive: they are ACKed (journaled), wait in the
+    // outbox while the sink fails to reconnect (and logs it), and go out when the broker is back.
+    relay.cut();
+    for id in ["PHI-OUTAGE-1", "PHI-OUTAGE-2"] {
+        let ack = hearth_mllp::send_and_receive(&mut framed, marked(id)).await.unwrap();
+        assert_eq!(hearth_sources::mllp::AckSummary::parse(&ack).code, "AA", "{id}");
     }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let filter = hearth_store::DeliveryFilter {
+        destination: Some("fhir".into()),
+        status: Some(hearth_store::DeliveryStatus::Pending),
+        ..Default::default()
+    };
+    assert!(!common::all_deliveries(&journal, &filter).await.is_empty(), "nothing waited during the outage");
+    relay.restore();
+    common::wait_outbox_drained(&journal, "fhir", 6, Duration::from_secs(90)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     journal.close().await;
     assert!(engine.terminate().success());
@@ -182,6 +199,7 @@ async fn no_seeded_marker_reaches_the_log_at_debug() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.lines().filter(|l| l.contains("DEBUG")).count() > 5, "the log is at debug:\n{text}");
     assert!(text.contains("TLS client certificate refused"), "{text}");
+    assert!(text.contains("amqp link down; reconnecting"), "the outage is in the log:\n{text}");
     let lower = text.to_lowercase();
     for m in MARKERS {
         assert!(!lower.contains(&m.to_lowercase()), "marker {m} in the log:\n{text}");
