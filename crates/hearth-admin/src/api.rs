@@ -55,6 +55,8 @@ pub(crate) fn operations() -> Vec<Operation> {
         op(Role::Operator, Method::POST, "/api/v1/channels/{name}/pause", post(pause)),
         op(Role::Operator, Method::POST, "/api/v1/channels/{name}/resume", post(resume)),
         op(Role::Admin, Method::GET, "/api/v1/audit", get(audit_trail)),
+        op(Role::Viewer, Method::GET, "/api/v1/config", get(config)),
+        op(Role::Admin, Method::POST, "/api/v1/reload", post(reload)),
     ]
 }
 
@@ -131,6 +133,23 @@ fn parse_limit(q: &BTreeMap<String, String>) -> Result<u32, ApiError> {
 
 async fn openapi() -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+async fn config(State(st): State<AdminState>) -> ApiResult {
+    let info = st.config.as_ref().map_or_else(|| json!({ "reloadable": false }), |info| info());
+    Ok(json_ok(&info))
+}
+
+/// Re-reads the configuration file, validates it completely and applies what can change live; a refused
+/// configuration leaves the running one in place (409 with the reasons). The engine records the audit event.
+async fn reload(State(st): State<AdminState>, Extension(caller): Extension<Caller>) -> ApiResult {
+    let Some(hook) = st.reload.clone() else {
+        return Err(ApiError::new(StatusCode::CONFLICT, "not_reloadable", "this engine has no configuration file"));
+    };
+    match hook(caller.name.clone()).await {
+        Ok(info) => Ok(json_ok(&info)),
+        Err(reason) => Err(ApiError::new(StatusCode::CONFLICT, "reload_refused", &reason)),
+    }
 }
 
 async fn whoami(Extension(caller): Extension<Caller>) -> Response {

@@ -48,17 +48,39 @@ pub struct Caller {
     pub role: Role,
 }
 
+/// The API's tokens, replaceable while the engine runs (a configuration reload): each request checks against
+/// the set current when it arrives.
+#[derive(Debug, Clone, Default)]
+pub struct Tokens(Arc<std::sync::RwLock<Arc<[ApiToken]>>>);
+
+impl Tokens {
+    pub fn new(tokens: Vec<ApiToken>) -> Self {
+        Tokens(Arc::new(std::sync::RwLock::new(Arc::from(tokens))))
+    }
+
+    /// The tokens now.
+    pub fn current(&self) -> Arc<[ApiToken]> {
+        Arc::clone(&self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Replaces every token at once (requests already authorised keep going).
+    pub fn replace(&self, tokens: Vec<ApiToken>) {
+        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::from(tokens);
+    }
+}
+
 /// The middleware's state: every token, and the role the guarded routes need.
 #[derive(Debug, Clone)]
 pub(crate) struct Guard {
-    pub(crate) tokens: Arc<[ApiToken]>,
+    pub(crate) tokens: Tokens,
     pub(crate) need: Role,
 }
 
 /// 404 when the API is off, 401 without a valid bearer token, 403 when the role is not enough; else the request
 /// goes on with its [`Caller`] attached.
 pub(crate) async fn authorize(State(guard): State<Guard>, mut req: Request, next: Next) -> Response {
-    if guard.tokens.is_empty() {
+    let tokens = guard.tokens.current();
+    if tokens.is_empty() {
         return error_response(StatusCode::NOT_FOUND, "api_disabled", "the admin API is off: no token is configured");
     }
     let presented = req
@@ -66,7 +88,7 @@ pub(crate) async fn authorize(State(guard): State<Guard>, mut req: Request, next
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
-    let Some(caller) = presented.and_then(|p| find(&guard.tokens, p)) else {
+    let Some(caller) = presented.and_then(|p| find(&tokens, p)) else {
         let mut res = error_response(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required");
         res.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
         return res;

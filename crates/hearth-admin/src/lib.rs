@@ -57,13 +57,21 @@ use hearth_store::Journal;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 pub use alerts::{Alert, AlertBoard, AlertChange, AlertKind};
-pub use auth::{ApiToken, Caller};
+pub use auth::{ApiToken, Caller, Tokens};
 pub use hearth_config::ops::Role;
 
 const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Whether a destination is usable: `None` when it is, else why not (no message content).
 pub type DestinationProbe = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
+/// The configuration in force, as `GET /api/v1/config` shows it (version, digest, when and by whom loaded).
+pub type ConfigInfo = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
+/// Reloads the configuration for `POST /api/v1/reload`, named by the caller: the new configuration's info, or
+/// why it was refused (the running one stays).
+pub type ReloadHook = Arc<dyn Fn(String) -> ReloadFuture + Send + Sync>;
+/// What a [`ReloadHook`] returns.
+pub type ReloadFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<serde_json::Value, String>> + Send>>;
 
 /// What the HTTP handlers share.
 #[derive(Clone)]
@@ -76,10 +84,12 @@ pub struct AdminState {
     destinations: Vec<(String, DestinationProbe)>,
     /// Configured channels, in display order.
     channels: Vec<String>,
-    tokens: Arc<[ApiToken]>,
+    tokens: Tokens,
     alerts: AlertBoard,
     /// This process's node id on the journal (shown by `/readyz` and `/api/v1/nodes`).
     node: Option<Arc<str>>,
+    config: Option<ConfigInfo>,
+    reload: Option<ReloadHook>,
 }
 
 impl std::fmt::Debug for AdminState {
@@ -90,7 +100,7 @@ impl std::fmt::Debug for AdminState {
             .field("required", &names(&self.required))
             .field("destinations", &names(&self.destinations))
             .field("channels", &self.channels)
-            .field("tokens", &self.tokens.len())
+            .field("tokens", &self.tokens.current().len())
             .finish_non_exhaustive()
     }
 }
@@ -103,9 +113,11 @@ impl AdminState {
             required: Vec::new(),
             destinations: Vec::new(),
             channels: Vec::new(),
-            tokens: Arc::from(Vec::new()),
+            tokens: Tokens::default(),
             alerts: AlertBoard::default(),
             node: None,
+            config: None,
+            reload: None,
         }
     }
 
@@ -135,7 +147,19 @@ impl AdminState {
 
     /// The API's tokens. None: the API is off.
     pub fn with_tokens(mut self, tokens: Vec<ApiToken>) -> Self {
-        self.tokens = Arc::from(tokens);
+        self.tokens = Tokens::new(tokens);
+        self
+    }
+
+    /// The token set, shared: replacing its tokens changes who the API lets in, at once.
+    pub fn tokens(&self) -> Tokens {
+        self.tokens.clone()
+    }
+
+    /// What `GET /api/v1/config` shows, and what `POST /api/v1/reload` runs.
+    pub fn with_config(mut self, info: ConfigInfo, reload: ReloadHook) -> Self {
+        self.config = Some(info);
+        self.reload = Some(reload);
         self
     }
 

@@ -23,6 +23,7 @@ mod http;
 pub mod node;
 pub mod ops;
 pub mod process;
+pub mod reload;
 pub mod retention;
 mod serve;
 
@@ -57,6 +58,16 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 /// Run until `shutdown` is cancelled, then drain and return.
 pub async fn run(plan: Plan, shutdown: CancellationToken) -> Result<(), EngineError> {
+    run_file(plan, None, shutdown).await
+}
+
+/// As [`run`], for a plan read from `file`: SIGHUP and `POST /api/v1/reload` re-read that file and apply what
+/// can change live ([`reload`]). Without a file there is nothing to reload.
+pub async fn run_file(
+    plan: Plan,
+    file: Option<std::path::PathBuf>,
+    shutdown: CancellationToken,
+) -> Result<(), EngineError> {
     let journal = Journal::open(&plan.journal.store_config()?).await?;
     report_recovery(&journal).await;
     let reg = node::registration(plan.journal.node_lease());
@@ -71,7 +82,7 @@ pub async fn run(plan: Plan, shutdown: CancellationToken) -> Result<(), EngineEr
     // drained.
     let background = CancellationToken::new();
     let heartbeat = tokio::spawn(node::heartbeat(node.clone(), reg, background.clone()));
-    let started = start(&plan, &node, &shutdown, &background).await;
+    let started = start(&plan, file, &node, &shutdown, &background).await;
     let result = match started {
         Ok(engine) => {
             shutdown.cancelled().await;
@@ -104,6 +115,7 @@ struct Engine {
 /// Starts every component. On an error, what did start stops with the `background` token and `shutdown`.
 async fn start(
     plan: &Plan,
+    file: Option<std::path::PathBuf>,
     node: &Node,
     shutdown: &CancellationToken,
     background: &CancellationToken,
@@ -111,7 +123,23 @@ async fn start(
     let journal = node.journal();
     let metrics = metrics_handle();
     let channels = plan.channels.iter().map(Channel::load).collect::<Result<Vec<_>, _>>()?;
-    let stage = process::Stage::new(node.clone(), &channels, std::sync::Arc::clone(&plan.routes))?;
+    let digest = match &file {
+        Some(f) => std::fs::read(f).ok().map(|bytes| {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(bytes))
+        }),
+        None => None,
+    };
+    let version = reload::Version {
+        number: 1,
+        digest,
+        file: file.clone(),
+        loaded_at: time::OffsetDateTime::now_utc(),
+        by: "start".into(),
+    };
+    let (mappings, _) = process::setup_channel_mappings(&channels)?;
+    let live = reload::Live::new(Arc::clone(&plan.routes), mappings, version);
+    let stage = process::Stage::with_live(node.clone(), &channels, Arc::clone(&live))?;
     let destinations = plan.destinations.iter().map(|d| d.start(journal, background)).collect::<Result<Vec<_>, _>>()?;
     let tokens = ops::resolve_tokens(&plan.ops.tokens)?;
     let notifier = alerts::Notifier::start(&plan.ops.alerts, background)?;
@@ -172,6 +200,35 @@ async fn start(
     let board = hearth_admin::AlertBoard::default();
     let admin = hearth_admin::AdminState::new(journal.clone(), metrics).with_node(node.id());
     let admin = ops::admin_state(admin, plan, &destinations, tokens, board.clone());
+    let admin = match file {
+        Some(file) => {
+            let retries = destinations.iter().map(|d| (d.name.clone(), d.retry.clone())).collect();
+            let reloader = Arc::new(reload::Reloader::new(
+                file,
+                plan.clone(),
+                Arc::clone(&live),
+                admin.tokens(),
+                retries,
+                journal.clone(),
+            ));
+            background_tasks.push(tokio::spawn(Arc::clone(&reloader).on_hangup(background.clone())));
+            let info_live = Arc::clone(&live);
+            let info: hearth_admin::ConfigInfo = Arc::new(move || info_live.info());
+            let hook: hearth_admin::ReloadHook = Arc::new(move |by: String| {
+                let reloader = Arc::clone(&reloader);
+                Box::pin(async move { reloader.reload(&by).await })
+            });
+            admin.with_config(info, hook)
+        }
+        None => {
+            let info_live = Arc::clone(&live);
+            let info: hearth_admin::ConfigInfo = Arc::new(move || info_live.info());
+            let hook: hearth_admin::ReloadHook = Arc::new(|_| {
+                Box::pin(async { Err("this engine runs the built-in configuration: no file to reload".to_owned()) })
+            });
+            admin.with_config(info, hook)
+        }
+    };
     let evaluator = alerts::Evaluator {
         journal: journal.clone(),
         board,

@@ -33,7 +33,7 @@ pub mod registry;
 pub use amqp::{AmqpPublisher, FHIR_CONTENT_TYPE};
 pub use fhir::FhirPublisher;
 pub use monitor::monitor;
-pub use outbox::{Backoff, MAX_RETRY_AFTER, NotReady, SendError, Sink, SinkConfig, report_pending};
+pub use outbox::{Backoff, MAX_RETRY_AFTER, NotReady, RetrySettings, SendError, Sink, SinkConfig, report_pending};
 pub use registry::{Destination, DestinationKind, DestinationPlan, Publisher, RawDestination, RetryPlan, StartError};
 
 /// The README's examples run as doctests.

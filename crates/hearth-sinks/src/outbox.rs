@@ -95,10 +95,31 @@ pub enum NotReady {
 const READ_FAILED: &str = "outbox_read_failed";
 const RECORD_FAILED: &str = "outbox_record_failed";
 
+/// A destination's retry settings, replaceable while its sink runs (a configuration reload): each failed
+/// attempt is judged by the settings current at that moment.
+#[derive(Debug, Clone)]
+pub struct RetrySettings(std::sync::Arc<std::sync::RwLock<(u32, Backoff)>>);
+
+impl RetrySettings {
+    fn new(max_attempts: u32, backoff: Backoff) -> Self {
+        RetrySettings(std::sync::Arc::new(std::sync::RwLock::new((max_attempts, backoff))))
+    }
+
+    /// `(max_attempts, backoff)` now.
+    pub fn get(&self) -> (u32, Backoff) {
+        *self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn set(&self, max_attempts: u32, backoff: Backoff) {
+        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = (max_attempts, backoff);
+    }
+}
+
 /// Drains one destination's outbox until shut down.
 #[derive(Debug)]
 pub struct Sink {
     cfg: SinkConfig,
+    retry: RetrySettings,
     journal: Journal,
     publisher: Publisher,
     /// Lease through this node rather than read (several nodes on one journal).
@@ -121,7 +142,13 @@ enum Pass {
 
 impl Sink {
     pub fn new(cfg: SinkConfig, journal: Journal, publisher: Publisher) -> Sink {
-        Sink { cfg, journal, publisher, node: None, log: LogLimiter::default() }
+        let retry = RetrySettings::new(cfg.max_attempts, cfg.backoff);
+        Sink { cfg, retry, journal, publisher, node: None, log: LogLimiter::default() }
+    }
+
+    /// The sink's retry settings, shared: setting them changes how the next failures are retried.
+    pub fn retry_settings(&self) -> RetrySettings {
+        self.retry.clone()
     }
 
     /// Takes due deliveries as leases of `node` (see the module doc), whatever the destination's kind.
@@ -274,10 +301,11 @@ impl Sink {
     /// after the last attempt.
     fn retry_or_dead(&self, d: &DueDelivery, error: String, after: Option<Duration>) -> DeliveryOutcome {
         let attempt = d.attempts.saturating_add(1);
-        if attempt >= self.cfg.max_attempts {
+        let (max_attempts, backoff) = self.retry.get();
+        if attempt >= max_attempts {
             return DeliveryOutcome::Dead { id: d.id, error };
         }
-        let backoff = self.cfg.backoff.delay(attempt, rand::random::<f64>());
+        let backoff = backoff.delay(attempt, rand::random::<f64>());
         let wait = after.map_or(backoff, |a| backoff.max(a.min(MAX_RETRY_AFTER)));
         DeliveryOutcome::Retry { id: d.id, error, at: OffsetDateTime::now_utc() + wait }
     }

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::amqp::{self, AmqpDestinationPlan, AmqpPublisher, RawAmqpDestination};
 use crate::fhir::{self, FhirDestinationPlan, FhirPublisher, RawFhirDestination};
-use crate::outbox::{Backoff, NotReady, SendError, Sink, SinkConfig};
+use crate::outbox::{Backoff, NotReady, RetrySettings, SendError, Sink, SinkConfig};
 
 /// Upper bound for a destination's `max_in_flight`.
 pub const MAX_IN_FLIGHT: usize = 1000;
@@ -188,7 +188,8 @@ impl DestinationPlan {
             max_in_flight: self.max_in_flight,
         };
         let sink = Sink::new(cfg, journal.clone(), publisher.clone());
-        Ok(Destination { name: self.name.clone(), required: self.required, publisher, sink })
+        let retry = sink.retry_settings();
+        Ok(Destination { name: self.name.clone(), required: self.required, publisher, sink, retry })
     }
 }
 
@@ -207,6 +208,8 @@ pub struct Destination {
     pub required: bool,
     pub publisher: Publisher,
     pub sink: Sink,
+    /// The sink's retry settings (a configuration reload replaces them).
+    pub retry: RetrySettings,
 }
 
 /// Where a sink sends: one variant per destination kind.

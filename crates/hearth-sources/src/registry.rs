@@ -102,6 +102,21 @@ impl SourcePlan {
         }
     }
 
+    /// The plan with its conversion options (`mapping`) set to the defaults: what a configuration reload may
+    /// not change without a restart is what differs between two channels' `listening_part`s.
+    pub fn listening_part(&self) -> SourcePlan {
+        let mut plan = self.clone();
+        match &mut plan {
+            SourcePlan::Mllp(m) => m.mapping = MappingPlan::default(),
+            SourcePlan::Amqp(a) => a.mapping = MappingPlan::default(),
+            SourcePlan::Http(HttpIngestPlan { payload: HttpPayload::Hl7v2 { mapping, .. }, .. }) => {
+                *mapping = MappingPlan::default();
+            }
+            SourcePlan::Webhook(_) | SourcePlan::File(_) | SourcePlan::Http(_) => {}
+        }
+        plan
+    }
+
     /// The CSV profile of a channel that takes CSV (a file inbox, a CSV HTTP upload).
     pub fn csv_profile(&self) -> Option<&CsvProfileRef> {
         match self {

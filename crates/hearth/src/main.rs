@@ -77,7 +77,7 @@ fn main() -> ExitCode {
             with_runtime(async move {
                 let shutdown = CancellationToken::new();
                 tokio::spawn(wait_for_signal(shutdown.clone()));
-                match hearth_engine::run(plan, shutdown).await {
+                match hearth_engine::run_file(plan, config, shutdown).await {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
                         eprintln!("hearth: {e}");

@@ -87,6 +87,8 @@ pub struct Job {
     /// A webhook: parsed and looked up, or why not.
     pub webhook: Option<Result<webhook::Prepared, ConversionError>>,
     pub index_country_code: String,
+    /// The configuration version the routes come from (recorded in the report's `routing`).
+    pub config_version: u64,
 }
 
 impl Job {
@@ -140,14 +142,14 @@ impl Job {
             },
             PayloadKind::Webhook => PatientIndexUpdate::default(),
         };
-        let report = with_routing(report, &plan);
+        let report = with_routing(report, &plan, self.config_version);
         let bundle = hearth_fhir::bundle_to_json(&bundle).map_err(|e| ConversionError::InvalidBundle(e.to_string()))?;
         Ok(Routed { bundle, report: report.to_string(), deliveries: plan.deliveries, patients, identifiers })
     }
 }
 
 /// The report with what routing decided (`routing`: matched, unmatched and skipped routes, deliveries).
-fn with_routing(mut report: Value, plan: &RoutePlan) -> Value {
+fn with_routing(mut report: Value, plan: &RoutePlan, config_version: u64) -> Value {
     if let Some(obj) = report.as_object_mut() {
         let skipped: Vec<Value> = plan.skipped.iter().map(|(r, why)| json!({"route": r, "reason": why})).collect();
         obj.insert(
@@ -157,6 +159,7 @@ fn with_routing(mut report: Value, plan: &RoutePlan) -> Value {
                 "unmatched": plan.unmatched,
                 "skipped": skipped,
                 "deliveries": plan.deliveries.len(),
+                "config_version": config_version,
             }),
         );
     }

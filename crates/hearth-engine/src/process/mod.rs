@@ -34,6 +34,15 @@ pub use job::ConversionError;
 use job::{Job, Outcome, Routed};
 pub use setup::{ChannelMapping, SetupError, map_options};
 
+use crate::reload::Live;
+
+/// Every channel's mapping (what a reload rebuilds), without the index country code.
+pub(crate) fn setup_channel_mappings(
+    channels: &[Channel],
+) -> Result<(HashMap<String, ChannelMapping>, String), SetupError> {
+    setup::channel_mappings(channels)
+}
+
 /// Messages read from the journal per page.
 const PAGE: u32 = 64;
 /// Safety-net poll when no append signal arrives (e.g. another process appended).
@@ -49,8 +58,8 @@ pub struct Stage {
     node: Node,
     /// Messages converted at once (the machine's cores).
     parallelism: usize,
-    routes: Arc<RouteSet>,
-    channels: Arc<HashMap<String, ChannelMapping>>,
+    /// The route rules and channel mappings, replaced by a configuration reload.
+    live: Arc<Live>,
     /// For messages of a channel no longer configured (the journal outlives configuration changes).
     fallback: ChannelMapping,
     /// The country code the patient index reads national numbers with.
@@ -58,20 +67,26 @@ pub struct Stage {
 }
 
 impl Stage {
-    /// The stage for these channels (started or not: the stage needs their plans and loaded profiles).
+    /// The stage for these channels (started or not: the stage needs their plans and loaded profiles), with
+    /// fixed rules (configuration version 1).
     pub fn new(node: Node, channels: &[Channel], routes: Arc<RouteSet>) -> Result<Stage, SetupError> {
+        let (mappings, _) = setup::channel_mappings(channels)?;
+        let version = crate::reload::Version {
+            number: 1,
+            digest: None,
+            file: None,
+            loaded_at: time::OffsetDateTime::now_utc(),
+            by: "start".into(),
+        };
+        Self::with_live(node, channels, Live::new(routes, mappings, version))
+    }
+
+    /// The stage reading its rules from `live` (which a reload replaces).
+    pub fn with_live(node: Node, channels: &[Channel], live: Arc<Live>) -> Result<Stage, SetupError> {
         let journal = node.journal().clone();
-        let (channels, index_country_code) = setup::channel_mappings(channels)?;
+        let (_, index_country_code) = setup::channel_mappings(channels)?;
         let parallelism = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-        Ok(Stage {
-            journal,
-            node,
-            parallelism,
-            routes,
-            channels: Arc::new(channels),
-            fallback: ChannelMapping::default(),
-            index_country_code,
-        })
+        Ok(Stage { journal, node, parallelism, live, fallback: ChannelMapping::default(), index_country_code })
     }
 
     /// Runs until `shutdown` is cancelled and the backlog is empty.
@@ -170,11 +185,14 @@ impl Stage {
         let Some(raw) = raw else {
             return Prepared { summary, outcome: Outcome::Failed(ConversionError::Pruned) };
         };
-        let channel = self.channels.get(&summary.channel).unwrap_or(&self.fallback).clone();
+        // One generation of the rules for the whole message, even if a reload lands meanwhile.
+        let rules = self.live.rules();
+        let channel = rules.channels.get(&summary.channel).unwrap_or(&self.fallback).clone();
         let webhook = self.prepare_webhook(&summary, &channel, &raw).await;
         let job = Job {
             channel,
-            routes: Arc::clone(&self.routes),
+            routes: Arc::clone(&rules.routes),
+            config_version: rules.version.number,
             kind: summary.kind,
             channel_name: summary.channel.clone(),
             message_code: summary.meta.message_code.clone(),
