@@ -1,6 +1,6 @@
-//! Every Bundle the mapper makes from the corpus and the golden fixtures takes `hearth_fhir::bundle_to_json`'s fast
-//! path and gives the same bytes as the reference (whole-Bundle) reading: the engine's output did not change when
-//! the fast path came in. Corpus location: `HEARTH_CORPUS`, else `<workspace>/../shared/corpus`; absent → panic
+//! Every Bundle the mapper makes from the corpus and the golden fixtures passes fhirbolt's strict reading, takes
+//! `hearth_fhir::bundle_to_json`'s element-order writer (no fhirbolt on the hot path) and its fast path, and each
+//! gives the same bytes as the reference (whole-Bundle) reading: the engine's output did not change when they came in. Corpus location: `HEARTH_CORPUS`, else `<workspace>/../shared/corpus`; absent → panic
 //! under `CI=true`, else only the fixtures are checked, and a line says so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -41,7 +41,13 @@ fn mapped_bundles_take_the_fast_path_with_the_same_bytes() {
         for m in batch.message_bytes(&bytes) {
             let Ok(msg) = parse(m, &ParseOptions::default()) else { continue };
             let Ok(c) = mapper.map(&msg, now) else { continue };
+            // The reference reading is fhirbolt's strict check: every mapped Bundle passes it.
             let reference = hearth_fhir::bundle_to_json_reference(&c.bundle).unwrap();
+            // What the engine and `hearth convert` run: the element-order writer, with fhirbolt's bytes.
+            let ordered = hearth_fhir::bundle_to_json_ordered(&c.bundle);
+            assert_eq!(ordered.as_ref(), Some(&reference), "{}: element-order writer refused or differs", f.display());
+            let pretty = hearth_fhir::bundle_to_json_pretty(&c.bundle).unwrap();
+            assert_eq!(pretty, hearth_fhir::bundle_to_json_pretty_reference(&c.bundle).unwrap(), "{}", f.display());
             let fast = hearth_fhir::bundle_to_json_fast(&c.bundle);
             assert_eq!(fast.as_ref(), Some(&reference), "{}: fast path refused or differs", f.display());
             assert_eq!(hearth_fhir::bundle_to_json(&c.bundle).unwrap(), reference, "{}", f.display());
