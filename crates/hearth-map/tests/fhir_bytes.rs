@@ -35,6 +35,7 @@ fn mapped_bundles_take_the_fast_path_with_the_same_bytes() {
     let mapper = Hl7v2Mapper::new(MapOptions::default());
     let now = time::macros::datetime!(2025-01-01 00:00:00 UTC);
     let mut checked = 0;
+    let mut refused = Vec::new();
     for f in &files {
         let bytes = std::fs::read(f).unwrap();
         let Ok(batch) = split_batch(&bytes) else { continue };
@@ -44,8 +45,10 @@ fn mapped_bundles_take_the_fast_path_with_the_same_bytes() {
             // The reference reading is fhirbolt's strict check: every mapped Bundle passes it.
             let reference = hearth_fhir::bundle_to_json_reference(&c.bundle).unwrap();
             // What the engine and `hearth convert` run: the element-order writer, with fhirbolt's bytes.
-            let ordered = hearth_fhir::bundle_to_json_ordered(&c.bundle);
-            assert_eq!(ordered.as_ref(), Some(&reference), "{}: element-order writer refused or differs", f.display());
+            match hearth_fhir::bundle_to_json_ordered(&c.bundle) {
+                Some(ordered) => assert_eq!(ordered, reference, "{}: element-order writer differs", f.display()),
+                None => refused.push(f.display().to_string()),
+            }
             let pretty = hearth_fhir::bundle_to_json_pretty(&c.bundle).unwrap();
             assert_eq!(pretty, hearth_fhir::bundle_to_json_pretty_reference(&c.bundle).unwrap(), "{}", f.display());
             let fast = hearth_fhir::bundle_to_json_fast(&c.bundle);
@@ -55,4 +58,7 @@ fn mapped_bundles_take_the_fast_path_with_the_same_bytes() {
         }
     }
     assert!(checked >= 30, "only {checked} Bundles checked");
+    // The writer must do the work: a refusal costs fhirbolt's reading (same bytes, the old price).
+    eprintln!("element-order writer refused {} of {checked}: {refused:?}", refused.len());
+    assert!(refused.len() * 20 <= checked, "the element-order writer refused {} of {checked}", refused.len());
 }
