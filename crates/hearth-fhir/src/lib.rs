@@ -8,7 +8,8 @@
 //!   nor one-versus-many (it accepts a lone value for a list); the `schema` feature adds HL7's official R4 JSON
 //!   schema for tests and tools ([`schema::R4Schema`]), which does.
 //! - [`bundle_from_json`] / [`bundle_to_json`] / [`resource_from_json`] / [`resource_to_json`]: text to
-//!   checked values and back.
+//!   checked values and back. Writing goes straight from the `Value` in FHIR element order, checking its shape, and
+//!   falls back to fhirbolt whenever it is not sure, so the bytes and what is accepted are fhirbolt's.
 //! - [`ids`]: deterministic resource ids.
 //!
 //! ```
@@ -32,6 +33,7 @@
 pub mod bundle;
 mod fast;
 pub mod ids;
+mod ordered;
 #[cfg(feature = "schema")]
 pub mod schema;
 
@@ -119,15 +121,26 @@ pub fn bundle_from_json(json: &str) -> Result<Value, FhirError> {
 /// Checks a Bundle and writes it as compact FHIR JSON (one line, so it fits NDJSON), elements in the order the
 /// FHIR specification lists them, so equal content always gives equal bytes.
 ///
-/// The same check and the same bytes as reading the whole Bundle through fhirbolt's `Resource` enum
-/// ([`bundle_to_json_reference`]), cheaper (see `src/fast.rs`; `hearth-map`'s `convert` bench measures both). When
-/// the fast reading refuses the Bundle or its writing fails, the reference reading decides (and names the error), so
-/// what is accepted never changes.
+/// The same acceptance and the same bytes as reading the whole Bundle through fhirbolt's `Resource` enum
+/// ([`bundle_to_json_reference`]), much cheaper: the Bundle is written straight from the `Value` in element order
+/// (`src/ordered.rs`), checking its shape as it goes. Whatever that writer is not sure of goes to fhirbolt: its fast
+/// reading (`src/fast.rs`), then the reference reading, which decides (and names the error). `hearth-map`'s
+/// `convert` bench measures all three.
 pub fn bundle_to_json(bundle: &Value) -> Result<String, FhirError> {
+    if let Some(text) = bundle_to_json_ordered(bundle) {
+        return Ok(text);
+    }
     match bundle_to_json_fast(bundle) {
         Some(text) => Ok(text),
         None => bundle_to_json_reference(bundle),
     }
+}
+
+/// The element-order writer of [`bundle_to_json`] alone: `None` when it is not sure (then [`bundle_to_json`] asks
+/// fhirbolt). For tests and benchmarks that check it gives fhirbolt's bytes and does the work.
+#[doc(hidden)]
+pub fn bundle_to_json_ordered(bundle: &Value) -> Option<String> {
+    ordered::to_string(bundle, Some("Bundle"), false)
 }
 
 /// The fast reading of [`bundle_to_json`] alone: `None` when it refuses the Bundle (then [`bundle_to_json`] asks the
@@ -146,12 +159,24 @@ pub fn bundle_to_json_reference(bundle: &Value) -> Result<String, FhirError> {
 
 /// Like [`bundle_to_json`], indented for people.
 pub fn bundle_to_json_pretty(bundle: &Value) -> Result<String, FhirError> {
+    match ordered::to_string(bundle, Some("Bundle"), true) {
+        Some(text) => Ok(text),
+        None => bundle_to_json_pretty_reference(bundle),
+    }
+}
+
+/// [`bundle_to_json_pretty`] through fhirbolt's model alone: the reference the element-order writer is tested against.
+#[doc(hidden)]
+pub fn bundle_to_json_pretty_reference(bundle: &Value) -> Result<String, FhirError> {
     let typed = to_bundle(bundle)?;
     fhirbolt::json::to_string_pretty(&typed, None).map_err(|e| invalid("Bundle", e))
 }
 
 /// Checks a resource of any type and writes it as compact FHIR JSON in specification order.
 pub fn resource_to_json(resource: &Value) -> Result<String, FhirError> {
+    if let Some(text) = ordered::to_string(resource, None, false) {
+        return Ok(text);
+    }
     let typed = to_resource(resource)?;
     fhirbolt::json::to_string(&typed, None).map_err(|e| invalid("resource", e))
 }

@@ -1,6 +1,8 @@
 //! Converts the whole sample corpus (`<corpus>/hl7v2/ms-fhir-converter/samples`): time per message and JSON output
 //! throughput. Target: ≥ 5,000 messages/s on one core (≤ 200 µs/message) for the mapping; ≤ 300 µs/message for
-//! what the engine's processing stage does per message (parse + map + `hearth_fhir::bundle_to_json`).
+//! what the engine's processing stage does per message (parse + map + `hearth_fhir::bundle_to_json`). The `_fhirbolt`
+//! and `_reference` variants write through fhirbolt's model as `bundle_to_json` did before (issue 17), for a same-run
+//! before/after.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -60,6 +62,14 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
+    // bundle_to_json before the element-order writer (issue 17): fhirbolt's fast reading, then its writer.
+    g.bench_function("corpus_bundle_to_json_fhirbolt", |b| {
+        b.iter(|| {
+            for v in &bundles {
+                let _ = std::hint::black_box(hearth_fhir::bundle_to_json_fast(v));
+            }
+        })
+    });
     // The whole-Bundle reading bundle_to_json used before its fast path: the "before" figure, in the same run.
     g.bench_function("corpus_bundle_to_json_reference", |b| {
         b.iter(|| {
@@ -71,6 +81,9 @@ fn bench(c: &mut Criterion) {
     // What the engine's processing stage does per HL7 v2 message before routing: parse, map, check and write.
     for (name, write) in [
         ("corpus_parse_map_write", hearth_fhir::bundle_to_json as fn(&serde_json::Value) -> _),
+        ("corpus_parse_map_write_fhirbolt", |v: &serde_json::Value| {
+            hearth_fhir::bundle_to_json_fast(v).ok_or_else(|| hearth_fhir::FhirError::Json(<serde_json::Error as serde::de::Error>::custom("refused")))
+        }),
         ("corpus_parse_map_write_reference", hearth_fhir::bundle_to_json_reference),
     ] {
         g.bench_function(name, |b| {

@@ -143,6 +143,11 @@ impl Job {
             PayloadKind::Webhook => PatientIndexUpdate::default(),
         };
         let report = with_routing(report, &plan, self.config_version);
+        // Debug builds (every test) also run fhirbolt's strict reading, which release builds leave to the tests:
+        // `bundle_to_json` writes straight from the value and accepts only what that reading accepts.
+        if cfg!(debug_assertions) {
+            hearth_fhir::validate_bundle(&bundle).map_err(|e| ConversionError::InvalidBundle(e.to_string()))?;
+        }
         let bundle = hearth_fhir::bundle_to_json(&bundle).map_err(|e| ConversionError::InvalidBundle(e.to_string()))?;
         Ok(Routed { bundle, report: report.to_string(), deliveries: plan.deliveries, patients, identifiers })
     }
