@@ -98,8 +98,11 @@ fn setup(args: &ReplayArgs) -> Result<(JournalConfig, ReplayFilter, Offline), St
             .map(|v| OffsetDateTime::parse(v, &Rfc3339).map_err(|e| format!("--{key} {v:?}: not RFC 3339: {e}")))
             .transpose()
     };
-    let filter =
-        ReplayFilter { channel: args.channel.clone(), since: time(&args.since, "since")?, until: time(&args.until, "until")? };
+    let filter = ReplayFilter {
+        channel: args.channel.clone(),
+        since: time(&args.since, "since")?,
+        until: time(&args.until, "until")?,
+    };
     Ok((journal, filter, offline))
 }
 
@@ -320,13 +323,16 @@ fn plus_minus(old: &BTreeSet<String>, new: &BTreeSet<String>) -> String {
     added.chain(removed).collect::<Vec<_>>().join(" ")
 }
 
+/// A group's count and its first examples (journal id, control id).
+type Group = (u64, Vec<(i64, Option<String>)>);
+
 /// Counts per group, with the first few examples of each.
 #[derive(Debug)]
 struct Summary {
     examples: usize,
     total: u64,
     per_channel: BTreeMap<String, u64>,
-    groups: BTreeMap<(&'static str, String), (u64, Vec<(i64, Option<String>)>)>,
+    groups: BTreeMap<(&'static str, String), Group>,
 }
 
 impl Summary {

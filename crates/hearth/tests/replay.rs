@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 /// Events by `i % 4` and patient class by `i % 3`: a quarter are A01, half A03, a quarter A08; a third inpatient.
 fn message(i: usize) -> Vec<u8> {
     let (event, structure) = [("A01", "ADT_A01"), ("A03", "ADT_A03"), ("A08", "ADT_A01"), ("A03", "ADT_A03")][i % 4];
-    let class = if i % 3 == 0 { "I" } else { "E" };
+    let class = if i.is_multiple_of(3) { "I" } else { "E" };
     let patient = i % 500;
     format!(
         "MSH|^~\\&|TESTEHR|NORTH|HEARTH|HOSP|20260101120000||ADT^{event}^{structure}|RPL{i}|P|2.5.1\r\
@@ -32,7 +32,7 @@ fn message(i: usize) -> Vec<u8> {
 
 /// What the candidate's new route takes: inpatient discharges. Computed from the generator, not from Hearth.
 fn changes(i: usize) -> bool {
-    i % 4 % 2 == 1 && i % 3 == 0
+    i % 4 % 2 == 1 && i.is_multiple_of(3)
 }
 
 /// The destinations (and their `#` queues, declared by the engine) and the routing of the running engine.
@@ -154,7 +154,9 @@ async fn nothing_published(uri: &str, names: &Names) {
 /// consumed from the `#` queue of `fhir`, with the engine stopped.
 async fn run_engine(config: PathBuf, db: PathBuf, uri: &str, q1: &str, n: usize) {
     let text = std::fs::read_to_string(&config).unwrap();
-    let port = |key: &str| text.split(&format!("{key}\nlisten = \"")).nth(1).and_then(|r| r.split('"').next()).unwrap().to_owned();
+    let port = |key: &str| {
+        text.split(&format!("{key}\nlisten = \"")).nth(1).and_then(|r| r.split('"').next()).unwrap().to_owned()
+    };
     let (http, mllp) = (port("[http]"), port("type = \"mllp\""));
     let started = std::time::Instant::now();
     let mut engine = Engine::start_with(config, db, mllp.clone(), http, None);
@@ -168,7 +170,8 @@ async fn run_engine(config: PathBuf, db: PathBuf, uri: &str, q1: &str, n: usize)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serial_replay_of_10000_messages_on_sqlite_counts_the_changes_publishes_nothing_and_leaves_the_journal_as_it_was() {
+async fn serial_replay_of_10000_messages_on_sqlite_counts_the_changes_publishes_nothing_and_leaves_the_journal_as_it_was()
+ {
     let test = "replay_on_sqlite";
     let Some(uri) = hearth_testkit::amqp(test) else { return };
     let n = 10_000;
@@ -199,7 +202,11 @@ async fn serial_replay_of_10000_messages_on_sqlite_counts_the_changes_publishes_
     // The running configuration itself replays with no change at all (exit 0): the replay reproduces the
     // engine's routes, routing keys and content ids exactly.
     let (code, same) = replay(&dir.path().join("running.toml"), &db);
-    assert_eq!((code, same["changed"].as_u64(), same["unchanged"].as_u64()), (Some(0), Some(0), Some(n as u64)), "{same}");
+    assert_eq!(
+        (code, same["changed"].as_u64(), same["unchanged"].as_u64()),
+        (Some(0), Some(0), Some(n as u64)),
+        "{same}"
+    );
     assert_eq!(sha256_file(&db), before, "the journal file changed");
     for q in [&names.q1, &names.q2] {
         delete_queue(q);
@@ -250,7 +257,8 @@ async fn digest(pg: &str, schema: &str) -> String {
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(pg).await.unwrap();
     let mut out = String::new();
     for table in ["messages", "message_content", "deliveries"] {
-        let sql = format!("SELECT coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '') FROM \"{schema}\".{table} t");
+        let sql =
+            format!("SELECT coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '') FROM \"{schema}\".{table} t");
         let d: String = sqlx::query_scalar(&sql).fetch_one(&mut conn).await.unwrap();
         out.push_str(&d);
     }

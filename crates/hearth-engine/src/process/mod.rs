@@ -31,8 +31,8 @@ use hearth_sources::Channel;
 use hearth_store::{ConversionOutcome, Journal, MessageSummary, Node, StoreError, StoredMessage};
 use tokio_util::sync::CancellationToken;
 
-pub use job::{ConversionError, Outcome, Routed};
 use job::Job;
+pub use job::{ConversionError, Outcome, Routed};
 pub use setup::{ChannelMapping, SetupError, map_options};
 
 /// Messages read from the journal per page.

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use hearth_hl7v2::ParseOptions;
 use hearth_map::hl7v2::{BundleType, Hl7v2Mapper, MapOptions};
 use hearth_map::vocab::Vocabulary;
+use hearth_sources::mapping::{BundleKind, MappingPlan};
 use hearth_sources::{Channel, ChannelPlan};
 use hearth_webhooks::Profile;
-use hearth_sources::mapping::{BundleKind, MappingPlan};
 
 use super::webhook::WebhookMapping;
 

@@ -25,7 +25,10 @@ impl Failure {
 
     /// `what`, then `- expected` / `+ actual` lines, indented.
     pub fn render(&self, indent: &str) -> String {
-        format!("{indent}{}\n{indent}  - expected: {}\n{indent}  + actual:   {}\n", self.what, self.expected, self.actual)
+        format!(
+            "{indent}{}\n{indent}  - expected: {}\n{indent}  + actual:   {}\n",
+            self.what, self.expected, self.actual
+        )
     }
 }
 
@@ -178,7 +181,11 @@ fn compare(e: &Expect, r: &Result_) -> Vec<Failure> {
     for dest in &e.no_deliveries_to {
         let n = r.deliveries.iter().filter(|x| &x.destination == dest).count();
         if n > 0 {
-            f.push(Failure::new(&format!("no deliveries to {dest}"), "0", &format!("{n}: {}", describe(&r.deliveries))));
+            f.push(Failure::new(
+                &format!("no deliveries to {dest}"),
+                "0",
+                &format!("{n}: {}", describe(&r.deliveries)),
+            ));
         }
     }
     if let Some(want) = e.unmatched
@@ -249,7 +256,7 @@ fn fhirpath(fp: &super::file::FhirPathExpect, bundle: &Value) -> Vec<Failure> {
         }
     }
     if let Some(want) = fp.exists
-        && want != !got.is_empty()
+        && want == got.is_empty()
     {
         f.push(Failure::new(&format!("{what} exists"), &want.to_string(), &format!("{} ({got_text})", !want)));
     }
@@ -302,8 +309,7 @@ fn excluded(dest: &str, path: &str, r: &Result_) -> Vec<Failure> {
         return vec![Failure::new(&what, &format!("deliveries to {dest}"), "none")];
     }
     let in_source = count(&r.bundle);
-    let leaked: usize =
-        ds.iter().map(|d| serde_json::from_str::<Value>(&d.body).map(|b| count(&b)).unwrap_or(0)).sum();
+    let leaked: usize = ds.iter().map(|d| serde_json::from_str::<Value>(&d.body).map(|b| count(&b)).unwrap_or(0)).sum();
     let mut f = Vec::new();
     if in_source == 0 {
         f.push(Failure::new(&what, "present in the converted Bundle (else the test proves nothing)", "absent"));

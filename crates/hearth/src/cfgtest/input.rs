@@ -158,7 +158,9 @@ fn webhook(channel: String, plan: &Plan, raw: Vec<u8>, now: OffsetDateTime) -> R
             hearth_sources::webhook::event_meta(&event),
             Some(hearth_sources::webhook::dedup_key(&channel, &event.event_key)),
         ),
-        Ok(hearth_webhooks::Parsed::Ignored(i)) => return Err(format!("the source would not journal it: {}", i.reason)),
+        Ok(hearth_webhooks::Parsed::Ignored(i)) => {
+            return Err(format!("the source would not journal it: {}", i.reason));
+        }
         Err(e) => return Err(format!("the source would refuse it: {e}")),
     };
     Ok(vec![Msg { channel, kind: PayloadKind::Webhook, raw, meta, dedup_key, now }])

@@ -125,7 +125,11 @@ fn run_file(path: &Path, config_override: Option<&Path>) -> Result<Vec<Outcome>,
 
 /// The configuration a file tests: `--config`, else the file's `config` (relative to it) merged with its
 /// `config_toml`. Environment overrides apply as for `hearth run`.
-fn load_config(tf: &file::TestFile, base: &Path, config_override: Option<&Path>) -> Result<hearth_config::Plan, String> {
+fn load_config(
+    tf: &file::TestFile,
+    base: &Path,
+    config_override: Option<&Path>,
+) -> Result<hearth_config::Plan, String> {
     let files: Vec<PathBuf> = match (config_override, &tf.config) {
         (Some(p), _) => vec![p.to_path_buf()],
         (None, Some(c)) => c.clone().into_vec().into_iter().map(|p| base.join(p)).collect(),
