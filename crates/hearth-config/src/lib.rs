@@ -142,10 +142,20 @@ pub fn load_file(path: &Path) -> Result<Plan, ConfigError> {
 
 /// Load TOML text plus the given environment (only `HEARTH__` variables are looked at).
 pub fn load_str(toml_text: &str, env: &[(String, String)]) -> Result<Plan, ConfigError> {
+    load_merged(&[toml_text], env)
+}
+
+/// Load several TOML texts merged in order (a later table's keys are added to, or replace, an earlier one's),
+/// plus the environment: a route fragment such as `mappings/routes/discharge-followup.toml` on top of a base
+/// configuration (`hearth test`).
+pub fn load_merged(toml_texts: &[&str], env: &[(String, String)]) -> Result<Plan, ConfigError> {
     let env_map: config::Map<String, String> =
         env.iter().filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__"))).cloned().collect();
-    let cfg = config::Config::builder()
-        .add_source(config::File::from_str(toml_text, config::FileFormat::Toml))
+    let mut builder = config::Config::builder();
+    for text in toml_texts {
+        builder = builder.add_source(config::File::from_str(text, config::FileFormat::Toml));
+    }
+    let cfg = builder
         .add_source(
             config::Environment::with_prefix(ENV_PREFIX)
                 .prefix_separator("__")

@@ -83,7 +83,7 @@ pub(crate) async fn journal_and_answer(
 }
 
 /// The metadata and dedup key (MSH-3, MSH-4, MSH-10 and the SHA-256 of the bytes) of a parsed message.
-pub(crate) fn accepted(h: &Header, raw: &[u8]) -> (MessageMeta, String) {
+pub fn accepted(h: &Header, raw: &[u8]) -> (MessageMeta, String) {
     let meta = MessageMeta {
         message_code: non_empty(&h.message_code),
         trigger_event: non_empty(&h.trigger_event),

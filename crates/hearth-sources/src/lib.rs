@@ -38,6 +38,7 @@ pub mod tls;
 pub mod webhook;
 
 pub use error::SourceError;
+pub use hl7v2_intake::accepted as hl7v2_meta;
 pub use registry::{Channel, ChannelPlan, RawSource, Running, SingletonWork, SourcePlan};
 
 /// The README's examples run as doctests.

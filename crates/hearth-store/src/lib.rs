@@ -60,6 +60,7 @@ mod node;
 mod outbox;
 mod patients;
 mod postgres;
+mod reader;
 mod refusal;
 mod retention;
 mod rows;
@@ -86,6 +87,7 @@ pub use outbox::{
     ResendTarget,
 };
 pub use patients::{IdentifierEntry, IndexedPatient, MAX_CANDIDATES, PatientIndexUpdate, PatientMerge, PhoneEntry};
+pub use reader::{Converted, JournalReader, PlannedRow, ReplayFilter};
 pub use retention::PruneProgress;
 pub use search::{ChannelStats, ConversionOutcome, DestinationStats, RECENT_WINDOW, SearchPage, SearchQuery};
 pub use types::{Appended, JournalStats, MessageFilter, MessageSummary, StoredMessage};

@@ -4,10 +4,12 @@
 //! configuration; 3 (`convert`) a file partly converted: some messages refused, each named on stderr.
 #![forbid(unsafe_code)]
 
+mod cfgtest;
 mod convert;
 mod convert_csv;
 mod convert_webhook;
 mod messages;
+mod replay;
 mod send;
 
 use std::path::PathBuf;
@@ -48,6 +50,13 @@ enum Command {
     /// message's conversion report goes to stderr as one JSON line. Each refused message (or CSV row) gets one
     /// located line on stderr. Exit code: 0 all converted, 3 partly converted, 2 nothing converted or bad input.
     Convert(convert::ConvertArgs),
+    /// Run configuration test files (docs/config-testing.md): inputs through the configuration's conversion and
+    /// routing, checked against expected FHIR values, deliveries, projections and warnings. Exit code: 0 all
+    /// passed, 1 a test failed, 2 a file or configuration could not be used.
+    Test(cfgtest::TestArgs),
+    /// Run journaled messages through a candidate configuration without delivering anything, and print what
+    /// would change against what was planned (docs/config-testing.md). Read-only on the journal.
+    Replay(replay::ReplayArgs),
     /// Look into the journal: list and show messages and deliveries, reprocess messages, resend deliveries.
     Messages(messages::MessagesArgs),
 }
@@ -90,6 +99,8 @@ fn main() -> ExitCode {
         Command::Send(args) => with_runtime(send::run(args)),
         Command::Convert(args) => convert::run(args),
         Command::Messages(args) => with_runtime(messages::run(args)),
+        Command::Test(args) => cfgtest::run(args),
+        Command::Replay(args) => with_runtime(replay::run(args)),
     }
 }
 

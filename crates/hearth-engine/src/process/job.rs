@@ -94,7 +94,11 @@ pub struct Job {
 impl Job {
     /// Convert, route, serialise.
     pub fn run(self, raw: &[u8]) -> Outcome {
-        let now = OffsetDateTime::now_utc();
+        self.run_at(raw, OffsetDateTime::now_utc())
+    }
+
+    /// [`Job::run`] with the clock given (`hearth test` pins it; `hearth replay` uses the original's time).
+    pub fn run_at(self, raw: &[u8], now: OffsetDateTime) -> Outcome {
         match self.convert(raw, now).and_then(|(bundle, report)| self.route(bundle, report, now)) {
             Ok(routed) => Outcome::Routed(routed),
             Err(e) => Outcome::Failed(e),

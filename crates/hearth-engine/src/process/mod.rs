@@ -13,6 +13,7 @@
 
 mod csv;
 mod job;
+pub mod offline;
 mod patients;
 mod setup;
 mod webhook;
@@ -30,8 +31,8 @@ use hearth_sources::Channel;
 use hearth_store::{ConversionOutcome, Journal, MessageSummary, Node, StoreError, StoredMessage};
 use tokio_util::sync::CancellationToken;
 
-pub use job::ConversionError;
-use job::{Job, Outcome, Routed};
+use job::Job;
+pub use job::{ConversionError, Outcome, Routed};
 pub use setup::{ChannelMapping, SetupError, map_options};
 
 use crate::reload::Live;

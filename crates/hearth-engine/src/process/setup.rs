@@ -8,8 +8,9 @@ use std::sync::Arc;
 use hearth_hl7v2::ParseOptions;
 use hearth_map::hl7v2::{BundleType, Hl7v2Mapper, MapOptions};
 use hearth_map::vocab::Vocabulary;
-use hearth_sources::Channel;
 use hearth_sources::mapping::{BundleKind, MappingPlan};
+use hearth_sources::{Channel, ChannelPlan};
+use hearth_webhooks::Profile;
 
 use super::webhook::WebhookMapping;
 
@@ -73,25 +74,33 @@ pub fn map_options(plan: &MappingPlan) -> Result<MapOptions, String> {
 /// Every channel's mapping, and the country code the patient index reads national numbers with: the first
 /// webhook channel's `default_country_code` (a deployment's channels normally share it), else "1".
 pub fn channel_mappings(channels: &[Channel]) -> Result<(HashMap<String, ChannelMapping>, String), SetupError> {
+    let loaded = channels.iter().map(|ch| (&ch.plan, ch.csv.clone(), ch.webhook.as_ref().map(|w| &w.profile)));
+    mappings(loaded)
+}
+
+/// [`channel_mappings`] over each channel's plan, CSV converter and webhook profile (however they were loaded).
+pub(super) fn mappings<'a>(
+    channels: impl Iterator<Item = (&'a ChannelPlan, Option<Arc<hearth_csv::Converter>>, Option<&'a Profile>)>,
+) -> Result<(HashMap<String, ChannelMapping>, String), SetupError> {
     let mut out = HashMap::new();
     let mut index_country_code = None;
-    for ch in channels {
-        let (_, default_charset, mapping) = ch.plan.source.conversion();
-        let opts = map_options(mapping).map_err(|reason| SetupError { channel: ch.name().to_owned(), reason })?;
-        let webhook = match (&ch.plan.source, &ch.webhook) {
-            (hearth_sources::SourcePlan::Webhook(plan), Some(loaded)) => {
-                index_country_code.get_or_insert_with(|| plan.default_country_code.clone());
-                Some(WebhookMapping { profile: Arc::new(loaded.profile.clone()), map: plan.map_config() })
+    for (plan, csv, profile) in channels {
+        let (_, default_charset, mapping) = plan.source.conversion();
+        let opts = map_options(mapping).map_err(|reason| SetupError { channel: plan.name.clone(), reason })?;
+        let webhook = match (&plan.source, profile) {
+            (hearth_sources::SourcePlan::Webhook(w), Some(profile)) => {
+                index_country_code.get_or_insert_with(|| w.default_country_code.clone());
+                Some(WebhookMapping { profile: Arc::new(profile.clone()), map: w.map_config() })
             }
             _ => None,
         };
         let mapping = ChannelMapping {
             parse: stage_parse_options(default_charset),
             mapper: Arc::new(Hl7v2Mapper::new(opts)),
-            csv: ch.csv.clone(),
+            csv,
             webhook,
         };
-        out.insert(ch.name().to_owned(), mapping);
+        out.insert(plan.name.clone(), mapping);
     }
     Ok((out, index_country_code.unwrap_or_else(|| "1".to_owned())))
 }

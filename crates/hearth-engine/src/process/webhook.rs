@@ -48,14 +48,7 @@ pub async fn prepare(
     mapping: Option<&WebhookMapping>,
     raw: &[u8],
 ) -> Result<Prepared, PrepareError> {
-    let unmappable = |reason: String| PrepareError::Unmappable(reason);
-    let mapping = mapping.ok_or_else(|| unmappable("the webhook channel is no longer configured".into()))?;
-    let req = Request { public_url: "", headers: &[], content_type: None, body: raw, now: OffsetDateTime::now_utc() };
-    let event = match hearth_webhooks::parse(&mapping.profile, &req) {
-        Ok(Parsed::Event(event)) => *event,
-        Ok(Parsed::Ignored(i)) => return Err(unmappable(format!("not a call, SMS or chat: {}", i.reason))),
-        Err(e) => return Err(unmappable(format!("parse: {e}"))),
-    };
+    let Prepared { event, map, .. } = parse(mapping, raw, PatientLink::Unknown)?;
     let lookup = event.lookup();
     let found: Vec<Candidate> = match lookup {
         Lookup::Identifier(p) => journal
@@ -68,6 +61,20 @@ pub async fn prepare(
         Lookup::Nothing => Vec::new(),
     };
     let link = hearth_webhooks::link_from(lookup, &found);
+    Ok(Prepared { event, link, map })
+}
+
+/// Parses `raw` under the channel's profile, with the patient link given (no lookup): the part of [`prepare`]
+/// without IO, which offline conversion (`super::offline`) runs on its own.
+pub fn parse(mapping: Option<&WebhookMapping>, raw: &[u8], link: PatientLink) -> Result<Prepared, PrepareError> {
+    let unmappable = |reason: String| PrepareError::Unmappable(reason);
+    let mapping = mapping.ok_or_else(|| unmappable("the webhook channel is no longer configured".into()))?;
+    let req = Request { public_url: "", headers: &[], content_type: None, body: raw, now: OffsetDateTime::now_utc() };
+    let event = match hearth_webhooks::parse(&mapping.profile, &req) {
+        Ok(Parsed::Event(event)) => *event,
+        Ok(Parsed::Ignored(i)) => return Err(unmappable(format!("not a call, SMS or chat: {}", i.reason))),
+        Err(e) => return Err(unmappable(format!("parse: {e}"))),
+    };
     Ok(Prepared { event, link, map: mapping.map.clone() })
 }
 

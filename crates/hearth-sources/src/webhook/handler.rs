@@ -85,11 +85,7 @@ async fn receive(
             status: MessageStatus::Received,
             reason: None,
             dedup_key: Some(dedup_key(&ch.name, &event.event_key)),
-            meta: MessageMeta {
-                message_code: Some(medium(event.medium).to_owned()),
-                trigger_event: Some(event_name(&event.status)),
-                ..MessageMeta::default()
-            },
+            meta: event_meta(&event),
             ..envelope(ch, now, &body)
         },
         Ok(Parsed::Ignored(ignored)) => Envelope {
@@ -146,6 +142,16 @@ async fn journal(journal: &Journal, ch: &WebhookChannel, env: Envelope) -> Optio
             JournalFailed { channel: &ch.name, error: &e.to_string() }.emit();
             None
         }
+    }
+}
+
+/// What the journal records about an event besides its bytes: the medium as message code, the vendor status as
+/// the event (what routes match and routing keys carry).
+pub fn event_meta(event: &hearth_webhooks::Event) -> MessageMeta {
+    MessageMeta {
+        message_code: Some(medium(event.medium).to_owned()),
+        trigger_event: Some(event_name(&event.status)),
+        ..MessageMeta::default()
     }
 }
 

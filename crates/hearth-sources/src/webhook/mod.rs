@@ -10,4 +10,4 @@ pub use config::{
     BUILTIN_PROFILES, DEFAULT_MAX_BODY_BYTES, DEFAULT_WINDOW_S, RawWebhook, WebhookAuth, WebhookChannel, WebhookPlan,
     WebhookProfile, validate,
 };
-pub use handler::{dedup_key, router};
+pub use handler::{dedup_key, event_meta, router};
