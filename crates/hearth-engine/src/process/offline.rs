@@ -98,6 +98,8 @@ impl Offline {
             received_at: input.received_at,
             webhook,
             index_country_code: self.index_country_code.clone(),
+            // Not a running engine's configuration: no version to record.
+            config_version: 0,
         };
         job.run_at(input.raw, input.now)
     }
