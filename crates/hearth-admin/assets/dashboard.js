@@ -207,7 +207,7 @@ async function start() {
   $("login").hidden = true;
   $("main").hidden = false;
   $("logout").hidden = false;
-  await refresh();
+  await Promise.all([refresh(), hearthCharts.start(api)]);
   if (!timer) timer = setInterval(refresh, POLL_MS);
 }
 
