@@ -33,6 +33,13 @@ const hearthCharts = (() => {
     ];
   }
 
+  // The indices of a series' non-zero values when there are few of them (then each gets a dot), else none.
+  function sparsePoints(self, i) {
+    const idx = [];
+    self.data[i].forEach((v, k) => { if (v != null && v !== 0) idx.push(k); });
+    return idx.length < 90 ? idx : [];
+  }
+
   function draw(chart, time, s) {
     const data = [time, ...chart.series.map((name) => s[name])];
     let u = plots.get(chart.id);
@@ -48,7 +55,11 @@ const hearthCharts = (() => {
       width,
       height: 180,
       scales: { x: { time: true } },
-      series: [{}, ...chart.series.map((name) => ({ label: name, stroke: COLORS[name] || "#333", width: 1.5, spanGaps: false }))],
+      // Points where a series has few values (a minute alone between gaps draws no line).
+      series: [{}, ...chart.series.map((name) => ({
+        label: name, stroke: COLORS[name] || "#333", width: 1.5, spanGaps: false,
+        points: { show: true, size: 6, filter: sparsePoints },
+      }))],
       axes: [{}, { size: 56 }],
     }, data, box);
     plots.set(chart.id, u);

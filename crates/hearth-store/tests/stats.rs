@@ -11,7 +11,8 @@ use hearth_core::minutes::{latency_bucket, quantile_ms};
 use hearth_store::{Minutes, StatsQuery, StatsSubject};
 use time::OffsetDateTime;
 
-const T0: i64 = 1_800_000_000 - 1_800_000_000 % 60;
+/// A minute (a multiple of 60) in 2027.
+const T0: i64 = 1_800_000_000;
 
 /// One flush as a node makes it: `adt` received `n` and processed `n - 1` in minute `T0`, ACKs at 2 ms; the
 /// `fhir` destination sent `n` with an outbox of `depth`.

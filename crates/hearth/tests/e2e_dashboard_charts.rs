@@ -145,25 +145,25 @@ fn charts_show_what_was_sent_and_survive_a_restart() {
     engine.restart();
     let after = dump_dom(&chromium, &engine, &dir.path().join("profile-2"));
     assert_charted(&after, processed, filtered, sent);
-    screenshot(&chromium, &engine, dir.path());
+    screenshot_of(&chromium, &format!("http://{}/#token={TOKEN}", engine.http), dir.path(), "dashboard-charts.png");
     assert!(engine.terminate().success());
     common::delete_queue(&queue);
 }
 
-/// The charts as a screenshot; written to docs/img/dashboard-charts.png when `HEARTH_SCREENSHOT=1`.
-fn screenshot(chromium: &Path, engine: &Engine, dir: &Path) {
-    let png = dir.join("charts.png");
+/// A screenshot of `url`; written to docs/img/`name` when `HEARTH_SCREENSHOT=1`.
+fn screenshot_of(chromium: &Path, url: &str, dir: &Path, name: &str) {
+    let png = dir.join(name);
     let out = headless(chromium, &dir.join("profile-shot"))
         .arg("--window-size=1400,1100")
         .arg(format!("--screenshot={}", png.display()))
-        .arg(format!("http://{}/#token={TOKEN}", engine.http))
+        .arg(url)
         .output()
         .unwrap();
     assert!(out.status.success(), "chromium screenshot: {}", String::from_utf8_lossy(&out.stderr));
     let bytes = std::fs::read(&png).unwrap();
     assert!(bytes.starts_with(b"\x89PNG"), "not a PNG");
     if std::env::var("HEARTH_SCREENSHOT").as_deref() == Ok("1") {
-        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/img/dashboard-charts.png");
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/img").join(name);
         std::fs::create_dir_all(docs.parent().unwrap()).unwrap();
         std::fs::write(docs, bytes).unwrap();
     }
@@ -210,6 +210,8 @@ fn message_browser_finds_a_patients_message_and_shows_its_fields_by_position() {
     // Viewing the content from the page is on record.
     let audited = api_as(OPERATOR, &engine.http, &format!("/api/v1/audit?message_id={id}"))["events"].as_array().map_or(0, Vec::len);
     assert!(audited > audited_before, "the page's view was not audited ({audited_before} -> {audited})");
+    let url = format!("http://{}/?message={id}#token={OPERATOR}", engine.http);
+    screenshot_of(&chromium, &url, dir.path(), "message-browser.png");
     assert!(engine.terminate().success());
     common::delete_queue(&queue);
 }
