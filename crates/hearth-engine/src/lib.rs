@@ -24,8 +24,8 @@ pub mod node;
 pub mod ops;
 pub mod process;
 pub mod retention;
-pub mod stats;
 mod serve;
+pub mod stats;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -29,7 +29,9 @@ pub async fn run(journal: Journal, plan: RetentionPlan, shutdown: CancellationTo
         match journal.prune_minutes(stats_cutoff).await {
             Ok(0) => {}
             Ok(deleted) => tracing::info!(deleted, "retention: old per-minute stats deleted"),
-            Err(e) => tracing::warn!(error = %e, "retention: deleting old per-minute stats failed; retrying next round"),
+            Err(e) => {
+                tracing::warn!(error = %e, "retention: deleting old per-minute stats failed; retrying next round")
+            }
         }
         for (channel, days) in &plan.content_days {
             let cutoff = OffsetDateTime::now_utc() - Duration::from_secs(u64::from(*days) * 86_400);

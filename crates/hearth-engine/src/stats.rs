@@ -32,7 +32,8 @@ async fn sample(journal: &Journal, destinations: &[String]) {
     for name in destinations {
         match journal.destination_stats(name).await {
             Ok(s) => {
-                let age_ms = s.oldest_pending.map(|t| u64::try_from((now - t).whole_milliseconds().max(0)).unwrap_or(0));
+                let age_ms =
+                    s.oldest_pending.map(|t| u64::try_from((now - t).whole_milliseconds().max(0)).unwrap_or(0));
                 minutes::sample_outbox(name, s.pending, age_ms);
             }
             Err(e) => tracing::debug!(destination = %name, error = %e, "stats: could not sample the outbox"),

@@ -88,8 +88,8 @@ pub use outbox::{
 };
 pub use patients::{IdentifierEntry, IndexedPatient, MAX_CANDIDATES, PatientIndexUpdate, PatientMerge, PhoneEntry};
 pub use retention::PruneProgress;
-pub use stats::{ChannelMinute, DestinationMinute, Minutes, StatsQuery, StatsSubject};
 pub use search::{ChannelStats, ConversionOutcome, DestinationStats, RECENT_WINDOW, SearchPage, SearchQuery};
+pub use stats::{ChannelMinute, DestinationMinute, Minutes, StatsQuery, StatsSubject};
 pub use types::{Appended, JournalStats, MessageFilter, MessageSummary, StoredMessage};
 use writer::{Backend, Command, Signals, Stats, Writer};
 

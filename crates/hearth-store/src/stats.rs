@@ -78,7 +78,8 @@ pub(crate) fn assemble(
         );
     }
     for (name, minute, bucket, count) in latencies {
-        let bucket = u16::try_from(bucket).map_err(|_| StoreError::InvalidData("latency bucket out of range".into()))?;
+        let bucket =
+            u16::try_from(bucket).map_err(|_| StoreError::InvalidData("latency bucket out of range".into()))?;
         let count = non_negative(count, "count")?;
         *out.channels.entry((name, minute)).or_default().ack_latency.entry(bucket).or_default() += count;
     }

@@ -185,9 +185,16 @@ fn message_browser_finds_a_patients_message_and_shows_its_fields_by_position() {
     let found = api_as(OPERATOR, &engine.http, "/api/v1/messages?control_id=BROWSE0017");
     let id = found["messages"][0]["id"].as_i64().unwrap();
     let view = api_as(OPERATOR, &engine.http, &format!("/api/v1/messages/{id}"));
-    let patient = view["patient_identifiers"].as_array().unwrap().iter().filter_map(|v| v.as_str()).find(|p| p.ends_with("|MRNBROWSE0017"));
+    let patient = view["patient_identifiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .find(|p| p.ends_with("|MRNBROWSE0017"));
     let patient = patient.unwrap_or_else(|| panic!("no MRN among {:?}", view["patient_identifiers"])).to_owned();
-    let audited_before = api_as(OPERATOR, &engine.http, &format!("/api/v1/audit?message_id={id}"))["events"].as_array().map_or(0, Vec::len);
+    let audited_before = api_as(OPERATOR, &engine.http, &format!("/api/v1/audit?message_id={id}"))["events"]
+        .as_array()
+        .map_or(0, Vec::len);
 
     // The search link lists exactly this patient's message.
     let q = patient.replace('|', "%7C").replace(':', "%3A");
@@ -201,14 +208,17 @@ fn message_browser_finds_a_patients_message_and_shows_its_fields_by_position() {
         assert!(dom.contains(&format!("data-segment=\"{seg}\"")), "segment {seg} missing");
     }
     assert!(dom.contains("title=\"PID-5\""), "no PID-5 field title");
-    let family = dom.find("title=\"PID-5.1\"").map(|at| &dom[at..]).unwrap_or_else(|| panic!("no PID-5.1 title:\n{dom}"));
+    let family =
+        dom.find("title=\"PID-5.1\"").map(|at| &dom[at..]).unwrap_or_else(|| panic!("no PID-5.1 title:\n{dom}"));
     assert!(family[family.find('>').unwrap() + 1..].starts_with("DOE<"), "PID-5.1 is the family name");
     assert!(dom.contains("title=\"MSH-10\""), "MSH numbering starts at MSH-1 = the separator");
     let msh10 = &dom[dom.find("title=\"MSH-10.1\"").unwrap()..];
     assert!(msh10[msh10.find('>').unwrap() + 1..].starts_with("BROWSE0017<"), "MSH-10 is the control id");
     assert!(dom.contains("<details id=\"bundle-box\">"), "the Bundle is collapsible");
     // Viewing the content from the page is on record.
-    let audited = api_as(OPERATOR, &engine.http, &format!("/api/v1/audit?message_id={id}"))["events"].as_array().map_or(0, Vec::len);
+    let audited = api_as(OPERATOR, &engine.http, &format!("/api/v1/audit?message_id={id}"))["events"]
+        .as_array()
+        .map_or(0, Vec::len);
     assert!(audited > audited_before, "the page's view was not audited ({audited_before} -> {audited})");
     let url = format!("http://{}/?message={id}#token={OPERATOR}", engine.http);
     screenshot_of(&chromium, &url, dir.path(), "message-browser.png");

@@ -7,9 +7,8 @@ use time::OffsetDateTime;
 use crate::write::Write;
 use crate::writer::Command;
 use crate::{
-    AuditRecord, ChannelStats, DestinationStats, IdentifierEntry, IndexedPatient, Journal, MessageSummary,
-    Minutes, NewAuditEvent, PatientIndexUpdate, PruneProgress, SearchPage, SearchQuery, StatsQuery, StoreError, read,
-    retention,
+    AuditRecord, ChannelStats, DestinationStats, IdentifierEntry, IndexedPatient, Journal, MessageSummary, Minutes,
+    NewAuditEvent, PatientIndexUpdate, PruneProgress, SearchPage, SearchQuery, StatsQuery, StoreError, read, retention,
 };
 
 impl Journal {
