@@ -145,16 +145,22 @@ fn charts_show_what_was_sent_and_survive_a_restart() {
     engine.restart();
     let after = dump_dom(&chromium, &engine, &dir.path().join("profile-2"));
     assert_charted(&after, processed, filtered, sent);
-    screenshot_of(&chromium, &format!("http://{}/#token={TOKEN}", engine.http), dir.path(), "dashboard-charts.png");
+    screenshot_of(
+        &chromium,
+        &format!("http://{}/#token={TOKEN}", engine.http),
+        dir.path(),
+        "dashboard-charts.png",
+        1100,
+    );
     assert!(engine.terminate().success());
     common::delete_queue(&queue);
 }
 
 /// A screenshot of `url`; written to docs/img/`name` when `HEARTH_SCREENSHOT=1`.
-fn screenshot_of(chromium: &Path, url: &str, dir: &Path, name: &str) {
+fn screenshot_of(chromium: &Path, url: &str, dir: &Path, name: &str, height: u32) {
     let png = dir.join(name);
     let out = headless(chromium, &dir.join("profile-shot"))
-        .arg("--window-size=1400,1100")
+        .arg(format!("--window-size=1400,{height}"))
         .arg(format!("--screenshot={}", png.display()))
         .arg(url)
         .output()
@@ -221,7 +227,7 @@ fn message_browser_finds_a_patients_message_and_shows_its_fields_by_position() {
         .map_or(0, Vec::len);
     assert!(audited > audited_before, "the page's view was not audited ({audited_before} -> {audited})");
     let url = format!("http://{}/?message={id}#token={OPERATOR}", engine.http);
-    screenshot_of(&chromium, &url, dir.path(), "message-browser.png");
+    screenshot_of(&chromium, &url, dir.path(), "message-browser.png", 2000);
     assert!(engine.terminate().success());
     common::delete_queue(&queue);
 }
