@@ -9,6 +9,7 @@ const STATUSES = ["received", "processed", "filtered", "error", "rejected"];
 let role = null;
 let scope = null; // the channel whose messages are listed
 let timer = null;
+let nextCursor = null; // the message list's next page
 
 function $(id) { return document.getElementById(id); }
 
@@ -152,7 +153,7 @@ async function act(path) {
   if (!$("message-panel").hidden) showMessage($("message-id").textContent);
 }
 
-async function showMessages(channel) {
+async function showMessages(channel, cursor) {
   if (role === "viewer") { alert("Message lists need the operator role."); return; }
   scope = channel;
   $("messages-panel").hidden = false;
@@ -162,8 +163,11 @@ async function showMessages(channel) {
   if ($("q-patient").value) q.set("patient", $("q-patient").value);
   if ($("q-control").value) q.set("control_id", $("q-control").value);
   if ($("q-status").value) q.set("status", $("q-status").value);
+  if (cursor) q.set("cursor", String(cursor));
   try {
     const r = await api("/messages?" + q.toString());
+    nextCursor = r.next_cursor;
+    $("q-next").hidden = nextCursor == null;
     $("messages").tBodies[0].replaceChildren(...r.messages.map((m) => el("tr", { "data-message": m.id },
       el("td", {}, el("button", { class: "link", onclick: () => showMessage(m.id) }, m.id)),
       el("td", {}, m.received_at), el("td", {}, m.channel), el("td", {}, m.event), el("td", {}, m.control_id),
@@ -186,12 +190,62 @@ async function showMessage(id) {
     $("message-actions").replaceChildren(el("button", { type: "button", onclick: () => act("/messages/" + m.id + "/reprocess") }, "reprocess"));
     $("deliveries").tBodies[0].replaceChildren(...r.deliveries.map((d) => el("tr", { "data-delivery": d.id },
       el("td", {}, d.id), el("td", {}, d.destination), el("td", {}, d.routing_key), el("td", {}, d.status),
-      el("td", { class: "num" }, d.attempts), el("td", {}, d.last_error || ""),
+      el("td", { class: "num" }, d.attempts),
+      el("td", {}, (d.failures || []).length === 0 ? (d.last_error || "") :
+        el("ol", { class: "attempts" }, ...d.failures.map((f) => el("li", { title: f.at }, "#" + f.attempt + " " + f.error)))),
       el("td", {}, d.status === "pending" ? "" : el("button", { type: "button", onclick: () => act("/deliveries/" + d.id + "/resend") }, "resend")))));
-    $("message-raw").textContent = r.raw == null ? "(pruned)" : r.raw.replace(/\r/g, "\n");
+    renderRaw($("message-raw"), r.raw, m.kind);
     $("message-bundle").textContent = r.bundle == null ? "–" : JSON.stringify(r.bundle, null, 2);
     $("message-report").textContent = r.report == null ? "–" : JSON.stringify(r.report, null, 2);
   } catch (e) { alert(e.message); }
+}
+
+// HL7 v2 one segment a line, each field and component in a span titled by its position (PID-5, PID-5.1;
+// a repetition after the first as PID-3[2].1). Built with textContent only, like everything else.
+function renderRaw(box, raw, kind) {
+  box.replaceChildren();
+  if (raw == null) { box.append(el("div", { class: "seg" }, "(pruned)")); return; }
+  const lines = raw.split(/\r\n|\r|\n/).filter((l) => l.length > 0);
+  if (kind !== "hl7v2" || !lines[0] || !lines[0].startsWith("MSH") || lines[0].length < 8) {
+    for (const l of lines) box.append(el("div", { class: "seg" }, l));
+    return;
+  }
+  const fs = lines[0][3], cs = lines[0][4], rs = lines[0][5];
+  for (const line of lines) {
+    const parts = line.split(fs);
+    const name = parts[0];
+    const seg = el("div", { class: "seg", "data-segment": name }, el("span", { class: "segname" }, name));
+    parts.slice(1).forEach((value, i) => {
+      // MSH-1 is the field separator itself: MSH's first part after the name is MSH-2.
+      const n = name === "MSH" ? i + 2 : i + 1;
+      const pos = name + "-" + n;
+      seg.append(fs);
+      const field = el("span", { class: "field", title: pos, "data-pos": pos });
+      if (name === "MSH" && n === 2) { field.append(value); seg.append(field); return; }
+      value.split(rs).forEach((rep, r) => {
+        if (r > 0) field.append(rs);
+        const repPos = r > 0 ? pos + "[" + (r + 1) + "]" : pos;
+        const comps = rep.split(cs);
+        if (comps.length === 1) { field.append(el("span", { class: "comp", title: repPos + ".1", "data-pos": repPos + ".1" }, rep)); return; }
+        comps.forEach((c, k) => {
+          if (k > 0) field.append(cs);
+          field.append(el("span", { class: "comp", title: repPos + "." + (k + 1), "data-pos": repPos + "." + (k + 1) }, c));
+        });
+      });
+      seg.append(field);
+    });
+    box.append(seg);
+  }
+}
+
+// A link may name a search or a message: /?patient=system|value, /?control_id=..., /?message=ID.
+async function openFromAddress() {
+  const q = new URLSearchParams(location.search);
+  const fields = { patient: "q-patient", control_id: "q-control", status: "q-status" };
+  let search = false;
+  for (const [k, id] of Object.entries(fields)) if (q.get(k)) { $(id).value = q.get(k); search = true; }
+  if (search || q.get("channel")) await showMessages(q.get("channel"));
+  if (q.get("message")) await showMessage(q.get("message"));
 }
 
 async function start() {
@@ -207,7 +261,10 @@ async function start() {
   $("login").hidden = true;
   $("main").hidden = false;
   $("logout").hidden = false;
-  await refresh();
+  await Promise.all([refresh(), hearthCharts.start(api)]);
+  if (role !== "viewer") await openFromAddress();
+  // Milliseconds from navigation to tables and charts drawn (docs/performance.md measures it in Chromium).
+  if (!document.body.dataset.loadMs) document.body.dataset.loadMs = String(Math.round(performance.now()));
   if (!timer) timer = setInterval(refresh, POLL_MS);
 }
 
@@ -219,5 +276,6 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("logout").addEventListener("click", logout);
   $("q-go").addEventListener("click", () => showMessages(scope));
+  $("q-next").addEventListener("click", () => showMessages(scope, nextCursor));
   start();
 });

@@ -24,7 +24,7 @@ use crate::{AdminError as ApiError, AdminState, Caller, Role, rfc3339};
 const OPENAPI: &str = include_str!("../assets/openapi.json");
 const DEFAULT_LIMIT: u32 = 50;
 
-type ApiResult = Result<Response, ApiError>;
+pub(crate) type ApiResult = Result<Response, ApiError>;
 
 /// One operation of the API: the role it needs, its method and path, its handler. The router and the test
 /// that holds the OpenAPI document to the router both read this table.
@@ -47,6 +47,7 @@ pub(crate) fn operations() -> Vec<Operation> {
         op(Role::Viewer, Method::GET, "/api/v1/destinations", get(destinations)),
         op(Role::Viewer, Method::GET, "/api/v1/alerts", get(alerts)),
         op(Role::Viewer, Method::GET, "/api/v1/nodes", get(crate::nodes::nodes)),
+        op(Role::Viewer, Method::GET, "/api/v1/stats", get(crate::stats::stats)),
         op(Role::Operator, Method::GET, "/api/v1/messages", get(messages)),
         op(Role::Operator, Method::GET, "/api/v1/messages/{id}", get(message)),
         op(Role::Operator, Method::POST, "/api/v1/messages/{id}/reprocess", post(reprocess)),
@@ -73,16 +74,16 @@ pub(crate) fn routes(state: &AdminState) -> Router<AdminState> {
     router
 }
 
-fn json_ok(v: &Value) -> Response {
+pub(crate) fn json_ok(v: &Value) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
 }
 
-fn bad_request(message: &str) -> ApiError {
+pub(crate) fn bad_request(message: &str) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
 }
 
 /// A journal failure as the API shows it: retryable ones are 503, the rest 500; details go to the log only.
-fn store_error(e: &StoreError) -> ApiError {
+pub(crate) fn store_error(e: &StoreError) -> ApiError {
     match e {
         StoreError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such message"),
         StoreError::Refused(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
@@ -98,7 +99,7 @@ fn store_error(e: &StoreError) -> ApiError {
 }
 
 /// Parses `a=1&b=2`, refusing unknown and repeated parameters.
-fn parse_query(raw: Option<&str>, allowed: &[&str]) -> Result<BTreeMap<String, String>, ApiError> {
+pub(crate) fn parse_query(raw: Option<&str>, allowed: &[&str]) -> Result<BTreeMap<String, String>, ApiError> {
     let mut out = BTreeMap::new();
     for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
         if !allowed.contains(&k.as_ref()) {

@@ -45,6 +45,7 @@ mod audit;
 mod auth;
 mod dashboard;
 mod nodes;
+mod stats;
 
 use std::sync::Arc;
 

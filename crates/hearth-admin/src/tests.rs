@@ -134,7 +134,7 @@ async fn not_ready_once_the_journal_is_closed() {
 async fn not_ready_while_the_journal_refuses_writes_and_ready_once_pruning_made_room() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = SqliteConfig::new(dir.path().join("j.db"));
-    cfg.max_db_bytes = Some(128 * 1024);
+    cfg.max_db_bytes = Some(192 * 1024);
     let journal = Journal::open(&JournalConfig::Sqlite(cfg)).await.unwrap();
     let app = router(state(&journal));
     let mut kept = Vec::new();
@@ -149,7 +149,7 @@ async fn not_ready_while_the_journal_refuses_writes_and_ready_once_pruning_made_
             }
         }
     }
-    assert!(kept.len() < 1000, "a 128 KiB journal must fill up");
+    assert!(kept.len() < 1000, "a 192 KiB journal must fill up");
     let (st, body) = get(&app, "/readyz").await;
     assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(body.contains("\"code\":\"journal_refusing\"") && body.contains("journal is full"), "{body}");
@@ -449,5 +449,74 @@ async fn nodes_lists_every_node_and_readyz_names_this_one() {
     }
     assert_eq!(api(&app, "GET", "/api/v1/nodes", "wrong").await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(get(&app, "/readyz").await, (StatusCode::OK, "ready\nnode host-a-1-100\n".into()));
+    j.close().await;
+}
+
+#[tokio::test]
+async fn stats_answer_per_minute_series_from_the_buckets() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, j) = api_app(&dir).await;
+    let now = hearth_core::minutes::current_minute();
+    let mut m = hearth_store::Minutes::default();
+    let c = m.channel("adt", now - 120).unwrap();
+    c.received = 7;
+    c.error = 2;
+    c.ack_latency.insert(hearth_core::minutes::latency_bucket(std::time::Duration::from_millis(3)), 7);
+    m.channel("adt", now - 7200).unwrap().received = 100; // outside the hour
+    m.channel("other", now).unwrap().received = 5; // not a configured channel
+    let d = m.destination("fhir", now).unwrap();
+    d.sent = 4;
+    d.depth = Some(3);
+    d.oldest_pending_ms = Some(2_500);
+    j.record_minutes(m).await.unwrap();
+
+    let (st, body) = api(&app, "GET", "/api/v1/stats", VIEWER).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!(body["window"], "1h");
+    let time = body["time"].as_array().unwrap();
+    assert_eq!(time.len(), 60);
+    assert_eq!(time[59], now);
+    let adt = &body["channels"][0];
+    assert_eq!(adt["name"], "adt");
+    assert_eq!(body["channels"].as_array().unwrap().len(), 1, "configured channels only");
+    let sum = |v: &Value| v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap_or(0)).sum::<u64>();
+    assert_eq!((sum(&adt["received"]), sum(&adt["error"]), sum(&adt["processed"])), (7, 2, 0));
+    assert_eq!(adt["received"][57], 7);
+    let p50 = adt["ack_p50_ms"][57].as_f64().unwrap();
+    assert!((3.0..3.6).contains(&p50), "{p50}");
+    assert!(adt["ack_p50_ms"][58].is_null());
+    let fhir = &body["destinations"][0];
+    assert_eq!((fhir["sent"][59].as_u64(), fhir["depth"][59].as_f64()), (Some(4), Some(3.0)));
+    assert_eq!(fhir["oldest_pending_s"][59].as_f64(), Some(2.5));
+
+    let (_, day) = api(&app, "GET", "/api/v1/stats?window=24h&channel=adt", VIEWER).await;
+    assert_eq!(day["time"].as_array().unwrap().len(), 1_440);
+    assert_eq!(sum(&day["channels"][0]["received"]), 107);
+    assert!(day["destinations"].as_array().unwrap().is_empty());
+    for (path, want) in [
+        ("/api/v1/stats?window=7d", StatusCode::BAD_REQUEST),
+        ("/api/v1/stats?channel=adt&destination=fhir", StatusCode::BAD_REQUEST),
+        ("/api/v1/stats?channel=nope", StatusCode::NOT_FOUND),
+        ("/api/v1/stats?limit=1", StatusCode::BAD_REQUEST),
+    ] {
+        assert_eq!(api(&app, "GET", path, VIEWER).await.0, want, "{path}");
+    }
+    j.close().await;
+}
+
+#[tokio::test]
+async fn the_vendored_chart_library_is_served_with_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, j) = app(&dir).await;
+    let (st, js) = get(&app, "/assets/uplot.js").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(js.starts_with("/*! https://github.com/leeoniya/uPlot (v1.6.32) */"), "{}", &js[..80]);
+    let (st, css) = get(&app, "/assets/uplot.css").await;
+    assert!(st == StatusCode::OK && css.contains(".uplot"));
+    let (_, page) = get(&app, "/").await;
+    for asset in ["/assets/uplot.js", "/assets/uplot.css", "/assets/charts.js"] {
+        assert!(page.contains(asset), "{asset} not linked");
+    }
+    assert_eq!(get(&app, "/assets/charts.js").await.0, StatusCode::OK);
     j.close().await;
 }

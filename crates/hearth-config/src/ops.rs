@@ -21,6 +21,8 @@
 //!
 //! [retention]
 //! content_days = { adt = 30 }
+//! stats_days = 14          # the dashboard's per-minute buckets
+//! stats_flush_ms = 10000   # how often the engine writes its minute counters to the journal
 //! ```
 
 use std::collections::BTreeMap;
@@ -85,6 +87,8 @@ pub struct RawRetention {
     pub interval_ms: Option<u64>,
     pub batch: Option<u32>,
     pub content_days: Option<BTreeMap<String, u32>>,
+    pub stats_days: Option<u32>,
+    pub stats_flush_ms: Option<u64>,
 }
 
 /// What an API token may do. Ordered: each role can do what the ones before it can.
@@ -188,11 +192,21 @@ pub struct RetentionPlan {
     pub batch: u32,
     /// Channel → days after which message content is pruned.
     pub content_days: BTreeMap<String, u32>,
+    /// Days the dashboard's per-minute buckets are kept.
+    pub stats_days: u32,
+    /// How often the engine adds the minute counters it keeps in memory into the journal's buckets.
+    pub stats_flush: Duration,
 }
 
 impl Default for RetentionPlan {
     fn default() -> Self {
-        RetentionPlan { interval: Duration::from_secs(60), batch: 500, content_days: BTreeMap::new() }
+        RetentionPlan {
+            interval: Duration::from_secs(60),
+            batch: 500,
+            content_days: BTreeMap::new(),
+            stats_days: 14,
+            stats_flush: Duration::from_secs(10),
+        }
     }
 }
 
@@ -290,8 +304,14 @@ fn validate_retention(raw: RawRetention, channels: &[&str], problems: &mut Probl
         interval: raw.interval_ms.map_or(defaults.interval, Duration::from_millis),
         batch: raw.batch.unwrap_or(defaults.batch),
         content_days: raw.content_days.unwrap_or_default(),
+        stats_days: raw.stats_days.unwrap_or(defaults.stats_days),
+        stats_flush: raw.stats_flush_ms.map_or(defaults.stats_flush, Duration::from_millis),
     };
     hearth_core::config::check_range(plan.batch, 1..=10_000, "retention.batch", problems);
+    hearth_core::config::check_range(plan.stats_days, 1..=3_650, "retention.stats_days", problems);
+    if !(Duration::from_millis(100)..=Duration::from_secs(60)).contains(&plan.stats_flush) {
+        problems.add("retention.stats_flush_ms", "must be between 100 and 60000");
+    }
     if plan.interval < Duration::from_millis(100) {
         problems.add("retention.interval_ms", "must be at least 100");
     }
@@ -318,7 +338,7 @@ mod tests {
             "{BASE}[admin]\ntokens = [{{ name = \"wall\", role = \"viewer\", token_env = \"T1\" }}, \
              {{ role = \"operator\", token_file = \"/run/t\" }}]\n\
              [alerts]\nwebhook_url = \"http://127.0.0.1:9/h\"\n[alerts.channels.adt]\nerrors = 3\nidle_ms = 60000\n\
-             [alerts.destinations.fhir]\ndisconnected_ms = 0\n[retention]\ncontent_days = {{ adt = 7 }}\n"
+             [alerts.destinations.fhir]\ndisconnected_ms = 0\n[retention]\ncontent_days = {{ adt = 7 }}\nstats_days = 3\n"
         );
         let plan = crate::load_str(&text, &[]).unwrap().ops;
         assert_eq!(
@@ -329,6 +349,7 @@ mod tests {
         assert_eq!(plan.alerts.channels["adt"].errors, Some((3, Duration::from_secs(300))));
         assert_eq!(plan.alerts.destinations["fhir"].disconnected_after, Duration::ZERO);
         assert_eq!(plan.retention.content_days["adt"], 7);
+        assert_eq!((plan.retention.stats_days, plan.retention.stats_flush), (3, Duration::from_secs(10)));
 
         // Without sections: API off, the disconnected alert on for every destination.
         let plan = crate::load_str(BASE, &[]).unwrap().ops;
@@ -341,7 +362,7 @@ mod tests {
         let text = format!(
             "{BASE}[admin]\ntokens = [{{ role = \"root\", token_env = \"T\" }}, {{ role = \"viewer\" }}]\n\
              [alerts]\nwebhook_url = \"ftp://x/\"\n[alerts.channels.nope]\nerrors = 1\n\
-             [retention]\ncontent_days = {{ adt = 0 }}\n"
+             [retention]\ncontent_days = {{ adt = 0 }}\nstats_days = 0\nstats_flush_ms = 5\n"
         );
         let err = crate::load_str(&text, &[]).unwrap_err().to_string();
         for key in [
@@ -350,6 +371,8 @@ mod tests {
             "alerts.webhook_url",
             "alerts.channels.nope: no such channel",
             "retention.content_days.adt",
+            "retention.stats_days",
+            "retention.stats_flush_ms",
         ] {
             assert!(err.contains(key), "{key} missing in {err}");
         }

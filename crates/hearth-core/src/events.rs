@@ -119,6 +119,11 @@ impl MessageReceived<'_> {
             "outcome" => self.outcome.as_str())
         .increment(1);
         metrics::counter!(Metric::ReceivedBytesTotal.name(), "channel" => ch).increment(self.bytes as u64);
+        let status = match self.outcome {
+            ReceiveOutcome::Accepted | ReceiveOutcome::Duplicate => crate::MessageStatus::Received,
+            ReceiveOutcome::Rejected => crate::MessageStatus::Rejected,
+        };
+        crate::minutes::count_status(self.channel, status);
     }
 }
 
@@ -136,6 +141,7 @@ impl AckSent<'_> {
         let ch = self.channel.to_owned();
         metrics::counter!(Metric::AcksTotal.name(), "channel" => ch.clone(), "code" => self.code).increment(1);
         metrics::histogram!(Metric::AckLatencySeconds.name(), "channel" => ch).record(self.latency.as_secs_f64());
+        crate::minutes::count_ack(self.channel, self.latency);
     }
 }
 
@@ -182,6 +188,7 @@ impl MessageConverted<'_> {
         metrics::counter!(Metric::ConversionsTotal.name(), "channel" => channel.clone(), "status" => self.status.as_str())
             .increment(1);
         metrics::histogram!(Metric::ConversionSeconds.name(), "channel" => channel).record(self.duration.as_secs_f64());
+        crate::minutes::count_status(self.channel, self.status);
     }
 }
 
@@ -273,6 +280,7 @@ impl DeliveriesAttempted<'_> {
         }
         metrics::histogram!(Metric::DeliveryConfirmSeconds.name(), "destination" => d)
             .record(self.duration.as_secs_f64());
+        crate::minutes::count_deliveries(self.destination, self.sent, self.retried, self.dead);
         if self.dead > 0 {
             tracing::warn!(destination = %self.destination, dead = self.dead, "deliveries dead: retry limit reached or refused by the destination");
         }

@@ -15,6 +15,7 @@
 pub mod config;
 pub mod events;
 pub mod log_limit;
+pub mod minutes;
 mod status;
 
 use sha2::{Digest, Sha256};

@@ -26,6 +26,7 @@ pub mod process;
 pub mod reload;
 pub mod retention;
 mod serve;
+pub mod stats;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,6 +98,8 @@ pub async fn run_file(
     if let Err(e) = node.leave().await {
         tracing::warn!(error = %e, "could not leave the journal; other nodes take over after the lease");
     }
+    // The minute counters of the last seconds (the sinks' final batch included) go into the journal too.
+    stats::flush(&journal).await;
     journal.close().await;
     tracing::info!("stopped");
     result
@@ -245,6 +248,12 @@ async fn start(
         tokio::spawn(node::lead(node.clone(), "alerts".into(), alerting, background.clone())),
         tokio::spawn(node::lead(node.clone(), "retention".into(), retaining, background.clone())),
         tokio::spawn(hearth_sinks::monitor(journal.clone(), publishers, plan.max_outbox_pending, background.clone())),
+        tokio::spawn(stats::run(
+            journal.clone(),
+            destinations.iter().map(|d| d.name.clone()).collect(),
+            plan.ops.retention.stats_flush,
+            background.clone(),
+        )),
     ]);
     let mut sinks = JoinSet::new();
     for Destination { name, required, sink, .. } in destinations {

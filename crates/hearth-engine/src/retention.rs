@@ -1,6 +1,7 @@
 //! Retention: prunes message content per channel after its configured age, in small group-committed batches
 //! beside ingest (see `hearth_store`'s retention module). Between batches it yields, so ingest commits in
-//! between; once a channel's walk caught up it waits for the next round.
+//! between; once a channel's walk caught up it waits for the next round. Each round also deletes the
+//! dashboard's per-minute buckets older than `stats_days` (one small delete: the buckets are indexed by minute).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,11 +14,8 @@ use tokio_util::sync::CancellationToken;
 /// Pause between two batches of the same channel: leaves the writer to ingest.
 const BETWEEN_BATCHES: Duration = Duration::from_millis(50);
 
-/// Runs until `shutdown`; returns at once when no channel has a retention period.
+/// Runs until `shutdown`.
 pub async fn run(journal: Journal, plan: RetentionPlan, shutdown: CancellationToken) {
-    if plan.content_days.is_empty() {
-        return;
-    }
     // Per channel, the last message id the walk passed (starts over after a restart).
     let mut cursors: HashMap<String, i64> = HashMap::new();
     let mut tick = tokio::time::interval(plan.interval);
@@ -26,6 +24,14 @@ pub async fn run(journal: Journal, plan: RetentionPlan, shutdown: CancellationTo
         tokio::select! {
             _ = tick.tick() => {}
             () = shutdown.cancelled() => return,
+        }
+        let stats_cutoff = OffsetDateTime::now_utc() - Duration::from_secs(u64::from(plan.stats_days) * 86_400);
+        match journal.prune_minutes(stats_cutoff).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "retention: old per-minute stats deleted"),
+            Err(e) => {
+                tracing::warn!(error = %e, "retention: deleting old per-minute stats failed; retrying next round")
+            }
         }
         for (channel, days) in &plan.content_days {
             let cutoff = OffsetDateTime::now_utc() - Duration::from_secs(u64::from(*days) * 86_400);

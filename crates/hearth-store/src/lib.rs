@@ -66,6 +66,7 @@ mod retention;
 mod rows;
 mod search;
 mod sqlite;
+mod stats;
 mod types;
 mod write;
 mod writer;
@@ -90,6 +91,7 @@ pub use patients::{IdentifierEntry, IndexedPatient, MAX_CANDIDATES, PatientIndex
 pub use reader::{Converted, JournalReader, PlannedRow, ReplayFilter};
 pub use retention::PruneProgress;
 pub use search::{ChannelStats, ConversionOutcome, DestinationStats, RECENT_WINDOW, SearchPage, SearchQuery};
+pub use stats::{ChannelMinute, DestinationMinute, Minutes, StatsQuery, StatsSubject};
 pub use types::{Appended, JournalStats, MessageFilter, MessageSummary, StoredMessage};
 use writer::{Backend, Command, Signals, Stats, Writer};
 

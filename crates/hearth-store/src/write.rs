@@ -54,6 +54,16 @@ pub(crate) enum Write {
         prune: Prune,
         reply: oneshot::Sender<Result<PruneProgress, StoreError>>,
     },
+    /// The dashboard's per-minute counts, added into their buckets (see `crate::stats`). Answers rows written.
+    RecordMinutes {
+        minutes: Box<crate::stats::Minutes>,
+        reply: oneshot::Sender<Result<u64, StoreError>>,
+    },
+    /// Deletes per-minute buckets older than `before_minute`. Answers rows deleted.
+    PruneStats {
+        before_minute: i64,
+        reply: oneshot::Sender<Result<u64, StoreError>>,
+    },
     /// An operator's channel pause (`Some(reason)`) or resume (`None`).
     ChannelPause {
         channel: String,
@@ -140,6 +150,8 @@ impl Write {
             | Write::Reprocess { .. }
             | Write::Audit { .. }
             | Write::Prune { .. }
+            | Write::RecordMinutes { .. }
+            | Write::PruneStats { .. }
             | Write::ChannelPause { .. }
             | Write::IndexPatients { .. }
             | Write::RegisterNode { .. }
@@ -180,6 +192,8 @@ impl Write {
             Write::RecordDeliveries { reply, .. }
             | Write::Resend { reply, .. }
             | Write::IndexPatients { reply, .. }
+            | Write::RecordMinutes { reply, .. }
+            | Write::PruneStats { reply, .. }
             | Write::Audit { reply, .. } => {
                 let _ = reply.send(result.map(|done| match done {
                     Done::Count(n) => n,

@@ -7,8 +7,8 @@ use time::OffsetDateTime;
 use crate::write::Write;
 use crate::writer::Command;
 use crate::{
-    AuditRecord, ChannelStats, DestinationStats, IdentifierEntry, IndexedPatient, Journal, MessageSummary,
-    NewAuditEvent, PatientIndexUpdate, PruneProgress, SearchPage, SearchQuery, StoreError, read, retention,
+    AuditRecord, ChannelStats, DestinationStats, IdentifierEntry, IndexedPatient, Journal, MessageSummary, Minutes,
+    NewAuditEvent, PatientIndexUpdate, PruneProgress, SearchPage, SearchQuery, StatsQuery, StoreError, read, retention,
 };
 
 impl Journal {
@@ -35,6 +35,27 @@ impl Journal {
     /// A destination's outbox depth, dead count and oldest pending delivery (index reads only).
     pub async fn destination_stats(&self, destination: &str) -> Result<DestinationStats, StoreError> {
         read!(self, ops::destination_stats(destination))
+    }
+
+    /// Adds per-minute counts into the dashboard's buckets (group committed: one upsert per channel or
+    /// destination and minute, whatever the number of messages counted). Answers how many rows were written.
+    pub async fn record_minutes(&self, minutes: Minutes) -> Result<u64, StoreError> {
+        if minutes.is_empty() {
+            return Ok(0);
+        }
+        let minutes = Box::new(minutes);
+        self.send(|reply| Command::Write(Write::RecordMinutes { minutes, reply })).await
+    }
+
+    /// Deletes the per-minute buckets of minutes before `older_than`. Answers how many rows went.
+    pub async fn prune_minutes(&self, older_than: OffsetDateTime) -> Result<u64, StoreError> {
+        let before_minute = hearth_core::minutes::minute_of(older_than.unix_timestamp());
+        self.send(|reply| Command::Write(Write::PruneStats { before_minute, reply })).await
+    }
+
+    /// The per-minute buckets `query` asks for (minutes without a bucket are absent).
+    pub async fn stats_minutes(&self, query: &StatsQuery) -> Result<Minutes, StoreError> {
+        read!(self, stats::read(query))
     }
 
     /// Records an audit event (group committed); answers its id.

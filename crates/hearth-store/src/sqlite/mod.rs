@@ -5,6 +5,7 @@ pub(crate) mod messages;
 pub(crate) mod nodes;
 pub(crate) mod ops;
 pub(crate) mod outbox;
+pub(crate) mod stats;
 
 use std::time::Duration;
 
@@ -227,6 +228,8 @@ impl Backend for SqliteBackend {
             Write::Reprocess { id, .. } => outbox::reprocess(conn, *id, now_us).await.map(|()| Done::StatusSet),
             Write::Audit { event, .. } => ops::insert_audit(conn, event).await.map(Done::Count),
             Write::Prune { prune, .. } => ops::prune(conn, prune).await.map(Done::Pruned),
+            Write::RecordMinutes { minutes, .. } => stats::record(conn, minutes).await.map(Done::Count),
+            Write::PruneStats { before_minute, .. } => stats::prune(conn, *before_minute).await.map(Done::Count),
             Write::IndexPatients { update, .. } => ops::index_patients(conn, update, now_us).await.map(Done::Count),
             Write::ChannelPause { channel, pause, .. } => {
                 messages::store_channel_pause(conn, channel, pause.as_deref(), now_us).await.map(|()| Done::StatusSet)

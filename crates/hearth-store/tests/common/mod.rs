@@ -101,11 +101,17 @@ impl Place {
         }
     }
 
-    /// A limit leaving about `room` bytes for messages: on SQLite the file's size, on PostgreSQL the empty
-    /// journal's tables and indexes plus `room` (PostgreSQL starts bigger: every index has its own pages).
+    /// A limit leaving about `room` bytes for messages: the empty journal's tables and indexes plus `room` (so
+    /// that a migration adding tables does not eat the room; PostgreSQL starts bigger: every index has its own
+    /// pages).
     pub async fn with_room(&self, room: u64) -> JournalConfig {
         match self.kind {
-            Kind::Sqlite => self.limited(Some(room)),
+            Kind::Sqlite => {
+                // Closing checkpoints the WAL: the file then holds every page.
+                self.open().await.close().await;
+                let size = std::fs::metadata(self.sqlite_path().unwrap()).unwrap().len();
+                self.limited(Some(size + room))
+            }
             Kind::Postgres => {
                 self.open().await.close().await;
                 let size: i64 = self.query_scalar(JOURNAL_SIZE).await;
