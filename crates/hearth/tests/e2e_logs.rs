@@ -126,7 +126,7 @@ fn text_logs_to_a_pipe_carry_no_colour_codes() {
 #[test]
 fn a_full_journal_is_logged_once_per_interval_and_not_ready() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Logged::start(dir.path(), "max_size_bytes = 131072", &[("HEARTH_LOG_FORMAT", "json")]);
+    let engine = Logged::start(dir.path(), "max_size_bytes = 196608", &[("HEARTH_LOG_FORMAT", "json")]);
     let filler = "X".repeat(8000);
     let big = |id: String| [adt(&id), format!("NTE|1||{filler}\r").into_bytes()].concat();
     let started = Instant::now();
@@ -142,7 +142,7 @@ fn a_full_journal_is_logged_once_per_interval_and_not_ready() {
             }
         }
     }
-    assert_eq!(refused, 40, "a 128 KiB journal must fill up");
+    assert_eq!(refused, 40, "a 192 KiB journal must fill up");
 
     let (status, body) = http_get(&engine.http, "/readyz").unwrap();
     assert_eq!(status, 503, "{body}");

@@ -198,7 +198,7 @@ async fn default_policy_answers_every_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_journal_that_cannot_write_answers_negatively() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::start(dir.path(), "max_size_bytes = 131072", "");
+    let engine = Engine::start(dir.path(), "max_size_bytes = 196608", "");
     let mut conn = Sender::connect(&engine.mllp, T).await.unwrap();
     let filler = "X".repeat(8000);
     let mut failed = None;
@@ -210,7 +210,7 @@ async fn a_journal_that_cannot_write_answers_negatively() {
             break;
         }
     }
-    let ack = failed.expect("a 128 KiB journal must fill up");
+    let ack = failed.expect("a 192 KiB journal must fill up");
     assert_eq!(ack.code, "AE", "{}", ack.raw);
     assert_eq!(ack.error_code.as_deref(), Some("207"), "{}", ack.raw);
     assert_eq!(http_get(&engine.http, "/healthz").map(|r| r.0), Some(200), "process alive");
