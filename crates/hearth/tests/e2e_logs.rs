@@ -121,7 +121,7 @@ fn text_logs_to_a_pipe_carry_no_colour_codes() {
     assert!(lines.iter().all(|l| serde_json::from_str::<serde_json::Value>(l).is_err()));
 }
 
-/// A 128 KiB journal fills up; every further message is refused (AE), but the log says so once per 10 s with
+/// A 192 KiB journal fills up; every further message is refused (AE), but the log says so once per 10 s with
 /// the number of failures left out, and `/readyz` answers 503 with the reason meanwhile.
 #[test]
 fn a_full_journal_is_logged_once_per_interval_and_not_ready() {
