@@ -75,9 +75,10 @@ TOML
   kill -TERM "$PID"; wait "$PID" || true; PID=""
   local total process
   total=$(awk '/^totals:|^summary:/ {print $2; exit}' "$DIR/cg.$mode")
+  [ -z "${BENCH_KEEP:-}" ] || cp "$DIR/cg.$mode" "$BENCH_KEEP.$mode"
   process=$(callgrind_annotate --inclusive=yes --threshold=100 "$DIR/cg.$mode" 2>/dev/null \
     | grep -E 'hearth_engine::process::job::Job::run' \
-    | head -n 1 | awk '{gsub(",", "", $1); print $1}')
+    | head -n 1 | awk '{gsub(",", "", $1); print $1}' || true)
   echo "$total ${process:-0}"
 }
 
