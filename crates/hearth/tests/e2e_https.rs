@@ -21,6 +21,20 @@ fn client(ca_file: Option<&Path>) -> reqwest::Client {
     client_with(ClientSettings { ca_file: ca_file.map(Path::to_owned), ..ClientSettings::default() })
 }
 
+/// The Amazon Connect fixture POSTed to the `connect` webhook channel with its relay secret.
+async fn post_webhook(client: &reqwest::Client, base: &str) -> reqwest::Response {
+    let body =
+        std::fs::read(common::fixtures().join("../webhooks/amazon-connect__callback_queued_linked.json")).unwrap();
+    client
+        .post(format!("{base}/webhooks/connect"))
+        .header("content-type", "application/json")
+        .header("X-Relay-Secret", RELAY_SECRET)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 fn client_with(settings: ClientSettings) -> reqwest::Client {
     let config = hearth_tls::client_config(&settings).unwrap();
     reqwest::Client::builder().tls_backend_preconfigured(config).timeout(Duration::from_secs(10)).build().unwrap()
@@ -117,16 +131,7 @@ async fn admin_api_and_webhooks_answer_over_https_and_healthz_stays_plaintext() 
     assert_eq!(anonymous.status(), 401);
 
     // A webhook, over TLS, journaled.
-    let body =
-        std::fs::read(common::fixtures().join("../webhooks/amazon-connect__callback_queued_linked.json")).unwrap();
-    let hook = trusted
-        .post(format!("{base}/webhooks/connect"))
-        .header("content-type", "application/json")
-        .header("X-Relay-Secret", RELAY_SECRET)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let hook = post_webhook(&trusted, &base).await;
     let status = hook.status();
     let answer: serde_json::Value = serde_json::from_str(&hook.text().await.unwrap()).unwrap();
     assert_eq!(status, 200, "{answer}");
@@ -230,16 +235,7 @@ async fn client_certificates_for_the_api_only_leave_webhooks_and_health_open() {
     assert_eq!(refused.status(), 403);
     let body: serde_json::Value = serde_json::from_str(&refused.text().await.unwrap()).unwrap();
     assert_eq!(body["error"]["code"], "client_certificate_required", "{body}");
-    let body =
-        std::fs::read(common::fixtures().join("../webhooks/amazon-connect__callback_queued_linked.json")).unwrap();
-    let hook = anonymous
-        .post(format!("{base}/webhooks/connect"))
-        .header("content-type", "application/json")
-        .header("X-Relay-Secret", RELAY_SECRET)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let hook = post_webhook(anonymous, base).await;
     assert_eq!(hook.status(), 200);
 
     // The allowed certificate: the API answers, and the token is still required.
