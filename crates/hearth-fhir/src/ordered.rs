@@ -83,11 +83,8 @@ fn table() -> &'static Table {
 /// Reads the generated table. It is part of the build, so a malformed line is a bug the unit tests catch: such a
 /// line's unknown parts are skipped (their elements then make the writer refuse), never a panic.
 fn parse_table(text: &'static str) -> Table {
-    let lines: Vec<Vec<&'static str>> = text
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| l.split(' ').collect())
-        .collect();
+    let lines: Vec<Vec<&'static str>> =
+        text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).map(|l| l.split(' ').collect()).collect();
     let by_name: HashMap<&'static str, u16> =
         lines.iter().enumerate().filter_map(|(i, l)| Some((*l.first()?, u16::try_from(i).ok()?))).collect();
     let mut types = Vec::with_capacity(lines.len());
@@ -229,10 +226,9 @@ impl Serialize for Object<'_> {
         if entries.iter().filter(|e| e.element.choice != 0).count() > 2 {
             // Forms of one choice can sit apart (another choice between them): check every pair.
             for (i, a) in entries.iter().enumerate() {
-                if entries[i + 1..]
-                    .iter()
-                    .any(|b| a.element.choice != 0 && a.element.choice == b.element.choice && a.element.rank != b.element.rank)
-                {
+                if entries[i + 1..].iter().any(|b| {
+                    a.element.choice != 0 && a.element.choice == b.element.choice && a.element.rank != b.element.rank
+                }) {
                     return Err(refuse("two forms of a choice element"));
                 }
             }
@@ -321,7 +317,10 @@ impl Serialize for One<'_> {
                 Object { table, ty, map }.serialize(s)
             }
             (Kind::Resource, Value::Object(map)) => {
-                let rtype = map.get("resourceType").and_then(Value::as_str).ok_or_else(|| refuse::<S::Error>("no resourceType"))?;
+                let rtype = map
+                    .get("resourceType")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| refuse::<S::Error>("no resourceType"))?;
                 let ty = table.resource(rtype).ok_or_else(|| refuse::<S::Error>("unknown resourceType"))?;
                 Object { table, ty, map }.serialize(s)
             }

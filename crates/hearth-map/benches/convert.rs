@@ -82,7 +82,8 @@ fn bench(c: &mut Criterion) {
     for (name, write) in [
         ("corpus_parse_map_write", hearth_fhir::bundle_to_json as fn(&serde_json::Value) -> _),
         ("corpus_parse_map_write_fhirbolt", |v: &serde_json::Value| {
-            hearth_fhir::bundle_to_json_fast(v).ok_or_else(|| hearth_fhir::FhirError::Json(<serde_json::Error as serde::de::Error>::custom("refused")))
+            hearth_fhir::bundle_to_json_fast(v)
+                .ok_or_else(|| hearth_fhir::FhirError::Json(<serde_json::Error as serde::de::Error>::custom("refused")))
         }),
         ("corpus_parse_map_write_reference", hearth_fhir::bundle_to_json_reference),
     ] {
