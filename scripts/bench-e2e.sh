@@ -55,12 +55,16 @@ routing_key = "{channel}.{event}.Bundle"
 TOML
 fi
 
-echo "== machine: $(nproc) cores, $(grep MemTotal /proc/meminfo | awk '{print $2/1024/1024 " GiB"}'), $(uname -r), RabbitMQ $(rabbitmqctl version 2>/dev/null || echo '?')"
+echo "== revision $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ' (with uncommitted changes)'), binary $BIN"
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(grep MemTotal /proc/meminfo | awk '{print $2/1024/1024 " GiB"}'), $(uname -r), RabbitMQ $(rabbitmqctl version 2>/dev/null || echo '?')"
+echo "== load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== 1. RabbitMQ ceiling: raw publisher with confirms, 2 KB persistent, window 256"
 "$CEILING" --messages 50000 --window 256 --size 2048
 
 HEARTH_LOG=warn "$BIN" run --config "$DIR/hearth.toml" & PID=$!
 for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/18081) 2>/dev/null && break; sleep 0.1; done
+sleep 2
+echo "== engine idle RSS: $(grep VmRSS /proc/$PID/status | awk '{print $2/1024 " MiB"}')"
 
 pending() { "$BIN" messages --config "$DIR/hearth.toml" outbox | awk '{for(i=1;i<=NF;i++) if ($i=="pending") print $(i+1)}' | head -n1; }
 backlog() { "$BIN" messages --config "$DIR/hearth.toml" list --status received --limit 1 | wc -l; }
@@ -84,4 +88,12 @@ awk -v s="$start" -v a="$acked" -v d="$done_at" -v n="$N" -v sent="$sent" 'BEGIN
 
 echo "== 3. ACK latency with the whole pipeline running, paced 1,000 messages/s (8 senders, 20 s)"
 "$BIN" send mllp://127.0.0.1:12576 --concurrency 8 --repeat 20000 --rate 1000 --unique-ids "$MSG"
+last_ack=$(date +%s.%N)
+while :; do
+  p=$(pending); b=$(backlog)
+  if [ "${p:-0}" = 0 ] && [ "$b" = 0 ]; then break; fi
+  sleep 0.05
+done
+awk -v a="$last_ack" -v d="$(date +%s.%N)" 'BEGIN { printf "   outbox drained %.2f s after the last ACK (polled every 0.05 s through `hearth messages`)\n", d - a }'
 echo "== engine peak RSS: $(grep VmHWM /proc/$PID/status | awk '{print $2/1024 " MiB"}')"
+echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -6,6 +6,7 @@
 //! the queue is full the change is logged and dropped from notification only (it stays on the board).
 
 use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use hearth_admin::{AlertBoard, AlertChange, AlertKind, DestinationProbe};
@@ -85,12 +86,31 @@ async fn post(client: &reqwest::Client, url: &str, body: String) -> Result<reqwe
     Ok(resp.status())
 }
 
+/// The alert thresholds in force. A configuration reload replaces them (the next round uses the new ones); the
+/// interval and the notifiers are bound to running tasks and need a restart (`reload::restart_needed`).
+#[derive(Debug, Clone)]
+pub struct Thresholds(Arc<RwLock<Arc<AlertsPlan>>>);
+
+impl Thresholds {
+    pub fn new(plan: AlertsPlan) -> Self {
+        Thresholds(Arc::new(RwLock::new(Arc::new(plan))))
+    }
+
+    pub fn current(&self) -> Arc<AlertsPlan> {
+        Arc::clone(&self.0.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    pub fn replace(&self, plan: AlertsPlan) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(plan);
+    }
+}
+
 /// Evaluates the thresholds until `shutdown`.
 #[derive(Clone)]
 pub struct Evaluator {
     pub journal: Journal,
     pub board: AlertBoard,
-    pub plan: AlertsPlan,
+    pub thresholds: Thresholds,
     /// Every destination with its connectivity probe.
     pub destinations: Vec<(String, DestinationProbe)>,
     /// Every TLS listener, for the certificate-expiry alert.
@@ -118,7 +138,10 @@ pub fn certificate_condition(facts: &hearth_tls::CertFacts, now: std::time::Syst
 impl std::fmt::Debug for Evaluator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let names: Vec<&str> = self.destinations.iter().map(|(n, _)| n.as_str()).collect();
-        f.debug_struct("Evaluator").field("plan", &self.plan).field("destinations", &names).finish_non_exhaustive()
+        f.debug_struct("Evaluator")
+            .field("thresholds", &self.thresholds)
+            .field("destinations", &names)
+            .finish_non_exhaustive()
     }
 }
 
@@ -139,7 +162,7 @@ impl Evaluator {
         });
         let started = Instant::now();
         let mut down_since: HashMap<String, Instant> = HashMap::new();
-        let mut tick = tokio::time::interval(self.plan.interval);
+        let mut tick = tokio::time::interval(self.thresholds.current().interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -161,8 +184,10 @@ impl Evaluator {
 
     async fn round(&self, started: Instant, down_since: &mut HashMap<String, Instant>, out: &mut Vec<AlertChange>) {
         let now = OffsetDateTime::now_utc();
+        let plan = self.thresholds.current();
         self.certificate_alerts(now, out);
-        for (name, cfg) in &self.plan.channels {
+        self.clear_unconfigured(&plan, now, out);
+        for (name, cfg) in &plan.channels {
             match self.channel_conditions(name, cfg, now, started).await {
                 Ok(conds) => {
                     for (kind, cond) in conds {
@@ -173,7 +198,7 @@ impl Evaluator {
             }
         }
         for (name, probe) in &self.destinations {
-            let cfg = self.plan.destinations.get(name).cloned().unwrap_or_default();
+            let cfg = plan.destinations.get(name).cloned().unwrap_or_default();
             let down = probe();
             let since = match &down {
                 Some(_) => *down_since.entry(name.clone()).or_insert_with(Instant::now),
@@ -191,6 +216,24 @@ impl Evaluator {
                     }
                 }
                 Err(e) => tracing::warn!(destination = %name, error = %e, "alerts: cannot read outbox figures"),
+            }
+        }
+    }
+
+    /// A threshold a reload removed clears its alert (nothing else would: only configured thresholds are checked).
+    fn clear_unconfigured(&self, plan: &AlertsPlan, now: OffsetDateTime, out: &mut Vec<AlertChange>) {
+        for alert in self.board.active() {
+            let subject = alert.subject.as_str();
+            let (channel, destination) = (plan.channels.get(subject), plan.destinations.get(subject));
+            let configured = match alert.kind {
+                AlertKind::Errors => channel.is_some_and(|c| c.errors.is_some()),
+                AlertKind::Idle => channel.is_some_and(|c| c.idle.is_some()),
+                AlertKind::OutboxDepth => destination.is_some_and(|d| d.outbox_depth.is_some()),
+                AlertKind::OldestPending => destination.is_some_and(|d| d.oldest_pending.is_some()),
+                _ => true,
+            };
+            if !configured {
+                out.extend(self.board.report(alert.kind, subject, None, now));
             }
         }
     }

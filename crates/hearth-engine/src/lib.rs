@@ -203,6 +203,7 @@ async fn start(
     let board = hearth_admin::AlertBoard::default();
     let admin = hearth_admin::AdminState::new(journal.clone(), metrics).with_node(node.id());
     let admin = ops::admin_state(admin, plan, &destinations, tokens, board.clone());
+    let alert_thresholds = alerts::Thresholds::new(plan.ops.alerts.clone());
     let admin = match file {
         Some(file) => {
             let retries = destinations.iter().map(|d| (d.name.clone(), d.retry.clone())).collect();
@@ -212,6 +213,7 @@ async fn start(
                 Arc::clone(&live),
                 admin.tokens(),
                 retries,
+                alert_thresholds.clone(),
                 journal.clone(),
             ));
             background_tasks.push(tokio::spawn(Arc::clone(&reloader).on_hangup(background.clone())));
@@ -235,7 +237,7 @@ async fn start(
     let evaluator = alerts::Evaluator {
         journal: journal.clone(),
         board,
-        plan: plan.ops.alerts.clone(),
+        thresholds: alert_thresholds,
         destinations: destinations.iter().map(|d| (d.name.clone(), ops::probe(&d.publisher))).collect(),
         certificates: tls,
     };

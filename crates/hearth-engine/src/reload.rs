@@ -6,10 +6,13 @@
 //! - the channels' conversion options and the mapping files they read (vocabulary, CSV profile, webhook
 //!   mapping), for the processing stage;
 //! - the API tokens;
-//! - destinations' retry settings (`max_attempts`, `retry_initial_ms`, `retry_max_ms`), for the next failures.
+//! - destinations' retry settings (`max_attempts`, `retry_initial_ms`, `retry_max_ms`), for the next failures;
+//! - the alert thresholds (channels' and destinations'), from the evaluator's next round; an alert whose
+//!   threshold was removed clears.
 //!
 //! Everything else is bound to running sockets, connections or tasks (the journal, the HTTP listener, channels'
-//! sources and their TLS, destinations' other settings, alerts, retention, limits): a file that changes any of it is refused
+//! sources and their TLS, destinations' other settings, the alerts' interval and notifiers, retention, limits):
+//! a file that changes any of it is refused
 //! with the list of what needs a restart, and the running configuration stays, as it does for a file that does
 //! not validate. No connection is closed and no message in flight is touched: a message is converted entirely
 //! under the rules current when its conversion starts. Every attempt, applied or refused, is an audit event
@@ -96,6 +99,7 @@ pub struct Reloader {
     tokens: hearth_admin::Tokens,
     /// Each destination's retry settings, by name.
     retries: HashMap<String, hearth_sinks::RetrySettings>,
+    alerts: crate::alerts::Thresholds,
     journal: Journal,
 }
 
@@ -114,9 +118,10 @@ impl Reloader {
         live: Arc<Live>,
         tokens: hearth_admin::Tokens,
         retries: HashMap<String, hearth_sinks::RetrySettings>,
+        alerts: crate::alerts::Thresholds,
         journal: Journal,
     ) -> Self {
-        Reloader { file, running: tokio::sync::Mutex::new(running), live, tokens, retries, journal }
+        Reloader { file, running: tokio::sync::Mutex::new(running), live, tokens, retries, alerts, journal }
     }
 
     /// Reloads now on behalf of `by`: the new configuration's info, or why it was refused (the running one
@@ -151,6 +156,7 @@ impl Reloader {
                     version,
                 });
                 self.tokens.replace(c.tokens);
+                self.alerts.replace(c.plan.ops.alerts.clone());
                 for d in &c.plan.destinations {
                     if let Some(settings) = self.retries.get(&d.name) {
                         let backoff = hearth_sinks::Backoff { initial: d.retry.initial, max: d.retry.max };
@@ -274,8 +280,9 @@ pub fn restart_needed(running: &Plan, new: &Plan) -> Vec<String> {
     if without_retry(running) != without_retry(new) {
         needs.push("destinations (other than their retry settings)".to_owned());
     }
-    if running.ops.alerts != new.ops.alerts {
-        needs.push("alerts".to_owned());
+    let (a, b) = (&running.ops.alerts, &new.ops.alerts);
+    if a.interval != b.interval || a.webhook_url != b.webhook_url || a.amqp != b.amqp {
+        needs.push("alerts (interval_ms, webhook_url, amqp_endpoint/amqp_exchange)".to_owned());
     }
     if running.ops.retention != new.ops.retention {
         needs.push("retention".to_owned());
@@ -318,6 +325,10 @@ mod tests {
         assert!(restart_needed(&plan(&base_dest), &plan(&retry)).is_empty());
         let exchange = format!("{base_dest}exchange = \"other\"\n");
         assert_eq!(restart_needed(&plan(&base_dest), &plan(&exchange)).len(), 1);
+        let errors = format!("{BASE}[alerts.channels.adt]\nerrors = 5\nerrors_window_ms = 60000\n");
+        assert!(restart_needed(&running, &plan(&errors)).is_empty(), "alert thresholds change live");
+        let interval = format!("{BASE}[alerts]\ninterval_ms = 500\n");
+        assert_eq!(restart_needed(&running, &plan(&interval)).len(), 1);
         let more = format!("{BASE}[channels.lab]\ntype = \"mllp\"\nlisten = \"127.0.0.1:2577\"\n");
         assert_eq!(restart_needed(&running, &plan(&more)), ["channels added or removed"]);
     }

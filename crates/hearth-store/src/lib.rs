@@ -50,6 +50,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod appends;
 mod audit;
 mod config;
 mod error;

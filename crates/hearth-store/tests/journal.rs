@@ -108,6 +108,61 @@ on_both! {
 }
 
 on_both! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_of_appends_with_repeated_keys_stores_each_key_once(place) {
+        // Queued together, these land in a few batches: every run of appends is one statement, in which a key
+        // repeated within the run, a key already journaled, and messages without a key must all come out right.
+        let journal = place.open().await;
+        let old = journal.append(envelope("adt", "old", Some("old"), b"old message")).await.unwrap();
+        let mut pending = Vec::new();
+        for i in 0..600u32 {
+            let (key, raw) = match i % 4 {
+                0 => (Some(format!("k{}", (i / 4) % 40)), format!("repeated k{}", (i / 4) % 40)),
+                1 => (Some("old".to_owned()), "old message".to_owned()),
+                2 => (None, format!("no key {i}")),
+                _ => (Some(format!("u{i}")), format!("unique {i}")),
+            };
+            let journal = journal.clone();
+            pending.push(tokio::spawn(async move {
+                let a = journal.append(envelope("adt", "c", key.as_deref(), raw.as_bytes())).await.unwrap();
+                (key, raw, a)
+            }));
+        }
+        let mut by_key: std::collections::BTreeMap<String, Vec<hearth_store::Appended>> = Default::default();
+        let mut unkeyed = BTreeSet::new();
+        for p in pending {
+            let (key, raw, a) = p.await.unwrap();
+            let stored = journal.get(a.id).await.unwrap().unwrap();
+            assert_eq!(stored.raw.as_deref(), Some(raw.as_bytes()), "message {} holds another's content", a.id);
+            match key {
+                Some(k) => by_key.entry(k).or_default().push(a),
+                None => {
+                    assert!(!a.duplicate, "a message without a key is never a duplicate");
+                    assert!(unkeyed.insert(a.id), "id {} handed out twice", a.id);
+                }
+            }
+        }
+        for (key, answers) in &by_key {
+            let ids: BTreeSet<i64> = answers.iter().map(|a| a.id).collect();
+            assert_eq!(ids.len(), 1, "key {key} stored under several ids: {ids:?}");
+            let new = answers.iter().filter(|a| !a.duplicate).count();
+            let expected_new = usize::from(key != "old");
+            assert_eq!(new, expected_new, "key {key}: {new} answers said new");
+            let stored = journal.get(answers[0].id).await.unwrap().unwrap();
+            let dups = answers.len() - expected_new;
+            assert_eq!(stored.summary.duplicates as usize, dups, "key {key}: duplicates counted");
+        }
+        assert_eq!(by_key["old"][0].id, old.id);
+        // 40 repeated keys, 150 unique ones, 150 without a key, and the old one.
+        assert_eq!(journal.count_all().await.unwrap(), 40 + 150 + 150 + 1);
+        let stats = journal.stats();
+        assert_eq!((stats.appends, stats.duplicates), (601, 600 - 40 - 150 - 150));
+        assert_eq!(stats.failed_batches, 0, "a batch failed");
+        journal.close().await;
+    }
+}
+
+on_both! {
     #[tokio::test]
     async fn close_flushes_and_reopen_keeps_everything(place) {
         let journal = place.open().await;

@@ -18,6 +18,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
+/// Built with `--features mimalloc`: mimalloc instead of the system allocator (measured in docs/performance.md).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "hearth", version, about = "A FHIR-native healthcare integration engine")]
 struct Cli {

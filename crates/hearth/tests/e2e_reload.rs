@@ -254,3 +254,54 @@ fn tokens_change_live_and_a_bad_file_leaves_the_engine_as_it_was() {
     assert_eq!(hearth_sources::mllp::AckSummary::parse(acks[0].as_bytes()).code, "AA");
     assert!(engine.terminate().success());
 }
+
+/// The active alerts of `kind` on `subject`, as the API lists them.
+fn active_alerts(addr: &str, kind: &str, subject: &str) -> usize {
+    let r = call(addr, "GET", "/api/v1/alerts", None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()["active"].as_array().unwrap().iter().filter(|a| a["kind"] == kind && a["subject"] == subject).count()
+}
+
+fn wait_alerts(addr: &str, kind: &str, subject: &str, want: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while active_alerts(addr, kind, subject) != want {
+        assert!(Instant::now() < deadline, "{kind} alerts on {subject} never became {want}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn alert_thresholds_change_live_and_a_removed_threshold_clears_its_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("token"), TOKEN).unwrap();
+    let admin = format!("{{ name = \"e2e-admin\", role = \"admin\", token_file = \"{}\" }}", d.join("token").display());
+    let engine = Engine::start(d, &format!("[admin]\ntokens = [{admin}]\n"), "");
+    let base = std::fs::read_to_string(&engine.config).unwrap();
+    // No threshold: the channel, silent since start, raises nothing.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(active_alerts(&engine.http, "idle", "adt"), 0);
+
+    // An idle threshold, live: the next rounds raise it (nothing has been received since start).
+    install(&engine.config, &format!("{base}[alerts.channels.adt]\nidle_ms = 200\n"));
+    let r = call(&engine.http, "POST", "/api/v1/reload", None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    wait_alerts(&engine.http, "idle", "adt", 1);
+
+    // The interval is bound to the running evaluator: refused, naming it; the threshold stays in force.
+    install(&engine.config, &format!("{base}[alerts]\ninterval_ms = 500\n[alerts.channels.adt]\nidle_ms = 200\n"));
+    let r = call(&engine.http, "POST", "/api/v1/reload", None);
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.json()["error"]["message"].as_str().unwrap().contains("alerts (interval_ms"), "{}", r.body);
+    assert_eq!(active_alerts(&engine.http, "idle", "adt"), 1);
+
+    // The threshold removed: its alert clears (nothing else would check it again).
+    install(&engine.config, &base);
+    let r = call(&engine.http, "POST", "/api/v1/reload", None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    wait_alerts(&engine.http, "idle", "adt", 0);
+    let recent = call(&engine.http, "GET", "/api/v1/alerts", None).json();
+    let cleared =
+        recent["recent"].as_array().unwrap().iter().filter(|a| a["kind"] == "idle" && a["state"] == "cleared");
+    assert_eq!(cleared.count(), 1, "{recent}");
+}

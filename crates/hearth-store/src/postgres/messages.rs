@@ -1,12 +1,13 @@
 //! PostgreSQL: the messages, their content and conversion, channel pauses (parallel to `sqlite::messages`).
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use hearth_core::{Envelope, MessageStatus};
 use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::{Postgres, QueryBuilder};
 
+use crate::appends::AppendRun;
 use crate::rows::{FROM_MESSAGES, SELECT_SUMMARY, non_negative, status_counts, stored, summary, to_micros};
 use crate::write::Conversion;
 use crate::{Appended, MAX_PAGE, MessageFilter, MessageSummary, StoreError, StoredMessage};
@@ -68,41 +69,22 @@ pub(crate) async fn insert_all(
     envs: &[&Envelope],
     now_us: i64,
 ) -> Result<Vec<Appended>, StoreError> {
-    // Rows of the statement: the first envelope of each key; `slot` maps every envelope to its row.
-    let mut first: HashMap<Cow<'_, str>, usize> = HashMap::new();
-    let (mut rows, mut extra, mut slot) = (Vec::new(), Vec::<i64>::new(), Vec::with_capacity(envs.len()));
-    for (i, env) in envs.iter().enumerate() {
-        let key = env.dedup_key.as_deref().map(pg_text);
-        match key.as_ref().and_then(|k| first.get(k)) {
-            Some(&row) => {
-                extra[row] += 1;
-                slot.push(row);
-            }
-            None => {
-                if let Some(k) = key {
-                    first.insert(k, rows.len());
-                }
-                slot.push(rows.len());
-                rows.push(i);
-                extra.push(0);
-            }
-        }
-    }
+    let run = AppendRun::plan(envs, pg_text);
     // Ids in queue order, taken before the insert: they are what tells an inserted row from a conflicting one.
     let mut ids: Vec<i64> =
         sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1)")
-            .bind(i64::try_from(rows.len()).unwrap_or(i64::MAX))
+            .bind(i64::try_from(run.rows.len()).unwrap_or(i64::MAX))
             .fetch_all(&mut *conn)
             .await?;
     ids.sort_unstable();
     let text = |f: fn(&Envelope) -> Option<&str>| -> Vec<Option<String>> {
-        rows.iter().map(|&i| f(envs[i]).map(|t| pg_text(t).into_owned())).collect()
+        run.row_envs().map(|e| f(e).map(|t| pg_text(t).into_owned())).collect()
     };
-    let returned: Vec<(i64, i64, Option<String>)> = sqlx::query_as(INSERT_ALL)
+    let returned: Vec<(i64, Option<String>)> = sqlx::query_as(INSERT_ALL)
         .bind(&ids)
         .bind(text(|e| Some(&e.channel)))
         .bind(text(|e| Some(e.kind.as_str())))
-        .bind(rows.iter().map(|&i| to_micros(envs[i].received_at)).collect::<Vec<_>>())
+        .bind(run.row_envs().map(|e| to_micros(e.received_at)).collect::<Vec<_>>())
         .bind(text(|e| Some(e.status.as_str())))
         .bind(text(|e| e.reason.as_deref()))
         .bind(text(|e| e.dedup_key.as_deref()))
@@ -112,32 +94,12 @@ pub(crate) async fn insert_all(
         .bind(text(|e| e.meta.control_id.as_deref()))
         .bind(text(|e| e.meta.sending_application.as_deref()))
         .bind(text(|e| e.meta.sending_facility.as_deref()))
-        .bind(&extra)
-        .bind(rows.iter().map(|&i| envs[i].raw.as_slice()).collect::<Vec<_>>())
+        .bind(&run.extra)
+        .bind(run.row_envs().map(|e| e.raw.as_slice()).collect::<Vec<_>>())
         .bind(now_us)
         .fetch_all(&mut *conn)
         .await?;
-    // Each row: (its id, whether this run stored it).
-    let mut outcome: Vec<Option<(i64, bool)>> = vec![None; rows.len()];
-    for (id, _, key) in returned {
-        let row = match ids.binary_search(&id) {
-            Ok(row) => Some(row),
-            Err(_) => key.as_deref().and_then(|k| first.get(k).copied()),
-        };
-        let inserted = ids.binary_search(&id).is_ok();
-        if let Some(o) = row.and_then(|r| outcome.get_mut(r)) {
-            *o = Some((id, inserted));
-        }
-    }
-    slot.iter()
-        .enumerate()
-        .map(|(i, &row)| {
-            let (id, inserted) =
-                outcome[row].ok_or_else(|| StoreError::Database("a batched append was not answered".into()))?;
-            // The row's first envelope is new if this run stored it; every later one is its duplicate.
-            Ok(Appended { id, duplicate: !(inserted && rows[row] == i) })
-        })
-        .collect()
+    run.answer(&ids, returned)
 }
 
 /// The run's messages with the ids taken for them, and the content of those actually inserted (a conflicting
@@ -159,7 +121,7 @@ const INSERT_ALL: &str = "WITH m AS (
     INSERT INTO message_content (message_id, raw)
     SELECT r.id, r.raw FROM UNNEST($1::bigint[], $15::bytea[]) AS r(id, raw) JOIN m ON m.id = r.id
 )
-SELECT id, duplicates, dedup_key FROM m";
+SELECT id, dedup_key FROM m";
 
 pub(crate) async fn update_status(
     conn: &mut PgConnection,

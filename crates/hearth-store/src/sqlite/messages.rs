@@ -1,11 +1,13 @@
 //! SQLite: the messages, their content and conversion, channel pauses.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use hearth_core::{Envelope, MessageStatus};
 use sqlx::sqlite::{SqliteConnection, SqlitePool};
 use sqlx::{QueryBuilder, Sqlite};
 
+use crate::appends::AppendRun;
 use crate::rows::{FROM_MESSAGES, SELECT_SUMMARY, non_negative, status_counts, stored, summary, to_micros};
 use crate::write::Conversion;
 use crate::{Appended, MAX_PAGE, MessageFilter, MessageSummary, StoreError, StoredMessage};
@@ -48,6 +50,79 @@ pub(crate) async fn insert(conn: &mut SqliteConnection, env: &Envelope, now_us: 
             .await?;
     }
     Ok(Appended { id, duplicate })
+}
+
+/// Rows per statement of a batched append: 15 variables a row stays far below SQLite's limit of 32,766.
+const APPEND_ROWS: usize = 1_000;
+
+/// Many appends (one run of a batch, in queue order) in a few statements instead of two per message: the last
+/// id, the messages, their content. Duplicates are decided as in [`insert`] (see [`AppendRun`]). All or
+/// nothing: an error in any row fails the run (the writer then appends one by one).
+pub(crate) async fn insert_all(
+    conn: &mut SqliteConnection,
+    envs: &[&Envelope],
+    now_us: i64,
+) -> Result<Vec<Appended>, StoreError> {
+    let run = AppendRun::plan(envs, Cow::Borrowed);
+    // AUTOINCREMENT never reuses an id: start past both the sequence and the largest row. The writer holds
+    // the write lock (BEGIN IMMEDIATE), so nobody else takes these ids.
+    let last: i64 = sqlx::query_scalar(
+        "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0),
+                    coalesce((SELECT max(id) FROM messages), 0))",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let ids: Vec<i64> = (1..=i64::try_from(run.rows.len()).unwrap_or(i64::MAX)).map(|i| last + i).collect();
+    let mut returned: Vec<(i64, Option<String>)> = Vec::with_capacity(ids.len());
+    for start in (0..ids.len()).step_by(APPEND_ROWS) {
+        let end = (start + APPEND_ROWS).min(ids.len());
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO messages (id, channel, kind, received_at, status, reason, dedup_key, message_code,
+                                   trigger_event, structure, control_id, sending_application, sending_facility,
+                                   duplicates, updated_at) ",
+        );
+        q.push_values(start..end, |mut b, row| {
+            let e = run.envs[run.rows[row]];
+            let m = &e.meta;
+            b.push_bind(ids[row])
+                .push_bind(e.channel.as_str())
+                .push_bind(e.kind.as_str())
+                .push_bind(to_micros(e.received_at))
+                .push_bind(e.status.as_str())
+                .push_bind(e.reason.as_deref())
+                .push_bind(e.dedup_key.as_deref())
+                .push_bind(m.message_code.as_deref())
+                .push_bind(m.trigger_event.as_deref())
+                .push_bind(m.structure.as_deref())
+                .push_bind(m.control_id.as_deref())
+                .push_bind(m.sending_application.as_deref())
+                .push_bind(m.sending_facility.as_deref())
+                .push_bind(run.extra[row])
+                .push_bind(now_us);
+        });
+        q.push(
+            " ON CONFLICT (dedup_key) DO UPDATE
+                SET duplicates = duplicates + 1 + excluded.duplicates, updated_at = excluded.updated_at
+              RETURNING id, dedup_key",
+        );
+        returned.extend(q.build_query_as::<(i64, Option<String>)>().fetch_all(&mut *conn).await?);
+    }
+    // The content of the rows this run stored (a conflicting row came back with an id that is none of ours).
+    let stored: Vec<(i64, &[u8])> = returned
+        .iter()
+        .filter_map(|&(id, _)| {
+            let row = usize::try_from(id - last - 1).ok().filter(|&row| row < ids.len())?;
+            Some((id, run.envs[run.rows[row]].raw.as_slice()))
+        })
+        .collect();
+    for chunk in stored.chunks(APPEND_ROWS) {
+        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO message_content (message_id, raw) ");
+        q.push_values(chunk, |mut b, &(id, raw)| {
+            b.push_bind(id).push_bind(raw);
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    run.answer(&ids, returned)
 }
 
 pub(crate) async fn update_status(

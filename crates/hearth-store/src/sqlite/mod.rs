@@ -9,6 +9,7 @@ pub(crate) mod stats;
 
 use std::time::Duration;
 
+use hearth_core::Envelope;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -246,6 +247,13 @@ impl Backend for SqliteBackend {
                 nodes::lease(conn, node, destination, *due_us, *limit, now_us).await.map(Done::Ids)
             }
         }
+    }
+
+    async fn apply_appends(&mut self, writes: &[Write], now_us: i64) -> Result<Vec<Done>, StoreError> {
+        let envs: Vec<&Envelope> =
+            writes.iter().filter_map(|w| if let Write::Append { env, .. } = w { Some(&**env) } else { None }).collect();
+        let appended = messages::insert_all(&mut self.conn, &envs, now_us).await?;
+        Ok(appended.into_iter().map(Done::Appended).collect())
     }
 
     async fn probe(&mut self) -> Result<(), StoreError> {
