@@ -53,10 +53,12 @@ ensure_postgres() {
   wait_port 5432 PostgreSQL
 }
 
-# The dashboard tests drive Debian's headless Chromium; the HTTPS one trusts the test CA through an NSS database
-# written with certutil (libnss3-tools).
+# The dashboard tests drive Debian's headless Chromium (the message browser's through ChromeDriver, for a real
+# pointer hover and a confirm dialog); the HTTPS one trusts the test CA through an NSS database written with
+# certutil (libnss3-tools).
 ensure_chromium() {
   command -v chromium >/dev/null 2>&1 || apt_install chromium
+  command -v chromedriver >/dev/null 2>&1 || apt_install chromium-driver
   command -v certutil >/dev/null 2>&1 || apt_install libnss3-tools
 }
 

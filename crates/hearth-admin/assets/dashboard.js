@@ -147,7 +147,9 @@ async function refresh() {
   }
 }
 
-async function act(path) {
+// Reprocess and resend change what downstream systems receive: the operator confirms each one.
+async function act(path, question) {
+  if (question && !confirm(question)) return;
   try { await api(path, "POST"); } catch (e) { alert(e.message); }
   refresh();
   if (!$("message-panel").hidden) showMessage($("message-id").textContent);
@@ -155,15 +157,18 @@ async function act(path) {
 
 async function showMessages(channel, cursor) {
   if (role === "viewer") { alert("Message lists need the operator role."); return; }
-  scope = channel;
+  if (channel != null) $("q-channel").value = channel;
+  scope = $("q-channel").value.trim() || null;
   $("messages-panel").hidden = false;
-  $("messages-scope").textContent = channel ? "channel " + channel : "";
+  $("messages-scope").textContent = scope ? "channel " + scope : "";
   const q = new URLSearchParams({ limit: "50" });
-  if (channel) q.set("channel", channel);
-  if ($("q-patient").value) q.set("patient", $("q-patient").value);
-  if ($("q-control").value) q.set("control_id", $("q-control").value);
-  if ($("q-status").value) q.set("status", $("q-status").value);
+  if (scope) q.set("channel", scope);
+  const fields = { patient: "q-patient", control_id: "q-control", status: "q-status", event: "q-event" };
+  for (const [k, id] of Object.entries(fields)) if ($(id).value.trim()) q.set(k, $(id).value.trim());
+  // datetime-local is the browser's local time; the API takes RFC 3339.
+  for (const [k, id] of [["from", "q-from"], ["to", "q-to"]]) if ($(id).value) q.set(k, new Date($(id).value).toISOString());
   if (cursor) q.set("cursor", String(cursor));
+  const started = performance.now();
   try {
     const r = await api("/messages?" + q.toString());
     nextCursor = r.next_cursor;
@@ -172,6 +177,8 @@ async function showMessages(channel, cursor) {
       el("td", {}, el("button", { class: "link", onclick: () => showMessage(m.id) }, m.id)),
       el("td", {}, m.received_at), el("td", {}, m.channel), el("td", {}, m.event), el("td", {}, m.control_id),
       el("td", { "data-field": "status" }, m.status))));
+    // Milliseconds from the search to its results drawn (docs/performance.md).
+    $("messages").dataset.searchMs = String(Math.round(performance.now() - started));
   } catch (e) { alert(e.message); }
 }
 
@@ -187,14 +194,16 @@ async function showMessage(id) {
       meta.append(el("dt", {}, k), el("dd", { "data-field": k }, m[k] == null ? "–" : m[k]));
     }
     meta.append(el("dt", {}, "patients"), el("dd", {}, r.patient_identifiers.join(", ") || "–"));
-    $("message-actions").replaceChildren(el("button", { type: "button", onclick: () => act("/messages/" + m.id + "/reprocess") }, "reprocess"));
+    $("message-actions").replaceChildren(el("button", { type: "button", id: "reprocess",
+      onclick: () => act("/messages/" + m.id + "/reprocess", "Reprocess message " + m.id + "? Its conversion and routing run again and new deliveries are queued.") }, "reprocess"));
     $("deliveries").tBodies[0].replaceChildren(...r.deliveries.map((d) => el("tr", { "data-delivery": d.id },
       el("td", {}, d.id), el("td", {}, d.destination), el("td", {}, d.routing_key), el("td", {}, d.status),
       el("td", { class: "num" }, d.attempts),
       el("td", {}, (d.failures || []).length === 0 ? (d.last_error || "") :
         el("ol", { class: "attempts" }, ...d.failures.map((f) => el("li", { title: f.at }, "#" + f.attempt + " " + f.error)))),
-      el("td", {}, d.status === "pending" ? "" : el("button", { type: "button", onclick: () => act("/deliveries/" + d.id + "/resend") }, "resend")))));
+      el("td", {}, d.status === "pending" ? "" : el("button", { type: "button", onclick: () => act("/deliveries/" + d.id + "/resend", "Resend delivery " + d.id + " to " + d.destination + "?") }, "resend")))));
     renderRaw($("message-raw"), r.raw, m.kind);
+    markUnmapped($("message-raw"), r.report);
     $("message-bundle").textContent = r.bundle == null ? "–" : JSON.stringify(r.bundle, null, 2);
     $("message-report").textContent = r.report == null ? "–" : JSON.stringify(r.report, null, 2);
   } catch (e) { alert(e.message); }
@@ -211,16 +220,19 @@ function renderRaw(box, raw, kind) {
     return;
   }
   const fs = lines[0][3], cs = lines[0][4], rs = lines[0][5];
+  const seen = {};
   for (const line of lines) {
     const parts = line.split(fs);
     const name = parts[0];
-    const seg = el("div", { class: "seg", "data-segment": name }, el("span", { class: "segname" }, name));
+    // The conversion report names a field by occurrence from the second segment of a name on: OBX(2)-5.
+    const occ = seen[name] = (seen[name] || 0) + 1;
+    const seg = el("div", { class: "seg", "data-segment": name, "data-occurrence": occ }, el("span", { class: "segname" }, name));
     parts.slice(1).forEach((value, i) => {
       // MSH-1 is the field separator itself: MSH's first part after the name is MSH-2.
       const n = name === "MSH" ? i + 2 : i + 1;
       const pos = name + "-" + n;
       seg.append(fs);
-      const field = el("span", { class: "field", title: pos, "data-pos": pos });
+      const field = el("span", { class: "field", title: pos, "data-pos": pos, "data-loc": occ > 1 ? name + "(" + occ + ")-" + n : pos });
       if (name === "MSH" && n === 2) { field.append(value); seg.append(field); return; }
       value.split(rs).forEach((rep, r) => {
         if (r > 0) field.append(rs);
@@ -238,10 +250,30 @@ function renderRaw(box, raw, kind) {
   }
 }
 
+// The field under the pointer: its position in the readout beside the heading, the field highlighted.
+function hoverRaw(ev) {
+  const box = $("message-raw");
+  for (const h of box.querySelectorAll(".field.hovered")) h.classList.remove("hovered");
+  const target = ev.target instanceof Element ? ev.target.closest("[data-pos]") : null;
+  if (!target || !box.contains(target)) { $("raw-pos").textContent = ""; return; }
+  const field = target.closest(".field");
+  if (field) field.classList.add("hovered");
+  $("raw-pos").textContent = target.dataset.pos + (field && field.classList.contains("unmapped") ? " · not mapped" : "");
+}
+
+// Fields the conversion report lists as unmapped (PID-10, OBX(2)-5) are marked in the raw view.
+function markUnmapped(box, report) {
+  const locations = (report && report.unmapped) || [];
+  for (const loc of locations) {
+    const f = box.querySelector('.field[data-loc="' + CSS.escape(loc) + '"]');
+    if (f) { f.classList.add("unmapped"); f.title = f.title + " (not mapped)"; }
+  }
+}
+
 // A link may name a search or a message: /?patient=system|value, /?control_id=..., /?message=ID.
 async function openFromAddress() {
   const q = new URLSearchParams(location.search);
-  const fields = { patient: "q-patient", control_id: "q-control", status: "q-status" };
+  const fields = { patient: "q-patient", control_id: "q-control", status: "q-status", event: "q-event" };
   let search = false;
   for (const [k, id] of Object.entries(fields)) if (q.get(k)) { $(id).value = q.get(k); search = true; }
   if (search || q.get("channel")) await showMessages(q.get("channel"));
@@ -262,7 +294,7 @@ async function start() {
   $("main").hidden = false;
   $("logout").hidden = false;
   await Promise.all([refresh(), hearthCharts.start(api)]);
-  if (role !== "viewer") await openFromAddress();
+  if (role !== "viewer") { $("messages-panel").hidden = false; await openFromAddress(); }
   // Milliseconds from navigation to tables and charts drawn (docs/performance.md measures it in Chromium).
   if (!document.body.dataset.loadMs) document.body.dataset.loadMs = String(Math.round(performance.now()));
   if (!timer) timer = setInterval(refresh, POLL_MS);
@@ -275,7 +307,9 @@ document.addEventListener("DOMContentLoaded", () => {
     start();
   });
   $("logout").addEventListener("click", logout);
-  $("q-go").addEventListener("click", () => showMessages(scope));
-  $("q-next").addEventListener("click", () => showMessages(scope, nextCursor));
+  $("q-go").addEventListener("click", () => showMessages());
+  $("q-next").addEventListener("click", () => showMessages(undefined, nextCursor));
+  $("message-raw").addEventListener("mouseover", hoverRaw);
+  $("message-raw").addEventListener("mouseleave", hoverRaw);
   start();
 });
