@@ -82,6 +82,7 @@ fn envelope(control_id: &str) -> Envelope {
             control_id: Some(control_id.into()),
             ..MessageMeta::default()
         },
+        trace_id: hearth_core::trace::TraceId::random(),
     }
 }
 

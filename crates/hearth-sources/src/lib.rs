@@ -29,6 +29,7 @@ pub mod amqp;
 mod error;
 pub mod file;
 mod hl7v2_intake;
+mod receipt;
 mod http_body;
 pub mod http_ingest;
 pub mod mapping;
