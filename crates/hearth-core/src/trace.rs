@@ -406,7 +406,10 @@ mod tests {
     #[test]
     fn traceparent_headers() {
         let ok = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        assert_eq!(TraceId::from_traceparent(ok).map(|t| t.to_hex()).as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+        assert_eq!(
+            TraceId::from_traceparent(ok).map(|t| t.to_hex()).as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
         // A later version may add fields; version 00 may not.
         assert!(TraceId::from_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x").is_some());
         for bad in [

@@ -66,8 +66,9 @@ impl Export {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let room = batch_size - batch.len();
             tokio::select! {
-                n = rx.recv_many(&mut batch, batch_size - batch.len()) => {
+                n = rx.recv_many(&mut batch, room) => {
                     if n == 0 {
                         break;
                     }
@@ -206,7 +207,10 @@ mod tests {
             kind: SpanKind::Server,
             start_unix_nanos: 1_700_000_000_000_000_001,
             end_unix_nanos: 1_700_000_000_500_000_000,
-            attributes: vec![("hearth.channel", AttrValue::Str("adt".into())), ("hearth.message_id", AttrValue::Int(42))],
+            attributes: vec![
+                ("hearth.channel", AttrValue::Str("adt".into())),
+                ("hearth.message_id", AttrValue::Int(42)),
+            ],
             error: None,
         };
         let v = encode(&resource(), &[root]);

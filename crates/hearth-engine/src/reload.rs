@@ -292,7 +292,10 @@ pub fn restart_needed(running: &Plan, new: &Plan) -> Vec<String> {
         needs.push("limits (max_outbox_pending, shutdown_timeout_ms)".to_owned());
     }
     if running.tracing != new.tracing {
-        needs.push("tracing (otlp_endpoint, service_name, export_interval_ms, batch_size, queue_capacity, trace_url)".to_owned());
+        needs.push(
+            "tracing (otlp_endpoint, service_name, export_interval_ms, batch_size, queue_capacity, trace_url)"
+                .to_owned(),
+        );
     }
     needs
 }

@@ -302,8 +302,12 @@ impl Sink {
                 Some(o) => {
                     let (status, error) = match o {
                         DeliveryOutcome::Sent { .. } => ("sent", None),
-                        DeliveryOutcome::Retry { .. } => ("retry", Some("the destination did not take the delivery; it will be retried")),
-                        DeliveryOutcome::Dead { .. } => ("dead", Some("the destination did not take the delivery; it is dead")),
+                        DeliveryOutcome::Retry { .. } => {
+                            ("retry", Some("the destination did not take the delivery; it will be retried"))
+                        }
+                        DeliveryOutcome::Dead { .. } => {
+                            ("dead", Some("the destination did not take the delivery; it is dead"))
+                        }
                     };
                     span.attr("hearth.status", status);
                     if let Some(e) = error {

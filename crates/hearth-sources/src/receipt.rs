@@ -26,14 +26,7 @@ impl Receipt {
 
     /// A message that arrived at `start_unix_nanos`, journaled under `trace_id`.
     pub(crate) fn with_trace(trace_id: TraceId, start_unix_nanos: u64) -> Receipt {
-        Receipt {
-            trace_id,
-            start_unix_nanos,
-            message_id: None,
-            message_type: None,
-            outcome: None,
-            error: None,
-        }
+        Receipt { trace_id, start_unix_nanos, message_id: None, message_type: None, outcome: None, error: None }
     }
 
     /// The journal took the message (or counted it as a duplicate, or kept it as rejected).

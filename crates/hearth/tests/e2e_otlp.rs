@@ -370,7 +370,7 @@ async fn a_collector_that_is_down_does_not_stop_messages_and_is_logged_once_per_
         let dropped: f64 = metrics
             .lines()
             .filter(|l| l.starts_with("hearth_trace_spans_dropped_total") && l.contains("reason=\"export_failed\""))
-            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum();
         // 5 messages × 6 spans, all lost.
         if dropped >= 30.0 {

@@ -125,12 +125,8 @@ pub struct Job {
 }
 
 impl Job {
-    /// Convert, route, serialise.
-    pub fn run(self, raw: &[u8]) -> Outcome {
-        self.run_at(raw, OffsetDateTime::now_utc())
-    }
-
-    /// [`Job::run`] with the clock given (`hearth test` pins it; `hearth replay` uses the original's time).
+    /// Convert, route, serialise, with the clock given (the stage passes now; `hearth test` pins it;
+    /// `hearth replay` uses the original's time).
     pub fn run_at(self, raw: &[u8], now: OffsetDateTime) -> Outcome {
         self.run_timed(raw, now).0
     }

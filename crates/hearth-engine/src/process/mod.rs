@@ -33,8 +33,8 @@ use hearth_store::{ConversionOutcome, Journal, MessageSummary, Node, StoreError,
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
-use job::{Job, Timings};
 pub use job::{ConversionError, Outcome, Routed};
+use job::{Job, Timings};
 pub use setup::{ChannelMapping, SetupError, map_options};
 
 use crate::reload::Live;

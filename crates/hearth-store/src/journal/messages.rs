@@ -26,7 +26,8 @@ impl Journal {
         let appended = self.send(|reply| Command::Write(Write::Append { env: Box::new(env), reply })).await;
         match &appended {
             Ok(a) => {
-                span.attr("hearth.message_id", a.id).attr("hearth.outcome", if a.duplicate { "duplicate" } else { "stored" });
+                span.attr("hearth.message_id", a.id)
+                    .attr("hearth.outcome", if a.duplicate { "duplicate" } else { "stored" });
             }
             // A fixed text: a database error may quote what it refused.
             Err(_) => {
