@@ -92,10 +92,10 @@ impl TracingPlan {
 pub(crate) fn validate(raw: Option<RawTracing>, problems: &mut Problems) -> TracingPlan {
     let raw = raw.unwrap_or_default();
     let default = TracingPlan::default();
-    if let Some(e) = &raw.otlp_endpoint {
-        if !is_http_url(e) || e.contains(['?', '#']) {
-            problems.add("tracing.otlp_endpoint", "must be an http:// or https:// URL without query or fragment");
-        }
+    if let Some(e) = &raw.otlp_endpoint
+        && (!is_http_url(e) || e.contains(['?', '#']))
+    {
+        problems.add("tracing.otlp_endpoint", "must be an http:// or https:// URL without query or fragment");
     }
     let service_name = raw.service_name.unwrap_or(default.service_name);
     if service_name.trim().is_empty() || service_name.len() > 255 || service_name.chars().any(char::is_control) {
@@ -113,10 +113,10 @@ pub(crate) fn validate(raw: Option<RawTracing>, problems: &mut Problems) -> Trac
     if !(1..=1_000_000).contains(&queue_capacity) || queue_capacity < batch_size {
         problems.add("tracing.queue_capacity", "must be 1 to 1000000 and at least batch_size");
     }
-    if let Some(t) = &raw.trace_url {
-        if !is_http_url(t) || !t.contains(TRACE_ID_PLACEHOLDER) {
-            problems.add("tracing.trace_url", "must be an http:// or https:// URL containing {trace_id}");
-        }
+    if let Some(t) = &raw.trace_url
+        && (!is_http_url(t) || !t.contains(TRACE_ID_PLACEHOLDER))
+    {
+        problems.add("tracing.trace_url", "must be an http:// or https:// URL containing {trace_id}");
     }
     TracingPlan {
         otlp_endpoint: raw.otlp_endpoint,

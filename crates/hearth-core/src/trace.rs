@@ -225,10 +225,10 @@ pub fn now_unix_nanos() -> u64 {
 }
 
 fn export(span: SpanData) {
-    if let Some(f) = EXPORTER.get() {
-        if !f(span) {
-            SpansDropped { reason: "queue_full", count: 1 }.emit();
-        }
+    if let Some(f) = EXPORTER.get()
+        && !f(span)
+    {
+        SpansDropped { reason: "queue_full", count: 1 }.emit();
     }
 }
 
