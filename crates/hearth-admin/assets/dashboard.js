@@ -194,6 +194,10 @@ async function showMessage(id) {
       meta.append(el("dt", {}, k), el("dd", { "data-field": k }, m[k] == null ? "–" : m[k]));
     }
     meta.append(el("dt", {}, "patients"), el("dd", {}, r.patient_identifiers.join(", ") || "–"));
+    // The trace id, a link to the trace when [tracing] trace_url is set (only an http(s) URL becomes a link).
+    const trace = r.trace_id == null ? "–" : (typeof r.trace_url === "string" && /^https?:\/\//.test(r.trace_url)
+      ? el("a", { href: r.trace_url, target: "_blank", rel: "noopener noreferrer" }, r.trace_id) : r.trace_id);
+    meta.append(el("dt", {}, "trace"), el("dd", { "data-field": "trace_id" }, trace));
     $("message-actions").replaceChildren(el("button", { type: "button", id: "reprocess",
       onclick: () => act("/messages/" + m.id + "/reprocess", "Reprocess message " + m.id + "? Its conversion and routing run again and new deliveries are queued.") }, "reprocess"));
     $("deliveries").tBodies[0].replaceChildren(...r.deliveries.map((d) => el("tr", { "data-delivery": d.id },

@@ -269,6 +269,7 @@ fn summary_json(m: &MessageSummary) -> Value {
         "sending_facility": m.meta.sending_facility,
         "duplicates": m.duplicates,
         "content_pruned": m.raw_len.is_none(),
+        "trace_id": m.trace_id,
     })
 }
 
@@ -293,6 +294,8 @@ async fn message(
         "report": parse(&m.report),
         "patient_identifiers": identifiers,
         "deliveries": deliveries,
+        "trace_id": m.summary.trace_id,
+        "trace_url": m.summary.trace_id.as_deref().and_then(|t| st.trace_link(t)),
     })))
 }
 

@@ -91,6 +91,8 @@ pub struct AdminState {
     node: Option<Arc<str>>,
     config: Option<ConfigInfo>,
     reload: Option<ReloadHook>,
+    /// `[tracing] trace_url`: the link from a message to its trace (`{trace_id}` replaced).
+    trace_url: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for AdminState {
@@ -119,6 +121,7 @@ impl AdminState {
             node: None,
             config: None,
             reload: None,
+            trace_url: None,
         }
     }
 
@@ -126,6 +129,17 @@ impl AdminState {
     pub fn with_node(mut self, id: &str) -> Self {
         self.node = Some(Arc::from(id));
         self
+    }
+
+    /// Links each message to its trace: `template` with `{trace_id}` replaced (`[tracing] trace_url`).
+    pub fn with_trace_url(mut self, template: Option<&str>) -> Self {
+        self.trace_url = template.map(Arc::from);
+        self
+    }
+
+    /// The link to a trace, when a `trace_url` is configured.
+    pub(crate) fn trace_link(&self, trace_id: &str) -> Option<String> {
+        self.trace_url.as_ref().map(|t| t.replace("{trace_id}", trace_id))
     }
 
     /// Makes `/readyz` depend on a destination too.

@@ -82,6 +82,7 @@ fn envelope(control_id: &str) -> Envelope {
             control_id: Some(control_id.into()),
             ..MessageMeta::default()
         },
+        trace_id: hearth_core::trace::TraceId::random(),
     }
 }
 
@@ -519,4 +520,24 @@ async fn the_vendored_chart_library_is_served_with_the_page() {
     }
     assert_eq!(get(&app, "/assets/charts.js").await.0, StatusCode::OK);
     j.close().await;
+}
+
+#[tokio::test]
+async fn a_message_names_its_trace_and_links_to_it_when_a_trace_url_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = journal(&dir).await;
+    let env = envelope("t1");
+    let trace = env.trace_id.to_hex();
+    let id = j.append(env).await.unwrap().id;
+    let operator = || vec![ApiToken::new("oncall", Role::Operator, OPERATOR).unwrap()];
+    let plain = router(state(&j).with_tokens(operator()));
+    let (st, m) = api(&plain, "GET", &format!("/api/v1/messages/{id}"), OPERATOR).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(m["trace_id"], trace.as_str());
+    assert_eq!(m["message"]["trace_id"], trace.as_str());
+    assert_eq!(m["trace_url"], Value::Null, "no link without [tracing] trace_url");
+    let linked =
+        router(state(&j).with_tokens(operator()).with_trace_url(Some("https://jaeger.example/trace/{trace_id}")));
+    let (_, m) = api(&linked, "GET", &format!("/api/v1/messages/{id}"), OPERATOR).await;
+    assert_eq!(m["trace_url"], format!("https://jaeger.example/trace/{trace}").as_str());
 }

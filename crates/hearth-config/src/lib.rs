@@ -28,6 +28,7 @@
 mod journal;
 pub mod ops;
 mod raw;
+pub mod telemetry;
 mod validate;
 
 use std::fmt::Write as _;
@@ -44,6 +45,7 @@ pub use hearth_sources::mapping::{BundleKind, MappingPlan};
 pub use hearth_sources::{ChannelPlan, SourcePlan};
 pub use journal::{DEFAULT_NODE_LEASE_MS, JournalPlan, PostgresPlan};
 pub use raw::RawConfig;
+pub use telemetry::TracingPlan;
 pub use validate::validate;
 
 /// Prefix of environment overrides: `HEARTH__JOURNAL__PATH=/var/lib/hearth/journal.db`.
@@ -81,6 +83,8 @@ pub struct Plan {
     pub shutdown_timeout: Duration,
     /// API tokens, alerts and retention (`[admin]`, `[alerts]`, `[retention]`).
     pub ops: ops::OpsPlan,
+    /// `[tracing]`: OpenTelemetry traces (off unless `otlp_endpoint` is set).
+    pub tracing: telemetry::TracingPlan,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -116,6 +120,7 @@ impl Plan {
             let line = line.strip_prefix("route ").unwrap_or(line);
             let _ = writeln!(s, "route    {line}");
         }
+        s.push_str(&self.tracing.describe());
         s
     }
 }

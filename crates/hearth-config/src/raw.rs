@@ -22,6 +22,7 @@ pub struct RawConfig {
     pub admin: Option<crate::ops::RawAdmin>,
     pub alerts: Option<crate::ops::RawAlerts>,
     pub retention: Option<crate::ops::RawRetention>,
+    pub tracing: Option<crate::telemetry::RawTracing>,
 }
 
 /// `[outbox]`: limits shared by every destination.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use hearth_core::config::{Problems, socket_addr};
 
 use crate::raw::RawConfig;
-use crate::{ConfigError, HttpPlan, Plan, journal, ops};
+use crate::{ConfigError, HttpPlan, Plan, journal, ops, telemetry};
 
 /// Validate raw configuration into a plan. Pure.
 pub fn validate(raw: RawConfig) -> Result<Plan, ConfigError> {
@@ -43,6 +43,7 @@ pub fn validate(raw: RawConfig) -> Result<Plan, ConfigError> {
     let channel_names: Vec<&str> = channels.iter().map(|c| c.name.as_str()).collect();
     let destination_names: Vec<&str> = destinations.iter().map(|d| d.name.as_str()).collect();
     let ops = ops::validate(raw.admin, raw.alerts, raw.retention, (&channel_names, &destination_names), &mut problems);
+    let tracing = telemetry::validate(raw.tracing, &mut problems);
 
     match routes {
         Some(routes) if problems.is_empty() => Ok(Plan {
@@ -54,6 +55,7 @@ pub fn validate(raw: RawConfig) -> Result<Plan, ConfigError> {
             max_outbox_pending,
             shutdown_timeout,
             ops,
+            tracing,
         }),
         _ => Err(ConfigError::Invalid(problems.into_vec())),
     }

@@ -48,6 +48,10 @@ pub enum Metric {
     TlsCertificateExpirySeconds,
     /// TLS handshakes a listener failed, by `listener` and `reason` (refused, handshake, handshake_timeout).
     TlsHandshakeFailuresTotal,
+    /// Spans dropped instead of exported, by `reason` (queue_full, export_failed).
+    TraceSpansDroppedTotal,
+    /// Spans the collector accepted.
+    TraceSpansExportedTotal,
 }
 
 impl Metric {
@@ -73,6 +77,8 @@ impl Metric {
             Metric::IngestPaused => "hearth_ingest_paused",
             Metric::TlsCertificateExpirySeconds => "hearth_tls_certificate_expiry_seconds",
             Metric::TlsHandshakeFailuresTotal => "hearth_tls_handshake_failures_total",
+            Metric::TraceSpansDroppedTotal => "hearth_trace_spans_dropped_total",
+            Metric::TraceSpansExportedTotal => "hearth_trace_spans_exported_total",
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod events;
 pub mod log_limit;
 pub mod minutes;
 mod status;
+pub mod trace;
 
 use sha2::{Digest, Sha256};
 pub use status::{ErrorClass, MessageStatus};
@@ -184,6 +185,8 @@ pub struct Envelope {
     /// Identity for duplicate suppression; `None` means "never a duplicate" (rejected input).
     pub dedup_key: Option<String>,
     pub meta: MessageMeta,
+    /// The message's trace (docs/operations.md, "Traces"): random unless an HTTP caller sent a `traceparent`.
+    pub trace_id: trace::TraceId,
 }
 
 /// The duplicate key of an HL7 v2 message: MSH-3, MSH-4, MSH-10 and a hash of the exact bytes, hashed together

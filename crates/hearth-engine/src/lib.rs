@@ -22,6 +22,7 @@ mod error;
 mod http;
 pub mod node;
 pub mod ops;
+pub mod otlp;
 pub mod process;
 pub mod reload;
 pub mod retention;
@@ -83,6 +84,12 @@ pub async fn run_file(
     // drained.
     let background = CancellationToken::new();
     let heartbeat = tokio::spawn(node::heartbeat(node.clone(), reg, background.clone()));
+    // Traces are exported until everything else has stopped, so the last deliveries' spans go out too.
+    let traces_stop = CancellationToken::new();
+    let traces = otlp::start(&plan.tracing, node.id(), traces_stop.clone()).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "traces are not exported");
+        None
+    });
     let started = start(&plan, file, &node, &shutdown, &background).await;
     let result = match started {
         Ok(engine) => {
@@ -100,6 +107,10 @@ pub async fn run_file(
     }
     // The minute counters of the last seconds (the sinks' final batch included) go into the journal too.
     stats::flush(&journal).await;
+    traces_stop.cancel();
+    if let Some(export) = traces {
+        let _ = tokio::time::timeout(Duration::from_secs(5), export).await;
+    }
     journal.close().await;
     tracing::info!("stopped");
     result
@@ -201,7 +212,9 @@ async fn start(
     let stage = tokio::spawn(stage.run(stage_stop.clone()));
 
     let board = hearth_admin::AlertBoard::default();
-    let admin = hearth_admin::AdminState::new(journal.clone(), metrics).with_node(node.id());
+    let admin = hearth_admin::AdminState::new(journal.clone(), metrics)
+        .with_node(node.id())
+        .with_trace_url(plan.tracing.trace_url.as_deref());
     let admin = ops::admin_state(admin, plan, &destinations, tokens, board.clone());
     let alert_thresholds = alerts::Thresholds::new(plan.ops.alerts.clone());
     let admin = match file {

@@ -11,7 +11,8 @@
 //!   threshold was removed clears.
 //!
 //! Everything else is bound to running sockets, connections or tasks (the journal, the HTTP listener, channels'
-//! sources and their TLS, destinations' other settings, the alerts' interval and notifiers, retention, limits):
+//! sources and their TLS, destinations' other settings, the alerts' interval and notifiers, retention, limits,
+//! `[tracing]`):
 //! a file that changes any of it is refused
 //! with the list of what needs a restart, and the running configuration stays, as it does for a file that does
 //! not validate. No connection is closed and no message in flight is touched: a message is converted entirely
@@ -290,6 +291,12 @@ pub fn restart_needed(running: &Plan, new: &Plan) -> Vec<String> {
     if running.max_outbox_pending != new.max_outbox_pending || running.shutdown_timeout != new.shutdown_timeout {
         needs.push("limits (max_outbox_pending, shutdown_timeout_ms)".to_owned());
     }
+    if running.tracing != new.tracing {
+        needs.push(
+            "tracing (otlp_endpoint, service_name, export_interval_ms, batch_size, queue_capacity, trace_url)"
+                .to_owned(),
+        );
+    }
     needs
 }
 
@@ -303,6 +310,18 @@ mod tests {
 
     const BASE: &str = "[journal]\ntype = \"sqlite\"\npath = \"/tmp/x.db\"\n[http]\nlisten = \"127.0.0.1:8080\"\n\
                         [channels.adt]\ntype = \"mllp\"\nlisten = \"127.0.0.1:2575\"\n";
+
+    #[test]
+    fn a_tracing_change_needs_a_restart() {
+        let running = plan(BASE);
+        let traced = format!("{BASE}[tracing]\notlp_endpoint = \"http://127.0.0.1:4318\"\n");
+        let needs = restart_needed(&running, &plan(&traced));
+        assert_eq!(needs.len(), 1, "{needs:?}");
+        assert!(needs[0].starts_with("tracing ("), "{needs:?}");
+        let linked = format!("{traced}trace_url = \"https://jaeger.example/trace/{{trace_id}}\"\n");
+        assert!(restart_needed(&plan(&traced), &plan(&linked))[0].starts_with("tracing ("));
+        assert!(restart_needed(&plan(&traced), &plan(&traced)).is_empty());
+    }
 
     #[test]
     fn routes_and_mapping_options_change_live_listeners_do_not() {

@@ -35,6 +35,7 @@ async fn main() {
             reason: None,
             dedup_key: Some(format!("bench-{i}")),
             meta: MessageMeta::default(),
+            trace_id: hearth_core::trace::TraceId::random(),
         };
         let id = journal.append(env).await.unwrap().id;
         let d = NewDelivery {

@@ -12,6 +12,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use hearth_core::events::{DeliveriesAttempted, DestinationState, Metric};
 use hearth_core::log_limit::{Admitted, LogLimiter};
+use hearth_core::trace::{Span, SpanKind, TraceId};
 use hearth_store::{DeliveryOutcome, DueDelivery, Journal, Node};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
@@ -286,13 +287,55 @@ impl Sink {
         let Some(body) = &d.body else {
             return Some(DeliveryOutcome::Dead { id: d.id, error: "content pruned by retention".into() });
         };
-        match self.publisher.send(d, body).await {
+        let span = self.publish_span(d);
+        let outcome = match self.publisher.send(d, body).await {
             Ok(()) => Some(DeliveryOutcome::Sent { id: d.id }),
             Err(SendError::Unavailable(_)) => None,
             Err(SendError::Rejected(error)) => Some(DeliveryOutcome::Dead { id: d.id, error }),
             Err(SendError::Failed(error)) => Some(self.retry_or_dead(d, error, None)),
             Err(SendError::Retry { error, after }) => Some(self.retry_or_dead(d, error, after)),
+        };
+        if let Some(mut span) = span {
+            match &outcome {
+                // Not an attempt: nothing was sent and nothing is recorded.
+                None => span.discard(),
+                Some(o) => {
+                    let (status, error) = match o {
+                        DeliveryOutcome::Sent { .. } => ("sent", None),
+                        DeliveryOutcome::Retry { .. } => {
+                            ("retry", Some("the destination did not take the delivery; it will be retried"))
+                        }
+                        DeliveryOutcome::Dead { .. } => {
+                            ("dead", Some("the destination did not take the delivery; it is dead"))
+                        }
+                    };
+                    span.attr("hearth.status", status);
+                    if let Some(e) = error {
+                        span.error(e);
+                    }
+                    span.end();
+                }
+            }
         }
+        outcome
+    }
+
+    /// The `publish` span of one attempt, a child of the message's root span (docs/operations.md, "Traces").
+    /// Only non-identifying facts: the destination's error text may quote what it refused, so it is not used.
+    fn publish_span(&self, d: &DueDelivery) -> Option<Span> {
+        let trace = d.trace_id.as_deref().and_then(TraceId::parse)?;
+        let mut span = Span::under_root("publish", SpanKind::Producer, trace);
+        if !span.is_recording() {
+            return None;
+        }
+        span.attr("hearth.channel", d.channel.as_str())
+            .attr("hearth.message_id", d.message_id)
+            .attr("hearth.destination", self.cfg.destination.as_str())
+            .attr("hearth.route", d.route.as_str())
+            .attr("hearth.resource_type", d.resource_type.as_str())
+            .attr("hearth.delivery_id", d.id)
+            .attr("hearth.attempt", d.attempts.saturating_add(1));
+        Some(span)
     }
 }
 

@@ -12,6 +12,8 @@ use hearth_hl7v2::{AckPolicy, Charset, ErrorCode, Hd, Header, Hl7Error, Message,
 use hearth_store::Journal;
 use time::OffsetDateTime;
 
+use crate::receipt::Receipt;
+
 /// How a source signs its ACKs (MSH-3/MSH-4 when the sender named no receiver) and numbers them.
 #[derive(Debug)]
 pub(crate) struct Acks {
@@ -65,17 +67,18 @@ pub(crate) async fn journal_and_answer(
     bytes: &[u8],
     parsed: Result<Message, Hl7Error>,
     (acks, policy): (&Acks, AckPolicy),
+    receipt: &mut Receipt,
 ) -> Option<(&'static str, Vec<u8>)> {
     match parsed {
         Ok(msg) => {
             let h = msg.header();
-            let outcome = journal_accepted(journal, channel, received_at, bytes.to_vec(), h).await;
+            let outcome = journal_accepted(journal, channel, received_at, bytes.to_vec(), h, receipt).await;
             acks.respond(h.into(), msg.charset(), &outcome, policy)
         }
         Err(err) => {
             let peek = hearth_hl7v2::peek_header(bytes);
             let meta = peek.as_ref().map(from_peek).unwrap_or_default();
-            journal_rejected(journal, channel, bytes.to_vec(), &err.to_string(), meta).await;
+            journal_rejected(journal, channel, bytes.to_vec(), &err.to_string(), meta, receipt).await;
             let subject = peek.as_ref().map(AckSubject::from).unwrap_or_default();
             acks.respond(subject, Charset::Ascii, &Outcome::for_parse_error(&err), policy)
         }
@@ -119,6 +122,7 @@ pub(crate) async fn journal_accepted(
     received_at: OffsetDateTime,
     raw: Vec<u8>,
     h: &Header,
+    receipt: &mut Receipt,
 ) -> Outcome {
     let (meta, key) = accepted(h, &raw);
     let bytes = raw.len();
@@ -130,16 +134,19 @@ pub(crate) async fn journal_accepted(
         status: MessageStatus::Received,
         reason: None,
         dedup_key: Some(key),
-        meta,
+        meta: meta.clone(),
+        trace_id: receipt.trace_id,
     };
     match journal.append(env).await {
         Ok(app) => {
             let outcome = if app.duplicate { ReceiveOutcome::Duplicate } else { ReceiveOutcome::Accepted };
             MessageReceived { channel, outcome, bytes, journal_id: Some(app.id) }.emit();
+            receipt.journaled(app.id, outcome, &meta);
             Outcome::Accepted
         }
         Err(e) => {
             JournalFailed { channel, error: &e.to_string() }.emit();
+            receipt.journal_failed();
             let text = "the journal could not store the message; resend it later";
             Outcome::Error(AckError::new(ErrorCode::ApplicationInternalError, text))
         }
@@ -148,7 +155,14 @@ pub(crate) async fn journal_accepted(
 
 /// Keeps a refused message with its reason for the operator (status `rejected`). The sender gets its negative
 /// ACK either way; when the journal fails only the operator's copy is missing, and the log says so.
-pub(crate) async fn journal_rejected(journal: &Journal, channel: &str, raw: Vec<u8>, reason: &str, meta: MessageMeta) {
+pub(crate) async fn journal_rejected(
+    journal: &Journal,
+    channel: &str,
+    raw: Vec<u8>,
+    reason: &str,
+    meta: MessageMeta,
+    receipt: &mut Receipt,
+) {
     let bytes = raw.len();
     let env = Envelope {
         channel: channel.to_owned(),
@@ -158,12 +172,17 @@ pub(crate) async fn journal_rejected(journal: &Journal, channel: &str, raw: Vec<
         status: MessageStatus::Rejected,
         reason: Some(reason.to_owned()),
         dedup_key: None,
-        meta,
+        meta: meta.clone(),
+        trace_id: receipt.trace_id,
     };
     match journal.append(env).await {
         Ok(app) => {
             MessageReceived { channel, outcome: ReceiveOutcome::Rejected, bytes, journal_id: Some(app.id) }.emit();
+            receipt.journaled(app.id, ReceiveOutcome::Rejected, &meta);
         }
-        Err(e) => JournalFailed { channel, error: &e.to_string() }.emit(),
+        Err(e) => {
+            JournalFailed { channel, error: &e.to_string() }.emit();
+            receipt.journal_failed();
+        }
     }
 }

@@ -33,6 +33,7 @@ mod http_body;
 pub mod http_ingest;
 pub mod mapping;
 pub mod mllp;
+mod receipt;
 pub mod registry;
 pub mod tls;
 pub mod webhook;

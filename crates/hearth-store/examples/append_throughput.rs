@@ -33,6 +33,7 @@ fn envelope(n: usize, run: &str) -> Envelope {
         reason: None,
         dedup_key: Some(format!("{run}-{n}")),
         meta: MessageMeta { control_id: Some(format!("M{n}")), ..MessageMeta::default() },
+        trace_id: hearth_core::trace::TraceId::random(),
     }
 }
 

@@ -25,6 +25,7 @@ fn envelope(n: u64) -> Envelope {
         reason: None,
         dedup_key: Some(format!("bench-{n}")),
         meta: MessageMeta { control_id: Some(format!("M{n}")), ..MessageMeta::default() },
+        trace_id: hearth_core::trace::TraceId::random(),
     }
 }
 

@@ -33,6 +33,7 @@
 //!         reason: None,
 //!         dedup_key: Some("LAB|NORTH|MSG0001".into()),
 //!         meta: MessageMeta::default(),
+//!         trace_id: hearth_core::trace::TraceId::random(),
 //!     };
 //!     let first = journal.append(env.clone()).await?; // committed and fsynced: safe to ACK
 //!     let again = journal.append(env).await?;         // the sender resent it

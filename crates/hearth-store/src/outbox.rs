@@ -69,6 +69,8 @@ pub struct DueDelivery {
     pub body: Option<String>,
     /// Attempts made so far.
     pub attempts: u32,
+    /// The message's trace id, so that each attempt's span joins the message's trace.
+    pub trace_id: Option<String>,
 }
 
 /// One stored delivery, for the CLI and the admin API.

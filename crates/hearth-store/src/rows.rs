@@ -14,7 +14,7 @@ use crate::{MessageSummary, StoreError, StoredMessage};
 pub(crate) const SELECT_SUMMARY: &str = "\
 SELECT m.id, m.channel, m.kind, m.received_at, m.status, m.reason, m.dedup_key, m.duplicates, m.message_code,
        m.trigger_event, m.structure, m.control_id, m.sending_application, m.sending_facility, m.updated_at,
-       CAST(length(c.raw) AS BIGINT) AS raw_len";
+       m.trace_id, CAST(length(c.raw) AS BIGINT) AS raw_len";
 pub(crate) const FROM_MESSAGES: &str = " FROM messages m LEFT JOIN message_content c ON c.message_id = m.id";
 
 /// Typed column access, the same on both backends' rows.
@@ -74,6 +74,7 @@ pub(crate) fn summary(row: &impl Cols) -> Result<MessageSummary, StoreError> {
         },
         updated_at: from_micros(row.int("updated_at")?)?,
         raw_len: raw_len.map(|n| non_negative(n, "raw length")).transpose()?,
+        trace_id: row.opt_text("trace_id")?,
     })
 }
 
@@ -90,7 +91,7 @@ pub(crate) fn stored(row: &impl Cols) -> Result<StoredMessage, StoreError> {
 /// The columns [`due_delivery`] reads, portable SQL; `d` is `deliveries`, `m` its message.
 pub(crate) const SELECT_DUE: &str = "\
 SELECT d.id, d.message_id, m.channel, coalesce(m.trigger_event, m.message_code) AS event, d.route, d.routing_key,
-       d.resource_type, d.content_id, d.lane, d.body, d.attempts
+       d.resource_type, d.content_id, d.lane, d.body, d.attempts, m.trace_id
 FROM deliveries d JOIN messages m ON m.id = d.message_id";
 
 pub(crate) fn due_delivery(r: &impl Cols) -> Result<DueDelivery, StoreError> {
@@ -106,6 +107,7 @@ pub(crate) fn due_delivery(r: &impl Cols) -> Result<DueDelivery, StoreError> {
         lane: r.opt_text("lane")?,
         body: r.opt_text("body")?,
         attempts: attempts(r)?,
+        trace_id: r.opt_text("trace_id")?,
     })
 }
 

@@ -30,6 +30,8 @@ pub struct MessageSummary {
     pub updated_at: OffsetDateTime,
     /// Size of the stored raw bytes; `None` once retention has pruned them.
     pub raw_len: Option<u64>,
+    /// The message's trace id (32 lowercase hex characters); `None` for messages journaled before traces.
+    pub trace_id: Option<String>,
 }
 
 /// One journaled message with its bytes exactly as received.

@@ -302,6 +302,7 @@ mod tests {
             reason: None,
             dedup_key: key.map(str::to_owned),
             meta: MessageMeta::default(),
+            trace_id: hearth_core::trace::TraceId::random(),
         }
     }
 

@@ -65,6 +65,7 @@ async fn backlog_is_converted_after_restart() {
             reason: None,
             dedup_key: Some(format!("TESTEHR|NORTH|{id}")),
             meta: hearth_core::MessageMeta { control_id: Some(id.into()), ..Default::default() },
+            trace_id: hearth_core::trace::TraceId::random(),
         };
         journal.append(env).await.unwrap();
     }

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use hearth_core::trace::now_unix_nanos;
 use hearth_core::{ErrorClass, MessageStatus, PayloadKind};
 use hearth_route::{MessageContext, RoutePlan, RouteSet};
 use hearth_store::{NewDelivery, PatientIndexUpdate};
@@ -38,6 +39,38 @@ impl ConversionError {
             ConversionError::Task(_) => ErrorClass::Transient,
             _ => ErrorClass::BadInput,
         }
+    }
+
+    /// What a trace may say about the failure: a fixed text per kind (the reason itself may quote input).
+    pub fn trace_description(&self) -> &'static str {
+        match self {
+            ConversionError::Parse(_) => "the message could not be parsed",
+            ConversionError::Map(_) => "the message could not be converted",
+            ConversionError::Route(_) => "routing failed",
+            ConversionError::InvalidBundle(_) => "the conversion produced an invalid Bundle",
+            ConversionError::Pruned => "the message content was pruned",
+            ConversionError::Task(_) => "the conversion task failed",
+        }
+    }
+
+    /// Whether the failure happened while routing (after the conversion).
+    pub fn in_routing(&self) -> bool {
+        matches!(self, ConversionError::Route(_) | ConversionError::InvalidBundle(_))
+    }
+}
+
+/// When a run converted (unix nanoseconds), for the message's `map` span; routing starts at `converted`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timings {
+    pub started: u64,
+    pub converted: u64,
+}
+
+impl Timings {
+    /// A run that did not happen (nothing to convert): both times now.
+    pub fn now() -> Timings {
+        let t = now_unix_nanos();
+        Timings { started: t, converted: t }
     }
 }
 
@@ -92,17 +125,22 @@ pub struct Job {
 }
 
 impl Job {
-    /// Convert, route, serialise.
-    pub fn run(self, raw: &[u8]) -> Outcome {
-        self.run_at(raw, OffsetDateTime::now_utc())
+    /// Convert, route, serialise, with the clock given (the stage passes now; `hearth test` pins it;
+    /// `hearth replay` uses the original's time).
+    pub fn run_at(self, raw: &[u8], now: OffsetDateTime) -> Outcome {
+        self.run_timed(raw, now).0
     }
 
-    /// [`Job::run`] with the clock given (`hearth test` pins it; `hearth replay` uses the original's time).
-    pub fn run_at(self, raw: &[u8], now: OffsetDateTime) -> Outcome {
-        match self.convert(raw, now).and_then(|(bundle, report)| self.route(bundle, report, now)) {
+    /// [`Job::run_at`], saying when the conversion started and ended (the message's trace).
+    pub fn run_timed(self, raw: &[u8], now: OffsetDateTime) -> (Outcome, Timings) {
+        let started = now_unix_nanos();
+        let converted = self.convert(raw, now);
+        let timings = Timings { started, converted: now_unix_nanos() };
+        let outcome = match converted.and_then(|(bundle, report)| self.route(bundle, report, now)) {
             Ok(routed) => Outcome::Routed(routed),
             Err(e) => Outcome::Failed(e),
-        }
+        };
+        (outcome, timings)
     }
 
     /// The Bundle and the conversion report, by payload kind.

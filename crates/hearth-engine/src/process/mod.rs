@@ -16,6 +16,7 @@ mod job;
 pub mod offline;
 mod patients;
 mod setup;
+mod trace;
 mod webhook;
 
 use std::collections::HashMap;
@@ -29,10 +30,11 @@ use hearth_core::events::{MessageConverted, Metric};
 use hearth_route::RouteSet;
 use hearth_sources::Channel;
 use hearth_store::{ConversionOutcome, Journal, MessageSummary, Node, StoreError, StoredMessage};
+use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
-use job::Job;
 pub use job::{ConversionError, Outcome, Routed};
+use job::{Job, Timings};
 pub use setup::{ChannelMapping, SetupError, map_options};
 
 use crate::reload::Live;
@@ -184,7 +186,7 @@ impl Stage {
     async fn prepare(&self, msg: StoredMessage) -> Prepared {
         let StoredMessage { summary, raw, .. } = msg;
         let Some(raw) = raw else {
-            return Prepared { summary, outcome: Outcome::Failed(ConversionError::Pruned) };
+            return Prepared { summary, outcome: Outcome::Failed(ConversionError::Pruned), timings: Timings::now() };
         };
         // One generation of the rules for the whole message, even if a reload lands meanwhile.
         let rules = self.live.rules();
@@ -207,10 +209,11 @@ impl Stage {
         };
         // Parsing, mapping and routing are CPU work on input of any size: keep them off the async workers.
         let started = Instant::now();
-        let outcome = tokio::task::spawn_blocking(move || job.run(&raw)).await;
-        let outcome = outcome.unwrap_or_else(|e| Outcome::Failed(ConversionError::Task(e.to_string())));
+        let run = tokio::task::spawn_blocking(move || job.run_timed(&raw, OffsetDateTime::now_utc())).await;
+        let (outcome, timings) =
+            run.unwrap_or_else(|e| (Outcome::Failed(ConversionError::Task(e.to_string())), Timings::now()));
         MessageConverted { channel: &summary.channel, status: outcome.status(), duration: started.elapsed() }.emit();
-        Prepared { summary, outcome }
+        Prepared { summary, outcome, timings }
     }
 
     /// A webhook's parse and patient lookup (async: the index is in the journal). A failed lookup keeps the
@@ -230,9 +233,11 @@ impl Stage {
 
     /// Stores a prepared outcome: the conversion, the report and the deliveries in one journal write.
     async fn commit(&self, prepared: Prepared) -> Result<(), hearth_store::StoreError> {
-        let Prepared { summary, outcome } = prepared;
+        let Prepared { summary, outcome, timings } = prepared;
         let id = summary.id;
         let status = outcome.status();
+        // Ended once the outcome and its outbox rows are stored.
+        let route_span = trace::map_and_start_route(&summary, timings, &outcome);
         match outcome {
             Outcome::Routed(Routed { bundle, report, deliveries, patients, identifiers }) => {
                 let reason = deliveries.is_empty().then_some("no route matched");
@@ -256,6 +261,7 @@ impl Stage {
                     },
                 );
                 let (indexed, stored) = tokio::join!(index, outcome);
+                drop(route_span);
                 indexed.and(claimed(stored))
             }
             Outcome::Failed(e) => {
@@ -270,7 +276,9 @@ impl Stage {
                     deliveries: Vec::new(),
                     patient_identifiers: Vec::new(),
                 };
-                claimed(self.node.set_outcome(id, outcome).await)
+                let stored = claimed(self.node.set_outcome(id, outcome).await);
+                drop(route_span);
+                stored
             }
         }
     }
@@ -292,4 +300,5 @@ fn claimed(stored: Result<(), StoreError>) -> Result<(), StoreError> {
 struct Prepared {
     summary: MessageSummary,
     outcome: Outcome,
+    timings: Timings,
 }

@@ -22,6 +22,7 @@ async fn journal_with(dir: &std::path::Path, destination: &str, n: usize) -> Jou
             reason: None,
             dedup_key: Some(format!("k{i}")),
             meta: MessageMeta { trigger_event: Some("A01".into()), ..MessageMeta::default() },
+            trace_id: hearth_core::trace::TraceId::random(),
         };
         let id = journal.append(env).await.unwrap().id;
         let d = NewDelivery {

@@ -63,6 +63,7 @@ async fn enqueue(journal: &Journal, key: &str, lane: &str, bodies: &[(&str, Stri
         reason: None,
         dedup_key: Some(key.into()),
         meta: MessageMeta { trigger_event: Some("A01".into()), ..MessageMeta::default() },
+        trace_id: hearth_core::trace::TraceId::random(),
     };
     let id = journal.append(env).await.unwrap().id;
     let deliveries = bodies

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::config::AmqpSourceConfig;
+use crate::receipt::Receipt;
 
 /// Messages larger than this are parsed on the blocking pool (as the MLLP listener does).
 const PARSE_INLINE_MAX: usize = 256 * 1024;
@@ -124,8 +125,10 @@ impl AmqpSource {
 async fn handle(ctx: Arc<Ctx>, delivery: Delivery, _slot: OwnedSemaphorePermit) {
     use std::sync::atomic::Ordering;
     let bytes = delivery.body.len();
-    let env = envelope(&ctx, &delivery).await;
+    let mut receipt = Receipt::new();
+    let env = Envelope { trace_id: receipt.trace_id, ..envelope(&ctx, &delivery).await };
     let rejected = env.status == MessageStatus::Rejected;
+    let meta = env.meta.clone();
     match ctx.journal.append(env).await {
         Ok(app) => {
             ctx.failures.store(0, Ordering::Relaxed);
@@ -135,17 +138,23 @@ async fn handle(ctx: Arc<Ctx>, delivery: Delivery, _slot: OwnedSemaphorePermit) 
                 (false, false) => ReceiveOutcome::Accepted,
             };
             MessageReceived { channel: &ctx.channel, outcome, bytes, journal_id: Some(app.id) }.emit();
+            receipt.journaled(app.id, outcome, &meta);
             if let Err(e) = delivery.ack().await {
                 // Journaled but not acknowledged: the broker redelivers it and the journal counts a duplicate
                 // (for messages with a dedup key).
                 tracing::warn!(channel = %ctx.channel, error = %e, "amqp ack failed after journaling");
+                receipt.answered(&ctx.channel, "ack_failed");
+            } else {
+                receipt.answered(&ctx.channel, "ack");
             }
         }
         Err(e) => {
             JournalFailed { channel: &ctx.channel, error: &e.to_string() }.emit();
+            receipt.journal_failed();
             if let Err(e) = delivery.nack(true).await {
                 tracing::warn!(channel = %ctx.channel, error = %e, "amqp nack failed; the broker redelivers on reconnect");
             }
+            receipt.answered(&ctx.channel, "nack");
             let attempt = ctx.failures.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(backoff_delay(attempt, JOURNAL_BACKOFF_MIN, JOURNAL_BACKOFF_MAX)).await;
         }
@@ -170,7 +179,17 @@ async fn envelope(ctx: &Ctx, d: &Delivery) -> Envelope {
         Verdict::Accepted { key, meta } => (MessageStatus::Received, None, key, meta),
         Verdict::Rejected { reason, meta } => (MessageStatus::Rejected, Some(reason), None, meta),
     };
-    Envelope { channel: ctx.channel.clone(), kind: ctx.kind, received_at, raw, status, reason, dedup_key, meta }
+    Envelope {
+        channel: ctx.channel.clone(),
+        kind: ctx.kind,
+        received_at,
+        raw,
+        status,
+        reason,
+        dedup_key,
+        meta,
+        trace_id: hearth_core::trace::TraceId::random(),
+    }
 }
 
 /// What the door decides about one message: accepted (with its dedup key) or rejected (with the reason).

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use hearth_core::events::{JournalFailed, MessageReceived, ReceiveOutcome};
+use hearth_core::trace::now_unix_nanos;
 use hearth_core::{Envelope, MessageMeta, MessageStatus, PayloadKind};
 use hearth_csv::{Chunk, ConvertContext, Converter, CsvError, FileReport, HeaderReport, MAX_REPORTED_ERRORS, RowError};
 use hearth_store::Journal;
@@ -21,6 +22,8 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+use crate::receipt::Receipt;
 
 /// Journal appends in flight for one file.
 pub const APPEND_WINDOW: usize = 128;
@@ -287,7 +290,27 @@ async fn journal_chunks(
                     report.chunks += 1;
                     let env = envelope(ch, &name, hash, chunk);
                     let bytes = env.raw.len();
-                    in_flight.push(async move { (bytes, journal.append(env).await) });
+                    // Each chunk is a message with its own trace; its `receive` ends when it is journaled (the
+                    // file's answer comes once every chunk is).
+                    let mut receipt = Receipt::with_trace(env.trace_id, now_unix_nanos());
+                    let meta = env.meta.clone();
+                    let channel = ch.name.as_str();
+                    in_flight.push(async move {
+                        let appended = journal.append(env).await;
+                        match &appended {
+                            Ok(app) => {
+                                let outcome =
+                                    if app.duplicate { ReceiveOutcome::Duplicate } else { ReceiveOutcome::Accepted };
+                                receipt.journaled(app.id, outcome, &meta);
+                                receipt.answered(channel, "journaled");
+                            }
+                            Err(_) => {
+                                receipt.journal_failed();
+                                receipt.answered(channel, "failed");
+                            }
+                        }
+                        (bytes, appended)
+                    });
                 }
                 Some(Item::Undecodable { .. }) => {}
                 None => break,
@@ -340,5 +363,6 @@ fn envelope(ch: &CsvChannel, file: &str, hash: &str, chunk: Chunk) -> Envelope {
             control_id: Some(format!("{file}:{}", chunk.first_line)),
             ..MessageMeta::default()
         },
+        trace_id: hearth_core::trace::TraceId::random(),
     }
 }

@@ -10,6 +10,7 @@ use hearth_store::Journal;
 use time::OffsetDateTime;
 
 use crate::hl7v2_intake::{Acks, journal_and_answer};
+use crate::receipt::Receipt;
 
 /// An `hl7v2` ingest channel.
 #[derive(Debug, Clone)]
@@ -38,13 +39,14 @@ impl Hl7v2Ingest {
 
     /// Parses, journals, answers: the ACK as the HTTP answer, 200 for AA/CA, 400 for AR/CR, 503 for AE/CE.
     /// Parsing runs inline: the body is bounded by `max_body_bytes`.
-    pub(super) async fn receive(&self, journal: &Journal, body: Vec<u8>) -> Response {
+    pub(super) async fn receive(&self, journal: &Journal, body: Vec<u8>, mut receipt: Receipt) -> Response {
         let received_at = OffsetDateTime::now_utc();
         let parsed = hearth_hl7v2::parse(&body, &self.parse);
         // `Always`: an HTTP client always gets an answer, whatever MSH-15 says.
-        let answer =
-            journal_and_answer(journal, &self.name, received_at, &body, parsed, (&self.acks, AckPolicy::Always)).await;
+        let acks = (&*self.acks, AckPolicy::Always);
+        let answer = journal_and_answer(journal, &self.name, received_at, &body, parsed, acks, &mut receipt).await;
         let Some((code, text)) = answer else {
+            receipt.answered(&self.name, "none");
             return StatusCode::NO_CONTENT.into_response();
         };
         let status = match code {
@@ -52,6 +54,7 @@ impl Hl7v2Ingest {
             "AR" | "CR" => StatusCode::BAD_REQUEST,
             _ => StatusCode::SERVICE_UNAVAILABLE,
         };
+        receipt.answered(&self.name, code);
         (status, [(header::CONTENT_TYPE, "application/hl7-v2")], text).into_response()
     }
 }

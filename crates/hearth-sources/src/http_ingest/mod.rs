@@ -27,6 +27,7 @@ use hearth_store::Journal;
 use tokio_util::sync::CancellationToken;
 
 use crate::file::{CsvChannel, IngestError, IngestReport, ingest};
+use crate::receipt::Receipt;
 pub use config::{
     DEFAULT_MAX_CSV_BODY_BYTES, DEFAULT_MAX_HL7_BODY_BYTES, HttpIngestPlan, HttpPayload, RawHttpIngest, validate,
 };
@@ -78,6 +79,8 @@ async fn receive(
     let Some(ch) = st.channels.get(&name) else {
         return error(StatusCode::NOT_FOUND, "not_found", "no ingest channel of that name");
     };
+    // The trace's root span starts before the body is read.
+    let receipt = Receipt::new();
     let body = match read_body(&headers, body, ch.max_body_bytes()).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
@@ -91,7 +94,7 @@ async fn receive(
             let file = query.get("file").map_or("upload.csv", String::as_str);
             csv(&st, channel, file, body).await
         }
-        IngestChannel::Hl7v2(h) => h.receive(&st.journal, body).await,
+        IngestChannel::Hl7v2(h) => h.receive(&st.journal, body, receipt).await,
     }
 }
 

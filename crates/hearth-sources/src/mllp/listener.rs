@@ -26,6 +26,7 @@ use tokio_util::task::TaskTracker;
 use super::config::MllpPlan;
 use crate::SourceError;
 use crate::hl7v2_intake::{Acks, journal_and_answer, journal_rejected};
+use crate::receipt::Receipt;
 
 /// Frames larger than this are parsed on the blocking pool so one big message never stalls other connections.
 const PARSE_INLINE_MAX: usize = 256 * 1024;
@@ -162,16 +163,23 @@ where
             junk_reported = junk;
         }
         let started = Instant::now();
-        let reply = handle_frame(ctx, frame).await;
+        // The trace's root span starts with the complete frame (the codec does not say when its first byte came).
+        let mut receipt = Receipt::new();
+        let reply = handle_frame(ctx, frame, &mut receipt).await;
         match reply {
             Some((code, ack)) => {
                 if let Err(e) = framed.send(&ack[..]).await {
                     tracing::debug!(channel = %ctx.channel, error = %e, "could not write ACK");
+                    receipt.answered(&ctx.channel, "unsent");
                     break;
                 }
                 AckSent { channel: &ctx.channel, code, latency: started.elapsed() }.emit();
+                receipt.answered(&ctx.channel, code);
             }
-            None => AckSent { channel: &ctx.channel, code: "none", latency: started.elapsed() }.emit(),
+            None => {
+                AckSent { channel: &ctx.channel, code: "none", latency: started.elapsed() }.emit();
+                receipt.answered(&ctx.channel, "none");
+            }
         }
     }
     MllpConnection { channel: &ctx.channel, opened: false }.emit();
@@ -179,15 +187,15 @@ where
 
 /// Journal one frame and build the answer: `Some((MSA-1 code, ACK text))`, or `None` when the sender asked for
 /// no answer (MSH-15) or the connection is gone.
-async fn handle_frame(ctx: &Ctx, frame: Frame) -> Option<(&'static str, Vec<u8>)> {
+async fn handle_frame(ctx: &Ctx, frame: Frame, receipt: &mut Receipt) -> Option<(&'static str, Vec<u8>)> {
     match frame {
-        Frame::Message(bytes) => handle_message(ctx, bytes).await,
+        Frame::Message(bytes) => handle_message(ctx, bytes, receipt).await,
         Frame::Oversized { discarded_bytes } => {
             let reason = format!(
                 "frame of {discarded_bytes} bytes exceeds max_frame_bytes = {} (content not kept)",
                 ctx.plan.max_frame_bytes
             );
-            journal_rejected(&ctx.journal, &ctx.channel, Vec::new(), &reason, MessageMeta::default()).await;
+            journal_rejected(&ctx.journal, &ctx.channel, Vec::new(), &reason, MessageMeta::default(), receipt).await;
             let err = AckError::new(ErrorCode::ApplicationInternalError, reason);
             build_ack(ctx, AckSubject::default(), Charset::Ascii, &Outcome::Rejected(err))
         }
@@ -199,6 +207,7 @@ async fn handle_frame(ctx: &Ctx, frame: Frame) -> Option<(&'static str, Vec<u8>)
                 partial.to_vec(),
                 "connection closed inside an MLLP frame",
                 MessageMeta::default(),
+                receipt,
             )
             .await;
             None
@@ -206,7 +215,7 @@ async fn handle_frame(ctx: &Ctx, frame: Frame) -> Option<(&'static str, Vec<u8>)
     }
 }
 
-async fn handle_message(ctx: &Ctx, bytes: Bytes) -> Option<(&'static str, Vec<u8>)> {
+async fn handle_message(ctx: &Ctx, bytes: Bytes, receipt: &mut Receipt) -> Option<(&'static str, Vec<u8>)> {
     let received_at = OffsetDateTime::now_utc();
     let parsed = if bytes.len() > PARSE_INLINE_MAX {
         let opts = ctx.parse.clone();
@@ -217,7 +226,8 @@ async fn handle_message(ctx: &Ctx, bytes: Bytes) -> Option<(&'static str, Vec<u8
                 // Only a bug in the parser gets here (a panic on input): keep the message, refuse it loudly.
                 tracing::error!(channel = %ctx.channel, error = %e, "parser task failed");
                 let reason = "internal error while parsing (a Hearth bug: please report it)";
-                journal_rejected(&ctx.journal, &ctx.channel, bytes.to_vec(), reason, MessageMeta::default()).await;
+                let meta = MessageMeta::default();
+                journal_rejected(&ctx.journal, &ctx.channel, bytes.to_vec(), reason, meta, receipt).await;
                 let err = AckError::new(ErrorCode::ApplicationInternalError, reason);
                 return build_ack(ctx, AckSubject::default(), Charset::Ascii, &Outcome::Error(err));
             }
@@ -225,7 +235,8 @@ async fn handle_message(ctx: &Ctx, bytes: Bytes) -> Option<(&'static str, Vec<u8
     } else {
         hearth_hl7v2::parse(&bytes, &ctx.parse)
     };
-    journal_and_answer(&ctx.journal, &ctx.channel, received_at, &bytes, parsed, (&ctx.acks, ctx.plan.ack_policy)).await
+    let acks = (&ctx.acks, ctx.plan.ack_policy);
+    journal_and_answer(&ctx.journal, &ctx.channel, received_at, &bytes, parsed, acks, receipt).await
 }
 
 /// The accept acknowledgement for an outcome; `None` when MSH-15 says not to answer this outcome.

@@ -23,6 +23,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use hearth_core::events::{JournalFailed, MessageReceived, ReceiveOutcome};
+use hearth_core::trace::now_unix_nanos;
 use hearth_core::{Envelope, MessageMeta, MessageStatus, PayloadKind};
 use hearth_store::Journal;
 use hearth_webhooks::{Parsed, Request};
@@ -30,6 +31,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::WebhookChannel;
+use crate::receipt::Receipt;
 
 /// Longest vendor status kept as the journal's trigger event (it becomes part of routing keys).
 const MAX_EVENT_LEN: usize = 40;
@@ -62,6 +64,7 @@ async fn receive(
         return error(StatusCode::NOT_FOUND, "not_found", "no webhook channel of that name");
     };
     let now = OffsetDateTime::now_utc();
+    let started = now_unix_nanos();
     let body = match read_body(&headers, body, ch.max_body_bytes).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
@@ -98,16 +101,23 @@ async fn receive(
             let reason = e.to_string();
             let env =
                 Envelope { status: MessageStatus::Rejected, reason: Some(reason.clone()), ..envelope(ch, now, &body) };
-            journal(&st.journal, ch, env).await;
+            let mut receipt = Receipt::with_trace(env.trace_id, started);
+            journal(&st.journal, ch, env, &mut receipt).await;
+            receipt.answered(&ch.name, "400");
             return error(StatusCode::BAD_REQUEST, "malformed", &reason);
         }
     };
-    match journal(&st.journal, ch, env).await {
+    let mut receipt = Receipt::with_trace(env.trace_id, started);
+    match journal(&st.journal, ch, env, &mut receipt).await {
         Some(app) => {
+            receipt.answered(&ch.name, "200");
             let body = serde_json::json!({ "journal_id": app.id, "duplicate": app.duplicate });
             (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
         }
-        None => error(StatusCode::SERVICE_UNAVAILABLE, "journal_unavailable", "not stored; send it again later"),
+        None => {
+            receipt.answered(&ch.name, "503");
+            error(StatusCode::SERVICE_UNAVAILABLE, "journal_unavailable", "not stored; send it again later")
+        }
     }
 }
 
@@ -122,12 +132,18 @@ fn envelope(ch: &WebhookChannel, now: OffsetDateTime, body: &[u8]) -> Envelope {
         reason: None,
         dedup_key: None,
         meta: MessageMeta::default(),
+        trace_id: hearth_core::trace::TraceId::random(),
     }
 }
 
 /// Appends and emits the receive event; `None` if the journal failed (the caller answers 503).
-async fn journal(journal: &Journal, ch: &WebhookChannel, env: Envelope) -> Option<hearth_store::Appended> {
-    let (bytes, status) = (env.raw.len(), env.status);
+async fn journal(
+    journal: &Journal,
+    ch: &WebhookChannel,
+    env: Envelope,
+    receipt: &mut Receipt,
+) -> Option<hearth_store::Appended> {
+    let (bytes, status, meta) = (env.raw.len(), env.status, env.meta.clone());
     match journal.append(env).await {
         Ok(app) => {
             let outcome = match (app.duplicate, status) {
@@ -136,10 +152,12 @@ async fn journal(journal: &Journal, ch: &WebhookChannel, env: Envelope) -> Optio
                 (false, _) => ReceiveOutcome::Accepted,
             };
             MessageReceived { channel: &ch.name, outcome, bytes, journal_id: Some(app.id) }.emit();
+            receipt.journaled(app.id, outcome, &meta);
             Some(app)
         }
         Err(e) => {
             JournalFailed { channel: &ch.name, error: &e.to_string() }.emit();
+            receipt.journal_failed();
             None
         }
     }

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use hearth_core::trace::{Span, SpanKind};
 use hearth_core::{Envelope, MessageStatus};
 
 use crate::write::{Conversion, Write};
@@ -15,9 +16,26 @@ impl Journal {
     /// already stored gets the earlier id and `duplicate: true`. Waits while the write queue is full, and while
     /// ingest is paused (see [`Journal::pause_ingest`]): a source then holds its sender instead of acknowledging.
     pub async fn append(&self, env: Envelope) -> Result<Appended, StoreError> {
+        // The trace's `journal` span: waiting for a paused ingest, the queue and the group commit.
+        let mut span = Span::under_root("journal", SpanKind::Internal, env.trace_id);
+        if span.is_recording() {
+            span.attr("hearth.channel", env.channel.as_str());
+        }
         self.ingest_open().await;
         self.channel_open(&env.channel).await;
-        self.send(|reply| Command::Write(Write::Append { env: Box::new(env), reply })).await
+        let appended = self.send(|reply| Command::Write(Write::Append { env: Box::new(env), reply })).await;
+        match &appended {
+            Ok(a) => {
+                span.attr("hearth.message_id", a.id)
+                    .attr("hearth.outcome", if a.duplicate { "duplicate" } else { "stored" });
+            }
+            // A fixed text: a database error may quote what it refused.
+            Err(_) => {
+                span.error("the journal could not store the message");
+            }
+        }
+        span.end();
+        appended
     }
 
     /// Sets a message's status and reason (`None` clears the reason). Goes through the group commit like an

@@ -18,8 +18,8 @@ use crate::{Appended, MAX_PAGE, MessageFilter, MessageSummary, StoreError, Store
 const INSERT_MESSAGE: &str = "\
 WITH m AS (
     INSERT INTO messages (channel, kind, received_at, status, reason, dedup_key, message_code, trigger_event,
-                          structure, control_id, sending_application, sending_facility, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                          structure, control_id, sending_application, sending_facility, updated_at, trace_id)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15)
     ON CONFLICT (dedup_key) DO UPDATE SET duplicates = messages.duplicates + 1, updated_at = EXCLUDED.updated_at
     RETURNING id, duplicates
 ), c AS (
@@ -55,6 +55,7 @@ pub(crate) async fn insert(conn: &mut PgConnection, env: &Envelope, now_us: i64)
         .bind(pg_opt(&m.sending_facility))
         .bind(now_us)
         .bind(env.raw.as_slice())
+        .bind(env.trace_id.to_hex())
         .fetch_one(&mut *conn)
         .await?;
     Ok(Appended { id, duplicate: duplicates > 0 })
@@ -97,6 +98,7 @@ pub(crate) async fn insert_all(
         .bind(&run.extra)
         .bind(run.row_envs().map(|e| e.raw.as_slice()).collect::<Vec<_>>())
         .bind(now_us)
+        .bind(run.row_envs().map(|e| e.trace_id.to_hex()).collect::<Vec<_>>())
         .fetch_all(&mut *conn)
         .await?;
     run.answer(&ids, returned)
@@ -106,13 +108,15 @@ pub(crate) async fn insert_all(
 /// row returns its existing id, which is none of ours).
 const INSERT_ALL: &str = "WITH m AS (
     INSERT INTO messages (id, channel, kind, received_at, status, reason, dedup_key, message_code, trigger_event,
-                          structure, control_id, sending_application, sending_facility, duplicates, updated_at)
+                          structure, control_id, sending_application, sending_facility, duplicates, updated_at,
+                          trace_id)
     SELECT u.id, u.channel, u.kind, u.received_at, u.status, u.reason, u.dedup_key, u.message_code,
-           u.trigger_event, u.structure, u.control_id, u.sending_application, u.sending_facility, u.extra, $16
+           u.trigger_event, u.structure, u.control_id, u.sending_application, u.sending_facility, u.extra, $16,
+           u.trace_id
     FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
-                $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[])
+                $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[], $17::text[])
          AS u(id, channel, kind, received_at, status, reason, dedup_key, message_code, trigger_event, structure,
-              control_id, sending_application, sending_facility, extra)
+              control_id, sending_application, sending_facility, extra, trace_id)
     ORDER BY u.id
     ON CONFLICT (dedup_key) DO UPDATE
         SET duplicates = messages.duplicates + 1 + EXCLUDED.duplicates, updated_at = EXCLUDED.updated_at

@@ -191,6 +191,7 @@ pub fn envelope(channel: &str, control_id: &str, dedup_key: Option<&str>, raw: &
             sending_application: Some("LAB".into()),
             sending_facility: Some("NORTH".into()),
         },
+        trace_id: hearth_core::trace::TraceId::random(),
     }
 }
 
