@@ -162,6 +162,10 @@ fn message_browser_finds_a_patient_among_100000_messages_highlights_fields_and_r
     let segments =
         driver.script("return [...document.querySelectorAll('#message-raw .seg')].map((s) => s.dataset.segment);", &[]);
     assert_eq!(segments, json!(["MSH", "EVN", "PID", "PV1", "ZPI"]), "one segment a line");
+    let trace =
+        driver.script("return document.querySelector('#message-meta [data-field=\"trace_id\"]').textContent;", &[]);
+    assert_eq!(trace, view["trace_id"], "the view names the message's trace");
+    assert_eq!(trace.as_str().map(str::len), Some(32), "a W3C trace id: {trace}");
 
     // A real pointer over PID-5.1: the field is highlighted and its position named.
     driver.hover(&family);
