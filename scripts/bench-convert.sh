@@ -68,7 +68,7 @@ summary() {
 echo "revision:  $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates scripts Cargo.toml Cargo.lock || echo ' (uncommitted changes)')"
 echo "cpu:       $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') ($(nproc) cores)"
 echo "load avg before: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "input:     $count convertible samples × $REPEAT = $messages messages, $in_bytes bytes; ${#PIN[@]:+pinned to one core}"
+echo "input:     $count convertible samples × $REPEAT = $messages messages, $in_bytes bytes; $(if [ ${#PIN[@]} -gt 0 ]; then echo "pinned to one core"; else echo "not pinned (no taskset)"; fi)"
 
 : > "$WORK/times.bin"; : > "$WORK/times.base"
 for _ in $(seq "$RUNS"); do

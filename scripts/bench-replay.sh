@@ -20,7 +20,7 @@ BIN="${HEARTH_BIN:-${CARGO_TARGET_DIR:-target}/release/hearth}"
 DIR="$(mktemp -d)"
 SUFFIX="$$-$(date +%s)"
 PID=""
-trap '[ -z "$PID" ] || kill "$PID" 2>/dev/null || true; for x in fhir followup; do rabbitmqctl delete_exchange "bench-replay-$x-$SUFFIX" >/dev/null 2>&1 || true; done; rm -rf "$DIR"' EXIT
+trap '[ -z "$PID" ] || kill "$PID" 2>/dev/null || true; for x in fhir followup; do rabbitmqctl delete_exchange "bench-replay-$x-$SUFFIX" >/dev/null 2>&1 || true; rabbitmqctl delete_queue "bench-replay-$x-$SUFFIX" >/dev/null 2>&1 || true; done; rm -rf "$DIR"' EXIT
 
 # 100 distinct messages (the engine sends them N/100 times with unique control ids); the same N in one file for
 # `hearth convert`.
@@ -55,9 +55,15 @@ default_route = false
 [destinations.fhir]
 type = "amqp"
 exchange = "bench-replay-fhir-$SUFFIX"
+[[destinations.fhir.queues]]
+name = "bench-replay-fhir-$SUFFIX"
+bind = ["#"]
 [destinations.followup]
 type = "amqp"
 exchange = "bench-replay-followup-$SUFFIX"
+[[destinations.followup.queues]]
+name = "bench-replay-followup-$SUFFIX"
+bind = ["#"]
 [routes.everything]
 payload = "bundle"
 destinations = ["fhir"]
