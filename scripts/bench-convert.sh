@@ -40,7 +40,8 @@ trap 'rm -rf "$WORK"' EXIT
 count=0
 for f in "$SAMPLES"/*.hl7; do
   if "$BENCH_BIN" convert --from hl7v2 --timezone UTC "$f" >/dev/null 2>&1; then
-    cat "$f" >> "$WORK/one.hl7"; printf '\r' >> "$WORK/one.hl7"
+    # A byte-order mark is allowed at the start of a file, not in the middle of one: drop it when concatenating.
+    sed '1s/^\xEF\xBB\xBF//' "$f" >> "$WORK/one.hl7"; printf '\r' >> "$WORK/one.hl7"
     count=$((count + 1))
   fi
 done
