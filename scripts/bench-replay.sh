@@ -8,7 +8,8 @@
 #      discharges to a second exchange), read-only, nothing delivered.
 #   3. `hearth convert` converts the same N messages from one file (NDJSON to /dev/null).
 # Prints both wall times (best of ROUNDS), messages/s, the git revision, the CPU and the load before and after.
-# Usage: [HEARTH_BIN=...] scripts/bench-replay.sh [N=100000] [ROUNDS=3]
+# BENCH_PERF=FILE also records a perf profile of one replay into FILE.
+# Usage: [HEARTH_BIN=...] [BENCH_PERF=FILE] scripts/bench-replay.sh [N=100000] [ROUNDS=3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-100000}"
@@ -94,6 +95,10 @@ for r in $(seq 1 "$ROUNDS"); do
   echo "round $r: replay ${replay_times[-1]} s, convert ${convert_times[-1]} s"
 done
 head -n 4 "$DIR/replay.out"
+if [ -n "${BENCH_PERF:-}" ]; then
+  perf record -F 499 -g -o "$BENCH_PERF" "$BIN" replay --config "$DIR/candidate.toml" --from "$DIR/hearth.db" > /dev/null 2>&1 || true
+  echo "== perf profile of one replay in $BENCH_PERF"
+fi
 rb=$(printf '%s\n' "${replay_times[@]}" | best); cb=$(printf '%s\n' "${convert_times[@]}" | best)
 awk -v n="$N" -v r="$rb" -v c="$cb" 'BEGIN { printf "best of rounds: replay %.2f s (%.0f msg/s), convert %.2f s (%.0f msg/s), replay/convert %.2f\n", r, n/r, c, n/c, r/c }'
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -343,16 +343,85 @@ fn render_task(task: &Value, projection: &Projection) -> Rendered {
 /// A whole Bundle; the content id leaves out `Bundle.timestamp` and a conversion Provenance's `recorded`.
 fn render_bundle(bundle: &Value) -> Rendered {
     let body = to_json(bundle);
-    let mut stable = bundle.clone();
-    strip(&mut stable, "timestamp");
-    if let Some(Value::Array(entries)) = stable.get_mut("entry") {
-        for r in entries.iter_mut().filter_map(|e| e.get_mut("resource")) {
-            if conversion_provenance(r) {
-                strip(r, "recorded");
+    Rendered { body, content_id: sha256_hex(to_json(&Stable::Bundle(bundle)).as_bytes()) }
+}
+
+/// The bytes a content id digests, written without copying the Bundle: the Bundle as if `timestamp` had been
+/// removed from it, and from each conversion Provenance `recorded`, with `serde_json::Map::remove`. The ids are
+/// stored with every delivery (a reprocessing compares them), so these bytes must stay those of that removal,
+/// which moves the map's last key into the removed one's place when serde_json keeps insertion order.
+#[derive(Debug, Clone, Copy)]
+enum Stable<'a> {
+    Bundle(&'a Value),
+    Entries(&'a [Value]),
+    Entry(&'a Value),
+    Resource(&'a Value),
+}
+
+impl serde::Serialize for Stable<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match *self {
+            Stable::Bundle(Value::Object(obj)) => {
+                let entries = without(obj, "timestamp");
+                let mut map = ser.serialize_map(Some(entries.len()))?;
+                for (key, v) in entries {
+                    match v {
+                        Value::Array(items) if key == "entry" => map.serialize_entry(key, &Stable::Entries(items))?,
+                        _ => map.serialize_entry(key, v)?,
+                    }
+                }
+                map.end()
             }
+            Stable::Entries(items) => {
+                let mut seq = ser.serialize_seq(Some(items.len()))?;
+                items.iter().try_for_each(|e| seq.serialize_element(&Stable::Entry(e)))?;
+                seq.end()
+            }
+            Stable::Entry(Value::Object(obj)) => {
+                let mut map = ser.serialize_map(Some(obj.len()))?;
+                for (key, v) in obj {
+                    match key.as_str() {
+                        "resource" => map.serialize_entry(key, &Stable::Resource(v))?,
+                        _ => map.serialize_entry(key, v)?,
+                    }
+                }
+                map.end()
+            }
+            Stable::Resource(resource @ Value::Object(obj)) if conversion_provenance(resource) => {
+                let entries = without(obj, "recorded");
+                let mut map = ser.serialize_map(Some(entries.len()))?;
+                entries.into_iter().try_for_each(|(key, v)| map.serialize_entry(key, v))?;
+                map.end()
+            }
+            Stable::Bundle(v) | Stable::Entry(v) | Stable::Resource(v) => v.serialize(ser),
         }
     }
-    Rendered { body, content_id: sha256_hex(to_json(&stable).as_bytes()) }
+}
+
+/// An object's entries in the order `Map::remove(key)` leaves them.
+fn without<'a>(obj: &'a serde_json::Map<String, Value>, key: &str) -> Vec<(&'a String, &'a Value)> {
+    let mut entries: Vec<_> = obj.iter().collect();
+    if let Some(i) = entries.iter().position(|(k, _)| k.as_str() == key) {
+        if keeps_insertion_order() {
+            entries.swap_remove(i);
+        } else {
+            entries.remove(i);
+        }
+    }
+    entries
+}
+
+/// Whether serde_json keeps keys in insertion order (its `preserve_order` feature, which fhirbolt turns on for
+/// every build of the engine); a crate built alone may have sorted maps instead.
+fn keeps_insertion_order() -> bool {
+    static ORDER: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ORDER.get_or_init(|| {
+        let mut probe = serde_json::Map::new();
+        probe.insert("b".to_owned(), Value::Null);
+        probe.insert("a".to_owned(), Value::Null);
+        probe.keys().next().map(String::as_str) == Some("b")
+    })
 }
 
 /// The mapper's transformation Provenance: its agent is the Hearth mapping, and its `recorded` is the conversion
@@ -364,12 +433,6 @@ fn conversion_provenance(resource: &Value) -> bool {
         })
 }
 
-fn strip(value: &mut Value, key: &str) {
-    if let Some(obj) = value.as_object_mut() {
-        obj.remove(key);
-    }
-}
-
 fn sha256_hex(bytes: &[u8]) -> String {
     let mut out = [0u8; 64];
     // `encode_to_slice` is the table-driven encoder (the iterator behind `hex::encode` is several times slower);
@@ -377,5 +440,71 @@ fn sha256_hex(bytes: &[u8]) -> String {
     match hex::encode_to_slice(Sha256::digest(bytes), &mut out) {
         Ok(()) => String::from_utf8_lossy(&out).into_owned(),
         Err(_) => hex::encode(Sha256::digest(bytes)),
+    }
+}
+
+#[cfg(test)]
+mod content_id_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// The content id as it was first computed (and is stored in journals): a copy with the keys removed.
+    fn by_copy(bundle: &Value) -> String {
+        let mut stable = bundle.clone();
+        if let Some(obj) = stable.as_object_mut() {
+            obj.remove("timestamp");
+        }
+        if let Some(Value::Array(entries)) = stable.get_mut("entry") {
+            for r in entries.iter_mut().filter_map(|e| e.get_mut("resource")) {
+                if conversion_provenance(r) {
+                    r.as_object_mut().map(|obj| obj.remove("recorded"));
+                }
+            }
+        }
+        sha256_hex(to_json(&stable).as_bytes())
+    }
+
+    #[test]
+    fn the_content_id_is_that_of_the_copy_with_keys_removed() {
+        let provenance = |system: &str, recorded_first: bool| {
+            let mut p = serde_json::Map::new();
+            p.insert("resourceType".into(), json!("Provenance"));
+            if recorded_first {
+                p.insert("recorded".into(), json!("2026-01-01T00:00:00Z"));
+            }
+            p.insert("target".into(), json!([{ "reference": "urn:uuid:1" }]));
+            if !recorded_first {
+                p.insert("recorded".into(), json!("2026-01-01T00:00:00Z"));
+            }
+            p.insert("agent".into(), json!([{ "who": { "identifier": { "system": system, "value": "v2" } } }]));
+            p.insert("activity".into(), json!({ "text": "x" }));
+            Value::Object(p)
+        };
+        let bundles = [
+            json!({ "resourceType": "Bundle", "timestamp": "t", "type": "transaction", "entry": [
+                { "fullUrl": "urn:uuid:1", "resource": { "resourceType": "Patient", "id": "1" } },
+                { "resource": provenance(MAPPING_SYSTEM, true), "request": { "method": "POST" } },
+                { "resource": provenance("urn:other", true) },
+                { "request": { "method": "DELETE" } },
+                "not an entry",
+            ], "total": 3 }),
+            json!({ "resourceType": "Bundle", "type": "batch", "entry": [
+                { "resource": provenance(MAPPING_SYSTEM, false) },
+            ], "timestamp": "t" }),
+            json!({ "resourceType": "Bundle", "entry": "not a list", "timestamp": "t", "id": "x" }),
+            json!({ "resourceType": "Bundle" }),
+            json!(["not", "a", "Bundle"]),
+        ];
+        for b in &bundles {
+            assert_eq!(render_bundle(b).content_id, by_copy(b), "{b}");
+        }
+        // The ids ignore the conversion time and nothing else.
+        let mut later = bundles[0].clone();
+        later["timestamp"] = json!("u");
+        later["entry"][1]["resource"]["recorded"] = json!("2027-01-01T00:00:00Z");
+        assert_eq!(render_bundle(&later).content_id, render_bundle(&bundles[0]).content_id);
+        later["entry"][2]["resource"]["recorded"] = json!("2027-01-01T00:00:00Z");
+        assert_ne!(render_bundle(&later).content_id, render_bundle(&bundles[0]).content_id);
     }
 }

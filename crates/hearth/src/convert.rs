@@ -113,7 +113,12 @@ fn convert(args: &ConvertArgs) -> Result<Outcome, String> {
     let now = time::OffsetDateTime::now_utc();
     // A file has no ACK to send nor duplicates to suppress: a message without MSH-10 converts too.
     let parse = hearth_hl7v2::ParseOptions { require_control_id: false, ..hearth_hl7v2::ParseOptions::default() };
-    let mut out = Vec::with_capacity(messages.len());
+    // Each Bundle is written as soon as it is converted (memory stays flat whatever the file's size); its report,
+    // with --report, goes to stderr right after it.
+    let stdout = std::io::stdout();
+    let mut w = std::io::BufWriter::new(stdout.lock());
+    let write_err = |e: std::io::Error| format!("cannot write the output: {e}");
+    let mut converted_count = 0usize;
     let mut refused = Vec::new();
     for (n, raw) in messages.iter().enumerate() {
         let at = |e: &dyn std::fmt::Display| format!("{label}: message {}: {e}", n + 1);
@@ -125,15 +130,25 @@ fn convert(args: &ConvertArgs) -> Result<Outcome, String> {
                 hearth_fhir::bundle_to_json(&conv.bundle)
             }
             .map_err(|e| at(&format!("the mapping produced an invalid Bundle: {e}")))?;
-            Ok((bundle, serde_json::json!({ "message": n + 1, "report": conv.report })))
+            Ok((bundle, conv.report))
         });
         match converted {
-            Ok(one) => out.push(one),
+            Ok((bundle, report)) => {
+                converted_count += 1;
+                writeln!(w, "{bundle}").map_err(write_err)?;
+                if args.report {
+                    w.flush().map_err(write_err)?;
+                    let line = serde_json::json!({ "message": n + 1, "report": report });
+                    writeln!(std::io::stderr().lock(), "{line}").map_err(write_err)?;
+                }
+            }
             Err(e) => refused.push(e),
         }
     }
-    print_all(&out, args.report).map_err(|e| format!("cannot write the output: {e}"))?;
-    match (out.is_empty(), refused.len()) {
+    w.flush().map_err(write_err)?;
+    drop(w);
+    let out_is_empty = converted_count == 0;
+    match (out_is_empty, refused.len()) {
         (_, 0) => Ok(Outcome::Complete),
         (true, 1) => Err(refused.remove(0)),
         (true, n) => {
@@ -142,7 +157,7 @@ fn convert(args: &ConvertArgs) -> Result<Outcome, String> {
         }
         (false, n) => {
             print_refused(&refused);
-            eprintln!("hearth convert: {label}: {} messages converted, {n} refused", out.len());
+            eprintln!("hearth convert: {label}: {converted_count} messages converted, {n} refused");
             Ok(Outcome::Partial)
         }
     }
