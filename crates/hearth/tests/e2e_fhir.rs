@@ -136,6 +136,16 @@ fn drop_file(inbox: &Path, name: &str, bytes: &[u8]) {
     std::fs::rename(&tmp, inbox.join(name)).unwrap();
 }
 
+/// Waits until the inbox has journaled the file (it moves a file to `done/` after its last chunk is journaled).
+/// The file settles for `settle_ms` first, so without this wait an outbox can look drained before the file is in.
+async fn journaled(inbox: &Path, name: &str) {
+    let deadline = Instant::now() + T;
+    while !inbox.join("done").join(name).exists() {
+        assert!(Instant::now() < deadline, "the inbox did not take {name} within {T:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The FHIR server, read directly.
 struct Server {
     addr: String,
@@ -249,6 +259,7 @@ async fn cross_feed(url: &str, payload: &str) {
     common::mllp_send(&engine.mllp, &[p.oru(&format!("O{}", p.n))]);
     drop_file(&inbox, "charges.csv", &p.charges());
     assert_eq!(post_call(&engine, &p.call()), 200);
+    journaled(&inbox, "charges.csv").await;
     let first = drained(&engine, 5).await;
     assert!(first.iter().all(|d| d.status == DeliveryStatus::Sent), "{first:?}");
 
@@ -277,6 +288,7 @@ async fn cross_feed(url: &str, payload: &str) {
     common::mllp_send(&engine.mllp, &[p.adt(&format!("A{}-again", p.n), "DOE"), p.oru(&format!("O{}-again", p.n))]);
     drop_file(&inbox, "charges-again.csv", &p.charges());
     assert_eq!(post_call(&engine, &p.call()), 200);
+    journaled(&inbox, "charges-again.csv").await;
     let second = drained(&engine, 7).await;
     let adt_message = second.iter().map(|d| d.message_id).min().unwrap();
     let resent = second.iter().filter(|d| d.message_id != adt_message).map(|d| (d.id, d.message_id)).max().unwrap();
