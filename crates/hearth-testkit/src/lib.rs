@@ -201,11 +201,42 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}_{}_{nanos:x}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
-/// A TCP port free on 127.0.0.1 at the time of the call.
+/// A TCP port free on 127.0.0.1 at the time of the call, for a server the test starts next.
+///
+/// Taken below the kernel's ephemeral range when there is room: a port the kernel hands out for `bind(0)` is one
+/// it also hands to outgoing connections, so between this call and the server's bind any connection of any test
+/// (to RabbitMQ, PostgreSQL, another engine) could take it ("Address already in use"). Below the range only
+/// another test picking the same port at random can, one chance in thousands.
 ///
 /// # Panics
 /// When the system has no free port.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static STATE: AtomicU64 = AtomicU64::new(0);
+    const LOW: u16 = 10_000;
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(LOW);
+    if ephemeral_start > LOW + 1_000 {
+        let span = u64::from(ephemeral_start - LOW);
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs().wrapping_mul(1_000_000_007) ^ u64::from(d.subsec_nanos()))
+            .unwrap_or_default()
+            ^ (u64::from(std::process::id()) << 32);
+        for _ in 0..64 {
+            // splitmix64 over a per-process sequence: different processes start far apart.
+            let mut z = seed.wrapping_add(STATE.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed));
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            let Ok(port) = u16::try_from(u64::from(LOW) + z % span) else { continue };
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     #[allow(clippy::expect_used)]
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
@@ -266,6 +297,24 @@ mod tests {
     #[test]
     fn unique_names_differ() {
         assert_ne!(unique_name("t"), unique_name("t"));
+    }
+
+    #[test]
+    fn free_ports_are_bindable_distinct_and_outside_the_ephemeral_range() {
+        let ephemeral: Option<(u16, u16)> =
+            std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok().and_then(|r| {
+                let mut it = r.split_whitespace().map(|n| n.parse::<u16>().ok());
+                Some((it.next()??, it.next()??))
+            });
+        let ports: Vec<u16> = (0..50).map(|_| free_port()).collect();
+        for &p in &ports {
+            assert!(TcpListener::bind(("127.0.0.1", p)).is_ok(), "port {p} is free");
+            if let Some((low, high)) = ephemeral.filter(|(low, _)| *low > 11_000) {
+                assert!(!(low..=high).contains(&p), "port {p} is outside the ephemeral range {low}-{high}");
+            }
+        }
+        let distinct: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
+        assert!(distinct.len() > 45, "{ports:?}");
     }
 
     #[test]

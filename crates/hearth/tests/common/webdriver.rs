@@ -22,7 +22,7 @@ pub struct Driver {
 impl Driver {
     /// Starts `chromedriver` on a free port and opens a headless session of `chromium` on its own profile.
     pub fn start(chromedriver: &Path, chromium: &Path, profile: &Path) -> Driver {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = hearth_testkit::free_port();
         let child = Command::new(chromedriver)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
