@@ -155,6 +155,9 @@ async function act(path, question) {
   if (!$("message-panel").hidden) showMessage($("message-id").textContent);
 }
 
+// The message search's fields: API parameter → input element (the page's address names them the same way).
+const SEARCH_FIELDS = { patient: "q-patient", control_id: "q-control", status: "q-status", event: "q-event" };
+
 async function showMessages(channel, cursor) {
   if (role === "viewer") { alert("Message lists need the operator role."); return; }
   if (channel != null) $("q-channel").value = channel;
@@ -163,8 +166,7 @@ async function showMessages(channel, cursor) {
   $("messages-scope").textContent = scope ? "channel " + scope : "";
   const q = new URLSearchParams({ limit: "50" });
   if (scope) q.set("channel", scope);
-  const fields = { patient: "q-patient", control_id: "q-control", status: "q-status", event: "q-event" };
-  for (const [k, id] of Object.entries(fields)) if ($(id).value.trim()) q.set(k, $(id).value.trim());
+  for (const [k, id] of Object.entries(SEARCH_FIELDS)) if ($(id).value.trim()) q.set(k, $(id).value.trim());
   // datetime-local is the browser's local time; the API takes RFC 3339.
   for (const [k, id] of [["from", "q-from"], ["to", "q-to"]]) if ($(id).value) q.set(k, new Date($(id).value).toISOString());
   if (cursor) q.set("cursor", String(cursor));
@@ -277,9 +279,8 @@ function markUnmapped(box, report) {
 // A link may name a search or a message: /?patient=system|value, /?control_id=..., /?message=ID.
 async function openFromAddress() {
   const q = new URLSearchParams(location.search);
-  const fields = { patient: "q-patient", control_id: "q-control", status: "q-status", event: "q-event" };
   let search = false;
-  for (const [k, id] of Object.entries(fields)) if (q.get(k)) { $(id).value = q.get(k); search = true; }
+  for (const [k, id] of Object.entries(SEARCH_FIELDS)) if (q.get(k)) { $(id).value = q.get(k); search = true; }
   if (search || q.get("channel")) await showMessages(q.get("channel"));
   if (q.get("message")) await showMessage(q.get("message"));
 }

@@ -84,8 +84,10 @@ fn convert(args: &ConvertArgs) -> Result<Outcome, String> {
     match args.from {
         From::Hl7v2 => {}
         From::Webhook => {
-            let out = crate::convert_webhook::convert(args.profile.as_deref(), args.mapping.as_deref(), &args.input)?;
-            print_all(&[out], args.report).map_err(|e| format!("cannot write the output: {e}"))?;
+            let (bundle, report) =
+                crate::convert_webhook::convert(args.profile.as_deref(), args.mapping.as_deref(), &args.input)?;
+            let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+            emit(&mut w, &bundle, args.report.then_some(&report)).and_then(|()| w.flush()).map_err(write_err)?;
             return Ok(Outcome::Complete);
         }
         From::Csv => {
@@ -115,9 +117,7 @@ fn convert(args: &ConvertArgs) -> Result<Outcome, String> {
     let parse = hearth_hl7v2::ParseOptions { require_control_id: false, ..hearth_hl7v2::ParseOptions::default() };
     // Each Bundle is written as soon as it is converted (memory stays flat whatever the file's size); its report,
     // with --report, goes to stderr right after it.
-    let stdout = std::io::stdout();
-    let mut w = std::io::BufWriter::new(stdout.lock());
-    let write_err = |e: std::io::Error| format!("cannot write the output: {e}");
+    let mut w = std::io::BufWriter::new(std::io::stdout().lock());
     let mut converted_count = 0usize;
     let mut refused = Vec::new();
     for (n, raw) in messages.iter().enumerate() {
@@ -135,20 +135,14 @@ fn convert(args: &ConvertArgs) -> Result<Outcome, String> {
         match converted {
             Ok((bundle, report)) => {
                 converted_count += 1;
-                writeln!(w, "{bundle}").map_err(write_err)?;
-                if args.report {
-                    w.flush().map_err(write_err)?;
-                    let line = serde_json::json!({ "message": n + 1, "report": report });
-                    writeln!(std::io::stderr().lock(), "{line}").map_err(write_err)?;
-                }
+                let line = args.report.then(|| serde_json::json!({ "message": n + 1, "report": report }));
+                emit(&mut w, &bundle, line.as_ref()).map_err(write_err)?;
             }
             Err(e) => refused.push(e),
         }
     }
     w.flush().map_err(write_err)?;
-    drop(w);
-    let out_is_empty = converted_count == 0;
-    match (out_is_empty, refused.len()) {
+    match (converted_count == 0, refused.len()) {
         (_, 0) => Ok(Outcome::Complete),
         (true, 1) => Err(refused.remove(0)),
         (true, n) => {
@@ -170,20 +164,18 @@ fn print_refused(refused: &[String]) {
     }
 }
 
-fn print_all(out: &[(String, serde_json::Value)], report: bool) -> std::io::Result<()> {
-    let stdout = std::io::stdout();
-    let mut w = std::io::BufWriter::new(stdout.lock());
-    for (bundle, _) in out {
-        writeln!(w, "{bundle}")?;
-    }
-    w.flush()?;
-    if report {
-        let mut e = std::io::stderr().lock();
-        for (_, r) in out {
-            writeln!(e, "{r}")?;
-        }
+/// Writes one Bundle as a line of `out` and, with `--report`, its report as a line of stderr right after it.
+fn emit(out: &mut impl Write, bundle: &str, report: Option<&serde_json::Value>) -> std::io::Result<()> {
+    writeln!(out, "{bundle}")?;
+    if let Some(report) = report {
+        out.flush()?;
+        writeln!(std::io::stderr().lock(), "{report}")?;
     }
     Ok(())
+}
+
+fn write_err(e: std::io::Error) -> String {
+    format!("cannot write the output: {e}")
 }
 
 fn read_input(input: &str) -> Result<(String, Vec<u8>), String> {

@@ -14,9 +14,9 @@ mod common;
 mod webdriver;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Engine, chromium, mllp_send};
+use common::{Engine, api_as, chromium, mllp_send, wait_for};
 use serde_json::{Value, json};
 use webdriver::Driver;
 
@@ -35,18 +35,7 @@ fn browser_toml(dir: &Path, amqp_uri: &str, queue: &str) -> String {
 }
 
 fn api(addr: &str, path: &str) -> Value {
-    let auth = format!("Bearer {OPERATOR}");
-    hearth_testkit::http::request("GET", addr, path, &[("authorization", &auth)], Vec::new())
-        .unwrap_or_else(|e| panic!("{path}: {e}"))
-        .json()
-}
-
-fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    api_as(OPERATOR, addr, path)
 }
 
 /// A synthetic ADT^A01 of the patient the test looks for, with a Z-segment and an unmapped PID field so the

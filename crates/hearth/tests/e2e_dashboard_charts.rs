@@ -8,9 +8,9 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Engine, adt, chromium, headless, mllp_send};
+use common::{Engine, adt, api_as, chromium, headless, mllp_send, wait_for};
 
 const TOKEN: &str = "e2e-charts-token-0123456789";
 const OPERATOR: &str = "e2e-operator-token-0123456789";
@@ -35,21 +35,6 @@ fn charts_toml(dir: &Path, amqp_uri: &str, queue: &str) -> String {
 
 fn api(addr: &str, path: &str) -> serde_json::Value {
     api_as(TOKEN, addr, path)
-}
-
-fn api_as(token: &str, addr: &str, path: &str) -> serde_json::Value {
-    let auth = format!("Bearer {token}");
-    hearth_testkit::http::request("GET", addr, path, &[("authorization", &auth)], Vec::new())
-        .unwrap_or_else(|e| panic!("{path}: {e}"))
-        .json()
-}
-
-fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// The text of `<td data-field="{field}">` in the chart data row of `series` (`channel/adt/messages/received`).

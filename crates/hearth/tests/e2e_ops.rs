@@ -7,9 +7,9 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Engine, adt, chromium, headless, http_get, mllp_send};
+use common::{Engine, adt, api_as, chromium, headless, http_get, mllp_send, wait_for};
 
 const TOKEN: &str = "e2e-admin-token-0123456789";
 
@@ -27,18 +27,7 @@ fn ops_toml(dir: &Path, amqp_uri: &str) -> String {
 
 /// GET with the bearer token, as JSON.
 fn api(addr: &str, path: &str) -> serde_json::Value {
-    let auth = format!("Bearer {TOKEN}");
-    let resp = hearth_testkit::http::request("GET", addr, path, &[("authorization", &auth)], Vec::new())
-        .unwrap_or_else(|e| panic!("{path}: {e}"));
-    resp.json()
-}
-
-fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    api_as(TOKEN, addr, path)
 }
 
 fn rabbitmqctl(args: &[&str]) {

@@ -369,20 +369,38 @@ pub fn chromium() -> Option<PathBuf> {
     program("dashboard", &["chromium", "chromium-browser", "google-chrome"], "apt-get install chromium")
 }
 
+/// The flags every browser test starts Chromium with (as `chromium` itself or through ChromeDriver).
+pub const CHROMIUM_FLAGS: [&str; 8] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+];
+
 /// Chromium headless with the flags every dashboard test uses, on its own profile directory.
 pub fn headless(chromium: &Path, profile: &Path) -> Command {
     let mut cmd = Command::new(chromium);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-        "--virtual-time-budget=8000",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()));
+    cmd.args(CHROMIUM_FLAGS).arg("--virtual-time-budget=8000").arg(format!("--user-data-dir={}", profile.display()));
     cmd
+}
+
+/// `GET path` on the admin API with a bearer token, as JSON (any status: the caller reads the body).
+pub fn api_as(token: &str, addr: &str, path: &str) -> serde_json::Value {
+    let auth = format!("Bearer {token}");
+    hearth_testkit::http::request("GET", addr, path, &[("authorization", &auth)], Vec::new())
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .json()
+}
+
+/// Polls `check` every 100 ms until it holds; fails the test after `timeout`.
+pub fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

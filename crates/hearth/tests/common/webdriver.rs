@@ -36,18 +36,8 @@ impl Driver {
             std::thread::sleep(Duration::from_millis(50));
         }
         let mut driver = Driver { child, addr, session: String::new() };
-        let args = [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--window-size=1400,1100",
-        ];
-        let mut args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let mut args: Vec<String> = crate::common::CHROMIUM_FLAGS.iter().map(|a| (*a).to_owned()).collect();
+        args.push("--window-size=1400,1100".to_owned());
         args.push(format!("--user-data-dir={}", profile.display()));
         let caps = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
